@@ -1,0 +1,491 @@
+"""Conditional density estimators ``p(z | y)`` for the factors of the causal weights.
+
+Every estimator follows one small protocol:
+
+* ``fit(z, y)`` with ``z`` of shape (n, d_z) and ``y`` of shape (n,);
+* ``log_prob(z, y)`` -> (m,): ``log p(z_i | y_i)`` row by row;
+* ``log_prob_grid(z, values)`` -> (m, J): ``log p(z_i | y = values_j)`` for every pair.
+
+All densities are evaluated in log space; nothing is exponentiated or patched with ``+eps``.
+Which estimator to use is chosen by name (``density=``) or passed as an instance:
+
+==============  ===========================================  ==========================
+name            model                                        cause ``y``
+==============  ===========================================  ==========================
+"discrete"      smoothed counts over the values of ``z``      discrete
+"gaussian"      one Gaussian per class / joint Gaussian      discrete / continuous
+"kde"           Gaussian KDE, Scott bandwidth per dimension  discrete / continuous
+"histogram"     1-D histogram per class (shared bin edges)   discrete
+"gmm"           Gaussian mixture per class                   discrete
+"logistic"      multinomial logistic regression of z on y    continuous (discrete z)
+==============  ===========================================  ==========================
+
+``density="auto"`` picks "discrete" for discrete ``z``, "kde" for continuous ``z`` with a
+discrete cause and "gaussian" (the joint Gaussian of the reference experiments) for
+continuous ``z`` with a continuous cause.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import KernelDensity
+
+from .exceptions import PositivityError
+
+__all__ = [
+    "DENSITIES",
+    "ConditionalDensity",
+    "DiscreteDensity",
+    "GaussianDensity",
+    "GaussianMixtureDensity",
+    "HistogramDensity",
+    "KernelDensityEstimate",
+    "LogisticDensity",
+    "is_discrete",
+    "make_density",
+]
+
+DENSITIES = ("auto", "discrete", "gaussian", "kde", "histogram", "gmm", "logistic")
+_MAX_DISCRETE_LEVELS = 20
+
+
+def is_discrete(values: np.ndarray, *, max_levels: int = _MAX_DISCRETE_LEVELS) -> bool:
+    """Whether a variable should be treated as discrete.
+
+    Integer, boolean, string and object arrays are discrete; a float array is discrete when
+    every entry is a whole number and it takes at most ``max_levels`` distinct values (rows).
+    """
+    arr = np.asarray(values)
+    if arr.dtype.kind in "biuOUSb":
+        return True
+    if arr.dtype.kind != "f":
+        return False
+    if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+        return False
+    rows = arr.reshape(len(arr), -1)
+    return len(np.unique(rows, axis=0)) <= max_levels
+
+
+def _rows_as_codes(z: np.ndarray, levels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Map each row of ``z`` to the index of its distinct value (-1 when unseen)."""
+    rows = z.reshape(len(z), -1)
+    if levels is None:
+        levels, codes = np.unique(rows, axis=0, return_inverse=True)
+        return levels, codes.reshape(-1)
+    lookup = {tuple(r): i for i, r in enumerate(levels.tolist())}
+    codes = np.array([lookup.get(tuple(r), -1) for r in rows.tolist()], dtype=np.int64)
+    return levels, codes
+
+
+class ConditionalDensity:
+    """Base class: a conditional density ``p(z | y)`` with the protocol of the module.
+
+    Subclasses implement ``fit`` and either ``log_prob`` or ``log_prob_grid``.
+    """
+
+    #: whether the estimator needs a discrete cause (one model per class)
+    requires_discrete_cause: bool = False
+    #: whether the estimator needs a continuous cause
+    requires_continuous_cause: bool = False
+
+    def fit(self, z: np.ndarray, y: np.ndarray) -> ConditionalDensity:  # pragma: no cover
+        raise NotImplementedError
+
+    def log_prob(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``log p(z_i | y_i)`` for each row, shape (m,)."""
+        y = np.asarray(y)
+        out = np.empty(len(z))
+        for value in np.unique(y):
+            rows = y == value
+            out[rows] = self.log_prob_grid(z[rows], np.asarray([value]))[:, 0]
+        return out
+
+    def log_prob_grid(self, z: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """``log p(z_i | y = values_j)``, shape (m, J)."""
+        z = np.asarray(z)
+        cols = [self.log_prob(z, np.full(len(z), v)) for v in np.asarray(values)]
+        return np.stack(cols, axis=1)
+
+    def __repr__(self) -> str:
+        params = {k: v for k, v in vars(self).items() if not k.endswith("_")}
+        inner = ", ".join(f"{k}={v!r}" for k, v in params.items())
+        return f"{type(self).__name__}({inner})"
+
+
+class _PerClassDensity(ConditionalDensity):
+    """A density of ``z`` fitted separately for every class of a discrete cause."""
+
+    requires_discrete_cause = True
+
+    def _fit_one(self, z: np.ndarray) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _score_one(self, model: Any, z: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _prepare(self, z: np.ndarray) -> None:
+        """Hook for state shared by all classes (bin edges, levels)."""
+
+    def fit(self, z: np.ndarray, y: np.ndarray) -> _PerClassDensity:
+        z = np.asarray(z)
+        y = np.asarray(y)
+        self._prepare(z)
+        self.classes_ = np.unique(y)
+        self.models_ = {}
+        for c in self.classes_.tolist():
+            self.models_[c] = self._fit_one(z[y == c])
+        return self
+
+    def log_prob_grid(self, z: np.ndarray, values: np.ndarray) -> np.ndarray:
+        cols = []
+        for v in np.asarray(values).tolist():
+            if v not in self.models_:
+                raise PositivityError(
+                    f"do value {v!r} has no support: no training row has y == {v!r} "
+                    f"(observed classes: {self.classes_.tolist()}). Remove it from `do`."
+                )
+            cols.append(self._score_one(self.models_[v], np.asarray(z)))
+        return np.stack(cols, axis=1)
+
+
+class DiscreteDensity(_PerClassDensity):
+    """Additively smoothed counts ``(count(z, y) + alpha) / (count(y) + alpha · L)``.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        Pseudo-count added to every level of ``z`` (Laplace smoothing); ``alpha=0`` gives
+        the raw empirical frequencies.
+    """
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.alpha = alpha
+
+    def _prepare(self, z: np.ndarray) -> None:
+        if self.alpha < 0:
+            raise ValueError(f"alpha must be >= 0; got {self.alpha!r}.")
+        self.levels_, _ = _rows_as_codes(z)
+
+    def _fit_one(self, z: np.ndarray) -> np.ndarray:
+        _, codes = _rows_as_codes(z, self.levels_)
+        counts = np.bincount(codes, minlength=len(self.levels_)).astype(float) + self.alpha
+        with np.errstate(divide="ignore"):
+            return np.log(counts) - math.log(counts.sum())
+
+    def _score_one(self, model: np.ndarray, z: np.ndarray) -> np.ndarray:
+        _, codes = _rows_as_codes(z, self.levels_)
+        out = np.full(len(codes), -np.inf)
+        seen = codes >= 0
+        out[seen] = model[codes[seen]]
+        return out
+
+
+class GaussianDensity(ConditionalDensity):
+    """Gaussian ``p(z | y)``: one Gaussian per class (discrete ``y``), or the conditional of a
+    joint Gaussian over ``(y, z)`` (continuous ``y``), which is the reference experiments'
+    choice for the linear-Gaussian regression.
+
+    Parameters
+    ----------
+    discrete_cause : bool, default=True
+        Whether ``y`` is discrete (set by :func:`make_density`).
+    reg : float, default=1e-9
+        Added to the covariance diagonal (relative to its scale) for numerical safety.
+    """
+
+    def __init__(self, discrete_cause: bool = True, reg: float = 1e-9) -> None:
+        self.discrete_cause = discrete_cause
+        self.reg = reg
+
+    @staticmethod
+    def _gauss_logpdf(z: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+        d = z.shape[1]
+        chol = np.linalg.cholesky(cov)
+        diff = np.linalg.solve(chol, (z - mean).T)  # (d, m)
+        maha = (diff * diff).sum(0)
+        return -0.5 * (d * math.log(2 * math.pi) + maha) - np.log(np.diag(chol)).sum()
+
+    def _cov(self, a: np.ndarray) -> np.ndarray:
+        cov = np.atleast_2d(np.cov(a, rowvar=False, bias=True))
+        return cov + self.reg * max(float(np.trace(cov)) / len(cov), 1e-300) * np.eye(len(cov))
+
+    def fit(self, z: np.ndarray, y: np.ndarray) -> GaussianDensity:
+        z = np.asarray(z, dtype=float)
+        y = np.asarray(y)
+        if self.discrete_cause:
+            self.classes_ = np.unique(y)
+            self.params_ = {}
+            for c in self.classes_.tolist():
+                zc = z[y == c]
+                if len(zc) < 2:
+                    raise PositivityError(
+                        f"class y == {c!r} has {len(zc)} row(s); a Gaussian density of the "
+                        "mechanism needs at least 2. Use density='discrete' or 'kde', or "
+                        "drop that class."
+                    )
+                self.params_[c] = (zc.mean(0), self._cov(zc))
+        else:
+            joint = np.column_stack([np.asarray(y, dtype=float), z])
+            mean = joint.mean(0)
+            cov = self._cov(joint)
+            syy, szy, szz = cov[0, 0], cov[1:, 0], cov[1:, 1:]
+            self.mean_y_, self.mean_z_ = mean[0], mean[1:]
+            self.slope_ = szy / syy
+            self.cond_cov_ = szz - np.outer(szy, szy) / syy
+        return self
+
+    def log_prob_grid(self, z: np.ndarray, values: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=float)
+        cols = []
+        for v in np.asarray(values).tolist():
+            if self.discrete_cause:
+                if v not in self.params_:
+                    raise PositivityError(
+                        f"do value {v!r} has no support: no training row has y == {v!r} "
+                        f"(observed classes: {self.classes_.tolist()}). Remove it from `do`."
+                    )
+                mean, cov = self.params_[v]
+            else:
+                mean = self.mean_z_ + self.slope_ * (float(v) - self.mean_y_)
+                cov = self.cond_cov_
+            cols.append(self._gauss_logpdf(z, mean, cov))
+        return np.stack(cols, axis=1)
+
+    def log_prob(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if self.discrete_cause:
+            return super().log_prob(z, y)
+        z = np.asarray(z, dtype=float)
+        mean = self.mean_z_ + np.outer(np.asarray(y, dtype=float) - self.mean_y_, self.slope_)
+        chol = np.linalg.cholesky(self.cond_cov_)
+        diff = np.linalg.solve(chol, (z - mean).T)
+        d = z.shape[1]
+        return -0.5 * (d * math.log(2 * math.pi) + (diff * diff).sum(0)) - np.log(
+            np.diag(chol)
+        ).sum()
+
+
+def _scott_factor(n: int, d: int) -> float:
+    return float(n) ** (-1.0 / (d + 4))
+
+
+class KernelDensityEstimate(ConditionalDensity):
+    """Gaussian kernel density estimate of ``p(z | y)``.
+
+    For a discrete cause, one KDE of ``z`` per class; for a continuous cause,
+    ``p(z | y) = p̂(y, z) / p̂(y)`` from a joint KDE and the marginal KDE that shares its
+    kernel in ``y`` (a kernel-weighted conditional density, integrating to one over ``z``). Every dimension is
+    standardised first, then Scott's rule ``n^(-1/(d+4))`` sets the bandwidth (scikit-learn's
+    :class:`~sklearn.neighbors.KernelDensity` does the evaluation).
+
+    Parameters
+    ----------
+    discrete_cause : bool, default=True
+    bandwidth : float or None, default=None
+        Bandwidth on the standardised scale; ``None`` means Scott's rule.
+    """
+
+    def __init__(self, discrete_cause: bool = True, bandwidth: float | None = None) -> None:
+        self.discrete_cause = discrete_cause
+        self.bandwidth = bandwidth
+
+    def _kde(
+        self, a: np.ndarray, bandwidth: float | None = None
+    ) -> tuple[KernelDensity, np.ndarray, np.ndarray]:
+        loc = a.mean(0)
+        scale = a.std(0)
+        scale = np.where(scale > 0, scale, 1.0)
+        bw = bandwidth or self.bandwidth or _scott_factor(len(a), a.shape[1])
+        kde = KernelDensity(bandwidth=bw).fit((a - loc) / scale)
+        return kde, loc, scale
+
+    @staticmethod
+    def _score(model: tuple[KernelDensity, np.ndarray, np.ndarray], a: np.ndarray) -> np.ndarray:
+        kde, loc, scale = model
+        return kde.score_samples((a - loc) / scale) - np.log(scale).sum()
+
+    def fit(self, z: np.ndarray, y: np.ndarray) -> KernelDensityEstimate:
+        z = np.asarray(z, dtype=float)
+        y = np.asarray(y)
+        if self.discrete_cause:
+            self.classes_ = np.unique(y)
+            self.models_ = {c: self._kde(z[y == c]) for c in self.classes_.tolist()}
+        else:
+            yf = np.asarray(y, dtype=float).reshape(-1, 1)
+            self.joint_ = self._kde(np.column_stack([yf, z]))
+            # The marginal uses the joint's kernel in y (same bandwidth and scaling), so the
+            # ratio is an exact conditional density: it integrates to one over z.
+            self.marginal_ = self._kde(yf, bandwidth=self.joint_[0].bandwidth)
+        return self
+
+    def log_prob_grid(self, z: np.ndarray, values: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=float)
+        cols = []
+        for v in np.asarray(values).tolist():
+            if self.discrete_cause:
+                if v not in self.models_:
+                    raise PositivityError(
+                        f"do value {v!r} has no support: no training row has y == {v!r} "
+                        f"(observed classes: {self.classes_.tolist()}). Remove it from `do`."
+                    )
+                cols.append(self._score(self.models_[v], z))
+            else:
+                yv = np.full((len(z), 1), float(v))
+                joint = self._score(self.joint_, np.column_stack([yv, z]))
+                cols.append(joint - self._score(self.marginal_, yv[:1])[0])
+        return np.stack(cols, axis=1)
+
+    def log_prob(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if self.discrete_cause:
+            return super().log_prob(z, y)
+        z = np.asarray(z, dtype=float)
+        yf = np.asarray(y, dtype=float).reshape(-1, 1)
+        return self._score(self.joint_, np.column_stack([yf, z])) - self._score(self.marginal_, yf)
+
+
+class HistogramDensity(_PerClassDensity):
+    """1-D histogram of ``z`` per class on bin edges shared by all classes (the reference
+    implementation's estimator, 10 bins).
+
+    Parameters
+    ----------
+    bins : int, default=10
+    alpha : float, default=0.0
+        Pseudo-count per bin; with 0 an empty bin has zero density.
+    """
+
+    def __init__(self, bins: int = 10, alpha: float = 0.0) -> None:
+        self.bins = bins
+        self.alpha = alpha
+
+    def _prepare(self, z: np.ndarray) -> None:
+        if z.ndim != 2 or z.shape[1] != 1:
+            raise ValueError(
+                f"density='histogram' supports a 1-D mechanism only; got mechanism with "
+                f"shape {z.shape}. Use density='kde' or 'gaussian' for a multivariate one."
+            )
+        self.edges_ = np.histogram_bin_edges(z[:, 0], bins=self.bins)
+
+    def _fit_one(self, z: np.ndarray) -> np.ndarray:
+        counts, _ = np.histogram(z[:, 0], bins=self.edges_)
+        counts = counts.astype(float) + self.alpha
+        with np.errstate(divide="ignore"):
+            return np.log(counts) - math.log(counts.sum()) - np.log(np.diff(self.edges_))
+
+    def _score_one(self, model: np.ndarray, z: np.ndarray) -> np.ndarray:
+        x = z[:, 0]
+        idx = np.clip(np.searchsorted(self.edges_, x, side="right") - 1, 0, len(model) - 1)
+        inside = (x >= self.edges_[0]) & (x <= self.edges_[-1])
+        return np.where(inside, model[idx], -np.inf)
+
+
+class GaussianMixtureDensity(_PerClassDensity):
+    """A :class:`~sklearn.mixture.GaussianMixture` of ``z`` per class.
+
+    Parameters
+    ----------
+    n_components : int, default=3
+    random_state : int, default=0
+        Seed of the mixture initialisation (the fit is deterministic given it).
+    """
+
+    def __init__(self, n_components: int = 3, random_state: int = 0) -> None:
+        self.n_components = n_components
+        self.random_state = random_state
+
+    def _fit_one(self, z: np.ndarray) -> GaussianMixture:
+        k = min(self.n_components, len(z))
+        return GaussianMixture(k, random_state=self.random_state).fit(z)
+
+    def _score_one(self, model: GaussianMixture, z: np.ndarray) -> np.ndarray:
+        return model.score_samples(z)
+
+
+class LogisticDensity(ConditionalDensity):
+    """``p(z | y)`` for a discrete mechanism and a continuous cause: multinomial logistic
+    regression of the level of ``z`` on ``y``.
+
+    Parameters
+    ----------
+    C : float, default=1e4
+        Inverse regularisation strength (weak by default).
+    """
+
+    requires_continuous_cause = True
+
+    def __init__(self, C: float = 1e4) -> None:
+        self.C = C
+
+    def fit(self, z: np.ndarray, y: np.ndarray) -> LogisticDensity:
+        self.levels_, codes = _rows_as_codes(np.asarray(z))
+        if len(self.levels_) < 2:
+            raise ValueError("mechanism takes a single value; it cannot carry any effect of y.")
+        self.model_ = LogisticRegression(C=self.C, max_iter=1000).fit(
+            np.asarray(y, dtype=float).reshape(-1, 1), codes
+        )
+        return self
+
+    def log_prob(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        _, codes = _rows_as_codes(np.asarray(z), self.levels_)
+        logp = self.model_.predict_log_proba(np.asarray(y, dtype=float).reshape(-1, 1))
+        out = np.full(len(codes), -np.inf)
+        seen = codes >= 0
+        out[seen] = logp[np.flatnonzero(seen), codes[seen]]
+        return out
+
+
+def make_density(
+    density: str | ConditionalDensity, z: np.ndarray, *, discrete_cause: bool
+) -> ConditionalDensity:
+    """Resolve the ``density`` argument to an unfitted :class:`ConditionalDensity`.
+
+    Parameters
+    ----------
+    density : str or ConditionalDensity
+        One of :data:`DENSITIES` or an instance (used as is, after a compatibility check).
+    z : ndarray of shape (n, d_z)
+        The mechanism (only its type and shape are looked at).
+    discrete_cause : bool
+        Whether the cause ``y`` is discrete.
+    """
+    if isinstance(density, ConditionalDensity):
+        est = density
+    elif not isinstance(density, str) or density not in DENSITIES:
+        raise ValueError(
+            f"density must be one of {list(DENSITIES)} or a ConditionalDensity instance; got "
+            f"{density!r}."
+        )
+    else:
+        name = density
+        z_discrete = is_discrete(z)
+        if name == "auto":
+            if z_discrete:
+                name = "discrete" if discrete_cause else "logistic"
+            else:
+                name = "kde" if discrete_cause else "gaussian"
+        factories = {
+            "discrete": DiscreteDensity,
+            "gaussian": lambda: GaussianDensity(discrete_cause=discrete_cause),
+            "kde": lambda: KernelDensityEstimate(discrete_cause=discrete_cause),
+            "histogram": HistogramDensity,
+            "gmm": GaussianMixtureDensity,
+            "logistic": LogisticDensity,
+        }
+        est = factories[name]()
+    if discrete_cause and est.requires_continuous_cause:
+        raise ValueError(
+            f"density={type(est).__name__} needs a continuous cause but y is discrete. "
+            "Use density='discrete' (discrete mechanism) or 'kde'."
+        )
+    if not discrete_cause and est.requires_discrete_cause:
+        raise ValueError(
+            f"density={type(est).__name__} fits one model per class and needs a discrete "
+            "cause, but y is continuous. Use density='gaussian', 'kde' or 'logistic'."
+        )
+    return est
+
+

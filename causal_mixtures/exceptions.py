@@ -1,0 +1,60 @@
+"""Exceptions and warnings raised by :mod:`causal_mixtures`.
+
+Every exception subclasses a built-in (``ValueError`` or ``RuntimeError``) so code that
+catches the built-in keeps working; messages say what was expected, what was received and
+what to try.
+"""
+
+from __future__ import annotations
+
+from sklearn.exceptions import ConvergenceWarning
+
+__all__ = [
+    "CausalMixturesError",
+    "ConvergenceWarning",
+    "DiagnosticsError",
+    "GraphSyntaxError",
+    "NotIdentifiableError",
+    "PositivityError",
+    "PositivityWarning",
+]
+
+
+class CausalMixturesError(Exception):
+    """Base class of every error raised on purpose by this package."""
+
+
+class GraphSyntaxError(CausalMixturesError, ValueError):
+    """A causal-graph specification could not be parsed.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong.
+    line, column : int
+        1-based position of the offending token in the specification.
+    """
+
+    def __init__(self, message: str, *, line: int, column: int) -> None:
+        self.line = line
+        self.column = column
+        self.bare_message = message
+        super().__init__(f"line {line}, column {column}: {message}")
+
+
+class NotIdentifiableError(CausalMixturesError, ValueError):
+    """The causal effect of the cause on the effect cannot be identified from this graph
+    with the estimator requested (for example the front-door criterion fails)."""
+
+
+class PositivityError(CausalMixturesError, ValueError):
+    """An estimated density needed by the weights is zero (or has no support) where it
+    must be positive, so the causal weights would be infinite or undefined."""
+
+
+class PositivityWarning(UserWarning):
+    """Near-violations of positivity: some weights are extreme but finite."""
+
+
+class DiagnosticsError(CausalMixturesError, RuntimeError):
+    """A fitted model failed its diagnostics and training on its samples was refused."""
