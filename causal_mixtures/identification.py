@@ -1,0 +1,625 @@
+"""Identification: from a causal graph and its roles to an estimand and its weights.
+
+:func:`identify` decides which estimator of the interventional distribution
+``p(x | do(y))`` a graph supports and returns an :class:`Estimand` that says which conditional
+densities the causal weights need. The kind is decided from the roles declared in the graph:
+
+``"front_door"``
+    Nodes with the role ``mechanism`` and no covariates. The mechanisms ``Z`` (treated
+    jointly, as one vector ``z``) must satisfy Pearl's front-door criterion relative to the
+    cause ``Y`` and the effect ``X``:
+
+    1. ``Z`` intercepts every directed path from ``Y`` to ``X``;
+    2. there is no unblocked back-door path from ``Y`` to ``Z``;
+    3. every back-door path from ``Z`` to ``X`` is blocked by ``Y``.
+
+    Then ``p(x | do(y)) = Σ_z p(z | y) Σ_y' p(x | y', z) p(y')`` and the weights are
+    ``w_n(y) = p(z_n | y) / p(z_n | y_n)``.
+``"front_door_covariates"``
+    Mechanisms and covariates ``W``: the conditional front-door criterion, i.e. conditions 2
+    and 3 hold given ``W`` (and ``Y``), and no covariate is a descendant of ``Y`` or of a
+    mechanism. The weights are ``w_n(y) = p(z_n | w_n, y) / p(z_n | w_n, y_n)``.
+``"back_door"``
+    Covariates but no mechanism (or neither, if ``Y`` and ``X`` are unconfounded):
+    ``W`` blocks every back-door path from ``Y`` to ``X`` and contains no descendant of ``Y``.
+    The weights are ``w_n(y) = 1[y_n = y] / p(y | w_n)``.
+
+The criteria are checked by d-separation (:func:`networkx.is_d_separator`) on the graph
+with every latent confounder made explicit (:meth:`CausalGraph.to_networkx`). When a
+criterion fails, :class:`~causal_mixtures.exceptions.NotIdentifiableError` names the path
+that breaks it.
+
+References
+----------
+J. Pearl, *Causality*, 2nd ed., 2009, sections 3.3.1-3.3.2 (back-door and front-door).
+J. Mao and M. A. Little, arXiv:2410.20057 (front-door weights for mechanism learning).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+
+from causal_mixtures.exceptions import NotIdentifiableError
+from causal_mixtures.graph import CausalGraph
+
+__all__ = ["ESTIMAND_KINDS", "Estimand", "check_back_door", "check_front_door", "identify"]
+
+#: The kinds of estimand :func:`identify` can return.
+ESTIMAND_KINDS: tuple[str, ...] = ("front_door", "back_door", "front_door_covariates")
+
+# Bound on the number of partial paths explored when looking for a path to name in an error
+# message; the verdict itself never depends on it (it comes from d-separation).
+_MAX_PATH_SEARCH = 200_000
+
+
+@dataclass(frozen=True)
+class Estimand:
+    """How ``p(x | do(y))`` is identified from a causal graph, and the weights it implies.
+
+    Parameters
+    ----------
+    kind : {"front_door", "back_door", "front_door_covariates"}
+        The identification strategy.
+    cause : str
+        The node ``Y`` intervened on (the label).
+    effect : str
+        The node ``X`` whose interventional distribution is estimated (the features).
+    mechanisms : tuple of str
+        The mechanism nodes ``Z`` (empty for a back-door estimand); several mechanisms are
+        treated jointly as one vector ``z``.
+    covariates : tuple of str
+        The covariate nodes ``W`` adjusted for (possibly empty).
+    expression : str
+        The identifying formula with the graph's node names, e.g.
+        ``"p(X | do(Y)) = Σ_Z p(Z | Y) Σ_Y' p(X | Y', Z) p(Y')"``.
+    weight_formula : str
+        The per-sample weight for intervention value ``y``, e.g.
+        ``"w_n(y) = p(z_n | y) / p(z_n | y_n)"``.
+    required_roles : tuple of str
+        The roles whose data the estimator must receive, e.g.
+        ``("cause", "effect", "mechanism")``.
+    density_of : str
+        The role of the variable whose conditional density the weights need
+        (``"mechanism"`` for front-door kinds, ``"cause"`` for back-door).
+    density_given : tuple of str
+        The roles it is conditioned on: ``("cause",)`` (front door),
+        ``("covariate", "cause")`` (front door with covariates), ``("covariate",)`` or
+        ``()`` (back door).
+
+    See Also
+    --------
+    identify : Build an :class:`Estimand` from a :class:`~causal_mixtures.CausalGraph`.
+    """
+
+    kind: str
+    cause: str
+    effect: str
+    mechanisms: tuple[str, ...]
+    covariates: tuple[str, ...]
+    expression: str
+    weight_formula: str
+    required_roles: tuple[str, ...]
+    density_of: str
+    density_given: tuple[str, ...]
+
+    def __str__(self) -> str:
+        parts = [f"{self.cause} (cause)", f"{self.effect} (effect)"]
+        if self.mechanisms:
+            parts.append(f"{_fmt_set(self.mechanisms)} (mechanism)")
+        if self.covariates:
+            parts.append(f"{_fmt_set(self.covariates)} (covariate)")
+        return (
+            f"{self.kind} estimand for {', '.join(parts)}\n"
+            f"  {self.expression}\n"
+            f"  weights: {self.weight_formula}"
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Small graph helpers
+# --------------------------------------------------------------------------------------
+
+
+def _fmt_set(names: Iterable[str]) -> str:
+    return "{" + ", ".join(names) + "}"
+
+
+def _fmt_blockers(names: Sequence[str]) -> str:
+    """``Y`` for one node, ``{Y, W}`` for several, ``the empty set`` for none."""
+    if not names:
+        return "the empty set"
+    return names[0] if len(names) == 1 else _fmt_set(names)
+
+
+def _sub(names: Sequence[str]) -> str:
+    """Subscript of a sum: ``Σ_Z`` for a one-letter name, ``Σ_{Z1, Z2}`` otherwise."""
+    text = ", ".join(names)
+    return text if len(names) == 1 and len(text.rstrip("'")) == 1 else "{" + text + "}"
+
+
+def _d_separated(dag: nx.DiGraph, xs: set[str], ys: set[str], given: set[str]) -> bool:
+    if hasattr(nx, "is_d_separator"):
+        return bool(nx.is_d_separator(dag, xs, ys, given))
+    return bool(nx.d_separated(dag, xs, ys, given))  # networkx < 3.3
+
+
+def _without_out_edges(dag: nx.DiGraph, nodes: Iterable[str]) -> nx.DiGraph:
+    """The graph with every edge out of ``nodes`` removed (Pearl's G with Z underlined)."""
+    out = dag.copy()
+    out.remove_edges_from([(u, v) for u in nodes for v in list(dag.successors(u))])
+    return out
+
+
+def _open_path(
+    dag: nx.DiGraph, source: str, targets: set[str], given: set[str]
+) -> list[str] | None:
+    """A shortest path from ``source`` to one of ``targets`` that is open given ``given``.
+
+    Called on a graph whose edges out of ``source`` were removed, so every path found is a
+    back-door path. Used only to name the offending path in messages; returns None if the
+    search bound is hit.
+    """
+    ancestors_of_given: set[str] = set(given)
+    for g in given:
+        ancestors_of_given |= nx.ancestors(dag, g)
+
+    def open_at(prev: str, mid: str, nxt: str) -> bool:
+        collider = dag.has_edge(prev, mid) and dag.has_edge(nxt, mid)
+        return mid in ancestors_of_given if collider else mid not in given
+
+    frontier: list[list[str]] = []
+    for nb in (*dag.predecessors(source), *dag.successors(source)):
+        frontier.append([source, nb])
+    explored = 0
+    while frontier:
+        next_frontier: list[list[str]] = []
+        for path in frontier:
+            explored += 1
+            if explored > _MAX_PATH_SEARCH:
+                return None
+            last = path[-1]
+            if last in targets:
+                return path
+            for nb in (*dag.predecessors(last), *dag.successors(last)):
+                if nb in path or not open_at(path[-2], last, nb):
+                    continue
+                next_frontier.append([*path, nb])
+        frontier = next_frontier
+    return None
+
+
+def _fmt_path(dag: nx.DiGraph, path: Sequence[str]) -> str:
+    """Write a path of the latent-augmented DAG with each ``a <- U -> b`` as ``a <-> b``."""
+    out = [path[0]]
+    i = 0
+    while i < len(path) - 1:
+        a, b = path[i], path[i + 1]
+        if dag.nodes[b].get("latent") and i + 2 < len(path):
+            out += ["<->", path[i + 2]]
+            i += 2
+            continue
+        out += ["->" if dag.has_edge(a, b) else "<-", b]
+        i += 1
+    return " ".join(out)
+
+
+def _join(sentences: Sequence[str]) -> str:
+    """Join problem sentences, capitalising those that start a new sentence."""
+    out = []
+    for i, sentence in enumerate(sentences):
+        if i and sentence.startswith(("the ", "there ")):
+            sentence = sentence[0].upper() + sentence[1:]
+        out.append(sentence)
+    return " ".join(out)
+
+
+def _collider_note(dag: nx.DiGraph, path: Sequence[str], given: set[str]) -> str:
+    """Say which conditioned colliders open ``path`` (empty string if none)."""
+    opened = [
+        n
+        for i, n in enumerate(path[1:-1], start=1)
+        if dag.has_edge(path[i - 1], n)
+        and dag.has_edge(path[i + 1], n)
+        and not dag.nodes[n].get("latent")
+        and ({n} | nx.descendants(dag, n)) & given
+    ]
+    if not opened:
+        return ""
+    return f" (conditioning on {', '.join(opened)}, a collider on this path, opens it)"
+
+
+def _latent_pair(graph: CausalGraph, a: str, b: str) -> bool:
+    return (min(a, b), max(a, b)) in graph.bidirected
+
+
+def _check_nodes(graph: CausalGraph, role: str, names: Iterable[str]) -> tuple[str, ...]:
+    names = tuple(names)
+    for name in names:
+        if name not in graph:
+            raise ValueError(
+                f"the {role} {name!r} is not a node of the graph; its nodes are "
+                f"{', '.join(graph.nodes)}"
+            )
+    return names
+
+
+def _directed_path(graph: CausalGraph, source: str, target: str, avoid: set[str]) -> str | None:
+    dag = nx.DiGraph()
+    dag.add_nodes_from(n for n in graph.nodes if n not in avoid)
+    dag.add_edges_from((a, b) for a, b in graph.directed if a not in avoid and b not in avoid)
+    try:
+        return " -> ".join(nx.shortest_path(dag, source, target))
+    except nx.NetworkXNoPath:
+        return None
+
+
+def _descendant_problems(
+    graph: CausalGraph, covariates: Sequence[str], roots: Sequence[tuple[str, str]]
+) -> list[str]:
+    problems = []
+    for w in covariates:
+        for role, node in roots:
+            path = _directed_path(graph, node, w, avoid=set())
+            if path is not None:
+                problems.append(
+                    f"the covariate {w} is a descendant of the {role} {node} ({path}), so "
+                    "adjusting for it would bias the estimate: covariates must not be affected "
+                    f"by the {role}."
+                )
+                break
+    return problems
+
+
+# --------------------------------------------------------------------------------------
+# The criteria
+# --------------------------------------------------------------------------------------
+
+
+def check_front_door(
+    graph: CausalGraph,
+    cause: str,
+    effect: str,
+    mechanisms: Sequence[str],
+    covariates: Sequence[str] = (),
+) -> list[str]:
+    """List the conditions of the (conditional) front-door criterion that fail.
+
+    Parameters
+    ----------
+    graph : CausalGraph
+        The causal graph; bidirected edges are latent confounders.
+    cause, effect : str
+        The nodes ``Y`` (intervened on) and ``X``.
+    mechanisms : sequence of str
+        The candidate front-door set ``Z`` (non-empty).
+    covariates : sequence of str, default=()
+        Observed covariates ``W`` conditioned on in conditions 2 and 3.
+
+    Returns
+    -------
+    list of str
+        One sentence per violated condition, naming the offending path; empty if ``Z``
+        satisfies the criterion.
+
+    Raises
+    ------
+    ValueError
+        If a named node is not in the graph, or ``mechanisms`` is empty.
+
+    Examples
+    --------
+    >>> g = CausalGraph("Y -> Z -> X; Y <-> X; Z <-> X")
+    >>> check_front_door(g, "Y", "X", ["Z"])[0][:44]
+    'Z and X share a latent confounder (Z <-> X),'
+    """
+    (y,) = _check_nodes(graph, "cause", [cause])
+    (x,) = _check_nodes(graph, "effect", [effect])
+    zs = _check_nodes(graph, "mechanism", mechanisms)
+    ws = _check_nodes(graph, "covariate", covariates)
+    if not zs:
+        raise ValueError("check_front_door needs at least one mechanism node; got none")
+    dag = graph.to_networkx()
+    z_set, w_set = set(zs), set(ws)
+    label = _fmt_set(zs)
+    problems: list[str] = []
+
+    # 1. Z intercepts every directed path from Y to X.
+    path = _directed_path(graph, y, x, avoid=z_set)
+    if path is not None:
+        problems.append(
+            f"there is a directed path {path} that does not go through the mechanism {label}, "
+            f"so {label} does not intercept every directed path from {y} to {x} (front-door "
+            "condition 1: the mechanism must fully mediate the effect)."
+        )
+
+    # 2. No back-door path from Y to Z is open (given W).
+    given = " given " + _fmt_blockers(ws) if ws else ""
+    g_y = _without_out_edges(dag, [y])
+    for z in zs:
+        if _d_separated(g_y, {y}, {z}, w_set):
+            continue
+        if _latent_pair(graph, y, z):
+            problems.append(
+                f"{y} and {z} share a latent confounder ({y} <-> {z}), so {label} does not "
+                f"satisfy the front-door criterion: the back-door path {y} <-> {z} from {y} "
+                f"to the mechanism {z} is open{given}."
+            )
+            continue
+        found = _open_path(g_y, y, {z}, w_set)
+        shown = f" {_fmt_path(dag, found)}" if found else ""
+        note = _collider_note(g_y, found, w_set) if found else ""
+        problems.append(
+            f"{label} does not satisfy the front-door criterion: the back-door path{shown} "
+            f"from {y} to the mechanism {z} is open{given}{note}."
+        )
+
+    # 3. Every back-door path from Z to X is blocked by {Y} ∪ W.
+    blockers = [y, *ws]
+    g_z = _without_out_edges(dag, zs)
+    for z in zs:
+        if _d_separated(g_z, {z}, {x}, {y, *w_set}):
+            continue
+        if _latent_pair(graph, z, x):
+            problems.append(
+                f"{z} and {x} share a latent confounder ({z} <-> {x}), so {label} does not "
+                f"satisfy the front-door criterion: the back-door path {z} <-> {x} from {z} "
+                f"to {x} is not blocked by {_fmt_blockers(blockers)}."
+            )
+            continue
+        found = _open_path(g_z, z, {x}, {y, *w_set})
+        shown = f" {_fmt_path(dag, found)}" if found else ""
+        note = _collider_note(g_z, found, {y, *w_set}) if found else ""
+        problems.append(
+            f"{label} does not satisfy the front-door criterion: the back-door path{shown} "
+            f"from {z} to {x} is not blocked by {_fmt_blockers(blockers)}{note}."
+        )
+
+    # Covariates must be pre-treatment.
+    problems += _descendant_problems(graph, ws, [*(("mechanism", z) for z in zs), ("cause", y)])
+    return problems
+
+
+def check_back_door(
+    graph: CausalGraph, cause: str, effect: str, covariates: Sequence[str] = ()
+) -> list[str]:
+    """List the conditions of the back-door criterion that fail.
+
+    Parameters
+    ----------
+    graph : CausalGraph
+        The causal graph; bidirected edges are latent confounders.
+    cause, effect : str
+        The nodes ``Y`` (intervened on) and ``X``.
+    covariates : sequence of str, default=()
+        The adjustment set ``W``; empty means "no adjustment" (``p(x | do(y)) = p(x | y)``).
+
+    Returns
+    -------
+    list of str
+        One sentence per violated condition; empty if ``W`` satisfies the criterion.
+
+    Raises
+    ------
+    ValueError
+        If a named node is not in the graph.
+    """
+    (y,) = _check_nodes(graph, "cause", [cause])
+    (x,) = _check_nodes(graph, "effect", [effect])
+    ws = _check_nodes(graph, "covariate", covariates)
+    dag = graph.to_networkx()
+    problems = _descendant_problems(graph, ws, [("cause", y)])
+    g_y = _without_out_edges(dag, [y])
+    if _d_separated(g_y, {y}, {x}, set(ws)):
+        return problems
+    if _latent_pair(graph, y, x):
+        problems.append(
+            f"{y} and {x} share a latent confounder ({y} <-> {x}), so no set of observed "
+            f"covariates can block the back-door path {y} <-> {x}; declare a mechanism (a node "
+            f"Z with {y} -> Z -> {x} that carries all of the effect, e.g. `Z [mechanism]`) to "
+            "use the front-door estimator."
+        )
+        return problems
+    found = _open_path(g_y, y, {x}, set(ws))
+    if found is None:
+        problems.append(f"a back-door path from {y} to {x} is open given {_fmt_blockers(ws)}.")
+        return problems
+    message = (
+        f"the back-door path {_fmt_path(dag, found)} from {y} to {x} is not blocked by "
+        f"{_fmt_blockers(ws)}{_collider_note(g_y, found, set(ws))}"
+    )
+    candidates = [
+        n
+        for n in found[1:-1]
+        if not dag.nodes[n]["latent"]
+        and not _is_collider(dag, found, n)
+        and n not in nx.descendants(dag, y)
+    ]
+    if candidates:
+        message += (
+            f"; declaring {candidates[0]} a covariate (`{candidates[0]} [covariate]`) would "
+            "block it"
+        )
+    problems.append(message + ".")
+    return problems
+
+
+def _is_collider(dag: nx.DiGraph, path: Sequence[str], node: str) -> bool:
+    """Whether ``node`` is a collider on ``path``."""
+    i = list(path).index(node)
+    return dag.has_edge(path[i - 1], node) and dag.has_edge(path[i + 1], node)
+
+
+# --------------------------------------------------------------------------------------
+# identify
+# --------------------------------------------------------------------------------------
+
+
+def _role_node(graph: CausalGraph, role: str, override: str | None) -> str:
+    if override is not None:
+        return _check_nodes(graph, role, [override])[0]
+    try:
+        return graph.cause if role == "cause" else graph.effect
+    except ValueError as err:
+        raise ValueError(f"{err}; or pass {role}='<node name>' to identify().") from None
+
+
+def identify(
+    graph: CausalGraph,
+    *,
+    cause: str | None = None,
+    effect: str | None = None,
+    mechanisms: Sequence[str] | None = None,
+    covariates: Sequence[str] | None = None,
+) -> Estimand:
+    """Identify ``p(effect | do(cause))`` from ``graph`` and return its estimand.
+
+    The kind of estimand follows from the roles: mechanisms make it a front-door estimand
+    (``"front_door_covariates"`` if covariates are declared too); covariates alone, or no
+    confounding at all, make it a back-door estimand. The matching criterion is then
+    checked on the graph.
+
+    Parameters
+    ----------
+    graph : CausalGraph
+        A graph with roles, e.g. from :func:`causal_mixtures.load_graph`.
+    cause, effect : str, optional
+        Override the nodes with the roles ``cause`` and ``effect``.
+    mechanisms, covariates : sequence of str, optional
+        Override the nodes with the roles ``mechanism`` and ``covariate``.
+
+    Returns
+    -------
+    Estimand
+
+    Raises
+    ------
+    NotIdentifiableError
+        If the criterion for the declared roles fails; the message names the nodes and
+        the path that breaks it, and what to try.
+    ValueError
+        If the cause or effect is missing (the message says which role to declare), or the
+        roles overlap.
+
+    Examples
+    --------
+    >>> g = CausalGraph("Y [cause]; Z [mechanism]; X [effect]; Y -> Z -> X; Y <-> X")
+    >>> est = identify(g)
+    >>> est.kind, est.weight_formula
+    ('front_door', 'w_n(y) = p(z_n | y) / p(z_n | y_n)')
+    """
+    if not isinstance(graph, CausalGraph):
+        raise TypeError(
+            f"identify expects a CausalGraph, got {type(graph).__name__}; build one with "
+            "CausalGraph.from_string(...) or causal_mixtures.load_graph(name)"
+        )
+    y = _role_node(graph, "cause", cause)
+    x = _role_node(graph, "effect", effect)
+    zs = _check_nodes(graph, "mechanism", graph.mechanisms if mechanisms is None else mechanisms)
+    ws = _check_nodes(graph, "covariate", graph.covariates if covariates is None else covariates)
+    if y == x:
+        raise ValueError(f"the cause and the effect must be different nodes; both are {y!r}")
+    for role, names in (("mechanism", zs), ("covariate", ws)):
+        clash = {y, x} & set(names)
+        if clash:
+            raise ValueError(
+                f"{', '.join(sorted(clash))} cannot be both the cause/effect and a {role}"
+            )
+    if set(zs) & set(ws):
+        raise ValueError(
+            f"{', '.join(sorted(set(zs) & set(ws)))} cannot be both a mechanism and a covariate"
+        )
+
+    yp = f"{y}'"
+    if zs:
+        problems = check_front_door(graph, y, x, zs, ws)
+        if problems:
+            hint = (
+                f"A mechanism must lie on every directed path from {y} to {x} and share no "
+                f"latent confounder with {y} or {x}; check the graph's edges and roles."
+            )
+            if ws and not check_back_door(graph, y, x, ws):
+                hint += (
+                    f" The back-door criterion does hold with the covariates {_fmt_set(ws)}: "
+                    "remove the mechanism role to use the back-door estimator."
+                )
+            raise NotIdentifiableError(
+                f"cannot identify p({x} | do({y})) with the front-door estimator: "
+                + _join(problems)
+                + " "
+                + hint
+            )
+        zlist = ", ".join(zs)
+        if ws:
+            wlist = ", ".join(ws)
+            return Estimand(
+                kind="front_door_covariates",
+                cause=y,
+                effect=x,
+                mechanisms=zs,
+                covariates=ws,
+                expression=(
+                    f"p({x} | do({y})) = Σ_{_sub(ws)} p({wlist}) Σ_{_sub(zs)} p({zlist} | {y}, "
+                    f"{wlist}) Σ_{_sub([yp])} p({x} | {yp}, {zlist}, {wlist}) p({yp} | {wlist})"
+                ),
+                weight_formula="w_n(y) = p(z_n | w_n, y) / p(z_n | w_n, y_n)",
+                required_roles=("cause", "effect", "mechanism", "covariate"),
+                density_of="mechanism",
+                density_given=("covariate", "cause"),
+            )
+        return Estimand(
+            kind="front_door",
+            cause=y,
+            effect=x,
+            mechanisms=zs,
+            covariates=(),
+            expression=(
+                f"p({x} | do({y})) = Σ_{_sub(zs)} p({zlist} | {y}) "
+                f"Σ_{_sub([yp])} p({x} | {yp}, {zlist}) p({yp})"
+            ),
+            weight_formula="w_n(y) = p(z_n | y) / p(z_n | y_n)",
+            required_roles=("cause", "effect", "mechanism"),
+            density_of="mechanism",
+            density_given=("cause",),
+        )
+
+    problems = check_back_door(graph, y, x, ws)
+    if problems:
+        what = (
+            f"with the back-door estimator and the covariates {_fmt_set(ws)}"
+            if ws
+            else "without a mechanism or covariates"
+        )
+        hint = (
+            ""  # the latent-confounder sentence already says to declare a mechanism
+            if _latent_pair(graph, y, x)
+            else " Declare a mechanism (`Z [mechanism]`) for the front-door estimator or "
+            "covariates (`W [covariate]`) that block every back-door path."
+        )
+        raise NotIdentifiableError(
+            f"cannot identify p({x} | do({y})) {what}: " + _join(problems) + hint
+        )
+    if ws:
+        wlist = ", ".join(ws)
+        expression = f"p({x} | do({y})) = Σ_{_sub(ws)} p({x} | {y}, {wlist}) p({wlist})"
+        weight = "w_n(y) = 1[y_n = y] / p(y | w_n)"
+        roles: tuple[str, ...] = ("cause", "effect", "covariate")
+        given: tuple[str, ...] = ("covariate",)
+    else:
+        expression = f"p({x} | do({y})) = p({x} | {y})"
+        weight = "w_n(y) = 1[y_n = y] / p(y)"
+        roles, given = ("cause", "effect"), ()
+    return Estimand(
+        kind="back_door",
+        cause=y,
+        effect=x,
+        mechanisms=(),
+        covariates=ws,
+        expression=expression,
+        weight_formula=weight,
+        required_roles=roles,
+        density_of="cause",
+        density_given=given,
+    )

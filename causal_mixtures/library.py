@@ -1,0 +1,278 @@
+"""Named causal-graph specifications: the ``models/`` registry.
+
+Each spec is one TOML file in the top-level ``models/`` folder of the repository (shipped in
+wheels as the data package ``causal_mixtures._specs``)::
+
+    # models/front_door.toml
+    name = "front_door"
+    title = "Front door (mechanism learning)"
+    reference = "Pearl (2009) Causality p. 81; Mao & Little (2024) arXiv:2410.20057"
+    graph = "Y [cause]; Z [mechanism]; X [effect]; Y -> Z -> X; Y <-> X"
+    estimand = "p(X | do(Y)) = Σ_Z p(Z | Y) Σ_Y' p(X | Y', Z) p(Y')"
+    identifiable = true
+
+Keys: ``name``, ``title``, ``reference`` and ``graph`` (in the graph language of
+:mod:`causal_mixtures.graph`) are required; ``estimand`` (the expected identifying formula,
+as :attr:`causal_mixtures.Estimand.expression` writes it) is required unless
+``identifiable = false``; ``identifiable`` (default true), ``reason`` (for an
+unidentifiable graph, the expected reason) and ``description`` are optional.
+
+:func:`list_graphs` lists the registered names, :func:`load_graph` returns the graph and
+:func:`load_spec` the whole :class:`GraphSpec`. Both loaders also accept the path of any
+``.toml`` file with the same keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.resources
+import os
+import tomllib
+from dataclasses import dataclass
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+from causal_mixtures.exceptions import GraphSyntaxError
+from causal_mixtures.graph import CausalGraph
+
+__all__ = ["GraphSpec", "list_graphs", "load_graph", "load_spec"]
+
+# In a source checkout (or an editable install) the specs are read straight from the
+# repository's models/ folder; a wheel ships them as the package causal_mixtures._specs.
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+_CHECKOUT_SPECS = _REPO_ROOT / "models"
+_SPECS_PACKAGE = "causal_mixtures._specs"
+
+_REQUIRED_KEYS = ("name", "title", "reference", "graph")
+_OPTIONAL_KEYS = ("estimand", "identifiable", "reason", "description")
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """A named causal graph with its expected identification result.
+
+    Parameters
+    ----------
+    name : str
+        The registry name (the file name without ``.toml``).
+    title : str
+        A one-line human-readable title.
+    reference : str
+        Where the graph comes from (book pages, papers).
+    graph : CausalGraph
+        The parsed graph, with roles.
+    estimand : str
+        The expected identifying formula (as :attr:`Estimand.expression`); empty for an
+        unidentifiable graph.
+    identifiable : bool
+        Whether :func:`causal_mixtures.identify` is expected to succeed.
+    reason : str
+        For an unidentifiable graph, (part of) the expected error message; else empty.
+    description : str
+        A longer explanation; may be empty.
+    path : pathlib.Path or importlib.resources.abc.Traversable or None
+        The file the spec was read from.
+    """
+
+    name: str
+    title: str
+    reference: str
+    graph: CausalGraph
+    estimand: str = ""
+    identifiable: bool = True
+    reason: str = ""
+    description: str = ""
+    path: Path | Traversable | None = None
+
+
+def _specs_dir() -> Traversable:
+    """The folder holding the registered specs.
+
+    The checkout folder ``<repo>/models`` is used when this module runs from a source tree
+    (recognised by a ``pyproject.toml`` next to it, so that an unrelated top-level
+    ``models/`` folder in ``site-packages`` is never picked up); otherwise the installed data
+    package ``causal_mixtures._specs``.
+    """
+    if _CHECKOUT_SPECS.is_dir() and (_REPO_ROOT / "pyproject.toml").is_file():
+        return _CHECKOUT_SPECS
+    try:
+        return importlib.resources.files(_SPECS_PACKAGE)
+    except ModuleNotFoundError as err:
+        raise FileNotFoundError(
+            f"cannot find the causal-graph registry: neither {_CHECKOUT_SPECS} nor the "
+            f"package {_SPECS_PACKAGE} exists; reinstall causal_mixtures, or pass the path "
+            "of a .toml spec file instead of a name"
+        ) from err
+
+
+def _registry() -> dict[str, Traversable]:
+    folder = _specs_dir()
+    return {
+        entry.name.removesuffix(".toml"): entry
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml") and entry.is_file()
+    }
+
+
+def list_graphs() -> list[str]:
+    """Return the names of the registered graph specs, sorted.
+
+    Returns
+    -------
+    list of str
+        For example ``["back_door", "front_door", ...]``; each works with
+        :func:`load_graph` and :func:`load_spec`.
+    """
+    return sorted(_registry())
+
+
+def _looks_like_path(value: str | os.PathLike[str]) -> bool:
+    if isinstance(value, os.PathLike):
+        return True
+    return value.endswith(".toml") or "/" in value or os.sep in value
+
+
+def _resolve(name_or_path: str | os.PathLike[str]) -> tuple[str, Path | Traversable]:
+    """Return a display name and the file for a registry name or a path."""
+    if not isinstance(name_or_path, str | os.PathLike):
+        raise TypeError(
+            "expected a registered graph name or the path of a .toml spec file, got "
+            f"{type(name_or_path).__name__}"
+        )
+    if _looks_like_path(name_or_path):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no graph spec file at {str(path)!r}; pass an existing .toml file or one of "
+                f"the registered names: {', '.join(list_graphs())}"
+            )
+        return str(path), path
+    registry = _registry()
+    if name_or_path in registry:
+        return name_or_path, registry[name_or_path]
+    text = str(name_or_path)
+    if any(token in text for token in ("->", "<-", ";", "[")):
+        raise ValueError(
+            f"{text!r} looks like a graph specification, not a registered name; "
+            "load_graph/load_spec take a name or a .toml path. Parse graph text with "
+            "CausalGraph.from_string(...) instead."
+        )
+    close = difflib.get_close_matches(text, list(registry), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(
+        f"unknown graph {text!r}.{hint} The registered graphs are: "
+        f"{', '.join(sorted(registry))}; the path of a .toml spec file also works."
+    )
+
+
+def load_spec(name_or_path: str | os.PathLike[str]) -> GraphSpec:
+    """Load a graph spec by registered name or from a ``.toml`` file.
+
+    Parameters
+    ----------
+    name_or_path : str or os.PathLike
+        A name from :func:`list_graphs` (e.g. ``"front_door"``) or the path of a ``.toml``
+        file with the keys described in :mod:`causal_mixtures.library`. Graph text in the
+        graph language is not accepted here: use :meth:`CausalGraph.from_string`.
+
+    Returns
+    -------
+    GraphSpec
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown (the message lists the known names), or the file is not valid
+        TOML, misses a required key or has a key of the wrong type (the message names the
+        file and the key).
+    GraphSyntaxError
+        If the ``graph`` key does not parse (the message names the file).
+    FileNotFoundError
+        If a path is given and no such file exists.
+
+    Examples
+    --------
+    >>> spec = load_spec("front_door")
+    >>> spec.graph.mechanisms
+    ('Z',)
+    """
+    where, path = _resolve(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"the graph spec {where} is not valid TOML: {err}") from err
+
+    unknown = sorted(set(data) - set(_REQUIRED_KEYS) - set(_OPTIONAL_KEYS))
+    if unknown:
+        raise ValueError(
+            f"the graph spec {where} has unknown key(s) {', '.join(map(repr, unknown))}; the "
+            f"known keys are {', '.join(_REQUIRED_KEYS + _OPTIONAL_KEYS)}"
+        )
+    identifiable = data.get("identifiable", True)
+    if not isinstance(identifiable, bool):
+        raise ValueError(
+            f"the graph spec {where} has identifiable = {identifiable!r}; expected true or false"
+        )
+    required = _REQUIRED_KEYS + (("estimand",) if identifiable else ())
+    for key in required:
+        if key not in data:
+            raise ValueError(f"the graph spec {where} misses the required key {key!r}")
+    for key in _REQUIRED_KEYS + ("estimand", "reason", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise ValueError(f"the graph spec {where} has {key} = {data[key]!r}; expected a string")
+    if not _looks_like_path(name_or_path) and data["name"] != name_or_path:
+        raise ValueError(
+            f"the graph spec file {path} is registered as {name_or_path!r} but its name key "
+            f"is {data['name']!r}; make the name key match the file name"
+        )
+    try:
+        graph = CausalGraph.from_string(data["graph"])
+    except GraphSyntaxError as err:
+        raise GraphSyntaxError(
+            f"in the 'graph' key of {where}: {err.bare_message}", line=err.line, column=err.column
+        ) from err
+    except ValueError as err:
+        raise ValueError(f"in the 'graph' key of {where}: {err}") from err
+    return GraphSpec(
+        name=data["name"],
+        title=data["title"].strip(),
+        reference=data["reference"].strip(),
+        graph=graph,
+        estimand=data.get("estimand", "").strip(),
+        identifiable=identifiable,
+        reason=data.get("reason", "").strip(),
+        description=" ".join(data.get("description", "").split()),
+        path=path,
+    )
+
+
+def load_graph(name_or_path: str | os.PathLike[str]) -> CausalGraph:
+    """Load a causal graph by registered name or from a ``.toml`` spec file.
+
+    Parameters
+    ----------
+    name_or_path : str or os.PathLike
+        A name from :func:`list_graphs` (e.g. ``"front_door"``) or the path of a ``.toml``
+        spec file. Graph text is not accepted: use :meth:`CausalGraph.from_string`.
+
+    Returns
+    -------
+    CausalGraph
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown (the message lists the known names) or the file is invalid.
+    FileNotFoundError
+        If a path is given and no such file exists.
+
+    See Also
+    --------
+    load_spec : The whole spec, with its title, reference and expected estimand.
+
+    Examples
+    --------
+    >>> load_graph("front_door")
+    CausalGraph('Y [cause]; Z [mechanism]; X [effect]; Y -> Z -> X; Y <-> X')
+    """
+    return load_spec(name_or_path).graph
