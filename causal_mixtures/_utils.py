@@ -64,7 +64,9 @@ def torch_rng(rng: np.random.Generator, device: torch.device | str | None = None
         yield
 
 
-def torch_generator(rng: np.random.Generator, device: torch.device | str = "cpu") -> torch.Generator:
+def torch_generator(
+    rng: np.random.Generator, device: torch.device | str = "cpu"
+) -> torch.Generator:
     """A fresh :class:`torch.Generator` on ``device`` seeded from ``rng``."""
     gen = torch.Generator(device=device)
     gen.manual_seed(derive_seed(rng))
@@ -78,9 +80,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device must be 'cpu', 'cuda' or 'cuda:N'; got {device!r}."
-        ) from exc
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N'; got {device!r}.") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={str(device)!r} was requested but torch.cuda.is_available() is False on "

@@ -71,7 +71,9 @@ def is_discrete(values: np.ndarray, *, max_levels: int = _MAX_DISCRETE_LEVELS) -
     return len(np.unique(rows, axis=0)) <= max_levels
 
 
-def _rows_as_codes(z: np.ndarray, levels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _rows_as_codes(
+    z: np.ndarray, levels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Map each row of ``z`` to the index of its distinct value (-1 when unseen)."""
     rows = z.reshape(len(z), -1)
     if levels is None:
@@ -264,9 +266,9 @@ class GaussianDensity(ConditionalDensity):
         chol = np.linalg.cholesky(self.cond_cov_)
         diff = np.linalg.solve(chol, (z - mean).T)
         d = z.shape[1]
-        return -0.5 * (d * math.log(2 * math.pi) + (diff * diff).sum(0)) - np.log(
-            np.diag(chol)
-        ).sum()
+        return (
+            -0.5 * (d * math.log(2 * math.pi) + (diff * diff).sum(0)) - np.log(np.diag(chol)).sum()
+        )
 
 
 def _scott_factor(n: int, d: int) -> float:
@@ -487,5 +489,3 @@ def make_density(
             "cause, but y is continuous. Use density='gaussian', 'kde' or 'logistic'."
         )
     return est
-
-

@@ -19,7 +19,8 @@ Implementation notes
   allocated. The data are centred once (column means) so that the one-pass covariance
   ``S2/W − μμᵀ`` loses no precision in float64.
 * Parameters are stored as in scikit-learn: Cholesky factors of the precision matrices, so
-  the log-density needs one triangular product and no inverse.
+  the log-density needs one triangular product and no inverse. The ``B·K`` components of a
+  chunk are evaluated by a single matrix product against the concatenated factors.
 * Batch members converge separately: a member whose objective has changed by less than
   ``tol`` keeps its parameters frozen while the others continue, so fitting ``B`` mixtures
   together gives exactly the fits obtained one at a time.
@@ -45,7 +46,7 @@ __all__ = [
 
 COVARIANCE_TYPES = ("full", "diag", "spherical")
 
-_CHUNK_BUDGET = 2**22  # elements of the largest per-chunk intermediate (32 MiB in float64)
+_CHUNK_BUDGET = 2**20  # elements of the largest per-chunk intermediate (8 MiB in float64)
 
 
 @dataclass
@@ -147,12 +148,63 @@ def compute_precision_cholesky(covariances: torch.Tensor, covariance_type: str) 
     return 1.0 / torch.sqrt(covariances)
 
 
-def _log_det_cholesky(prec_chol: torch.Tensor, covariance_type: str, n_features: int) -> torch.Tensor:
+def _log_det_cholesky(
+    prec_chol: torch.Tensor, covariance_type: str, n_features: int
+) -> torch.Tensor:
     if covariance_type == "full":
         return torch.log(torch.diagonal(prec_chol, dim1=-2, dim2=-1)).sum(-1)
     if covariance_type == "diag":
         return torch.log(prec_chol).sum(-1)
     return n_features * torch.log(prec_chol)
+
+
+class _LogProbKernel:
+    """Precomputed per-component quantities for evaluating ``log π_k + log N(x; μ_k, Σ_k)``
+    on chunks of rows with one matrix product per chunk.
+
+    "full": ``X`` times the concatenated precision factors ``[P_11 … P_BK]`` gives all
+    ``B·K`` whitened residuals at once; "diag"/"spherical": the Mahalanobis distance is
+    expanded as ``x²·prec − 2x·(μ prec) + μ² prec``.
+    """
+
+    def __init__(self, params: MixtureParams, d: int) -> None:
+        b, k = params.weights.shape
+        ct = params.covariance_type
+        self.shape = (b, k, d)
+        self.covariance_type = ct
+        log_det = _log_det_cholesky(params.precisions_cholesky, ct, d)
+        self.const = (
+            -0.5 * d * math.log(2 * math.pi) + log_det + torch.log(params.weights)
+        ).unsqueeze(-2)
+        mu = params.means
+        if ct == "full":
+            pc = params.precisions_cholesky  # (B, K, d, d)
+            self.p_all = pc.permute(2, 0, 1, 3).reshape(d, b * k * d)
+            self.offset = torch.matmul(mu.unsqueeze(-2), pc).reshape(1, b * k * d)
+            return
+        prec = params.precisions_cholesky**2  # (B, K, d) or (B, K)
+        if ct == "diag":
+            self.lin = (mu * prec).transpose(-1, -2)  # (B, d, K)
+            self.quad = prec.transpose(-1, -2)  # (B, d, K)
+            self.quad0 = (mu * mu * prec).sum(-1).unsqueeze(-2)  # (B, 1, K)
+        else:
+            self.lin = (mu * prec.unsqueeze(-1)).transpose(-1, -2)  # (B, d, K)
+            self.quad = prec.unsqueeze(-2)  # (B, 1, K)
+            self.quad0 = ((mu * mu).sum(-1) * prec).unsqueeze(-2)
+
+    def __call__(self, xc: torch.Tensor) -> torch.Tensor:
+        """Weighted per-component log-densities of the rows ``xc``: shape (B, c, K)."""
+        b, k, d = self.shape
+        if self.covariance_type == "full":
+            y = (torch.matmul(xc, self.p_all) - self.offset).view(xc.shape[0], b, k, d)
+            # vector_norm is ~10x faster here than einsum or (y * y).sum(-1).
+            maha = torch.linalg.vector_norm(y, dim=-1).square().permute(1, 0, 2)
+        elif self.covariance_type == "diag":
+            maha = torch.matmul(xc * xc, self.quad) - 2.0 * torch.matmul(xc, self.lin) + self.quad0
+        else:
+            x2 = (xc * xc).sum(-1, keepdim=True)  # (c, 1)
+            maha = x2 * self.quad - 2.0 * torch.matmul(xc, self.lin) + self.quad0
+        return self.const - 0.5 * maha
 
 
 def estimate_log_prob(X: torch.Tensor, params: MixtureParams) -> torch.Tensor:
@@ -167,35 +219,16 @@ def estimate_log_prob(X: torch.Tensor, params: MixtureParams) -> torch.Tensor:
     -------
     Tensor of shape (B, n, K)
     """
-    d = X.shape[-1]
-    ct = params.covariance_type
-    pc = params.precisions_cholesky
-    mu = params.means  # (B, K, d)
-    if ct == "full":
-        # (B, K, n, d) = X @ P - mu @ P
-        y = torch.matmul(X, pc) - torch.matmul(mu.unsqueeze(-2), pc)
-        maha = (y * y).sum(-1).transpose(-1, -2)  # (B, n, K)
-    elif ct == "diag":
-        prec = pc * pc  # (B, K, d)
-        maha = (
-            (mu * mu * prec).sum(-1).unsqueeze(-2)
-            - 2.0 * torch.matmul(X, (mu * prec).transpose(-1, -2))
-            + torch.matmul(X * X, prec.transpose(-1, -2))
-        )
-    else:
-        prec = pc * pc  # (B, K)
-        maha = (
-            (mu * mu).sum(-1).unsqueeze(-2)
-            - 2.0 * torch.matmul(X, mu.transpose(-1, -2))
-            + (X * X).sum(-1).unsqueeze(-1)
-        ) * prec.unsqueeze(-2)
-    log_det = _log_det_cholesky(pc, ct, d)  # (B, K)
-    log_gauss = -0.5 * (d * math.log(2 * math.pi) + maha) + log_det.unsqueeze(-2)
-    return log_gauss + torch.log(params.weights).unsqueeze(-2)
+    return _LogProbKernel(params, X.shape[-1])(X)
 
 
 def _chunk_size(n: int, batch: int, k: int, d: int, covariance_type: str) -> int:
-    per_row = batch * k * (d if covariance_type == "full" else 1) + batch * k
+    """Rows per chunk: small enough that the per-chunk intermediates stay in cache
+    (measured: 2 000 rows at d = 64 is 1.5-2x faster than 25 000)."""
+    if covariance_type == "full":
+        per_row = batch * k * d + 3 * batch * k
+    else:
+        per_row = 2 * d + 3 * batch * k
     return max(256, min(n, _CHUNK_BUDGET // max(per_row, 1)))
 
 
@@ -204,32 +237,34 @@ def log_likelihood(X: torch.Tensor, params: MixtureParams) -> torch.Tensor:
     n, d = X.shape
     b, k = params.weights.shape
     step = _chunk_size(n, b, k, d, params.covariance_type)
-    out = [torch.logsumexp(estimate_log_prob(X[s : s + step], params), -1) for s in range(0, n, step)]
-    return torch.cat(out, -1)
+    kernel = _LogProbKernel(params, d)
+    return torch.cat([torch.logsumexp(kernel(X[s : s + step]), -1) for s in range(0, n, step)], -1)
 
 
 def _sufficient_statistics(
     X: torch.Tensor, W: torch.Tensor, params: MixtureParams
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One pass: objective at ``params`` and the weighted statistics for the next M-step."""
+    """One pass: objective at ``params`` and the weighted statistics for the next M-step.
+
+    Per chunk of rows the E-step of all ``B·K`` components is one matrix product
+    (:class:`_LogProbKernel`) and the M-step statistics are batched products ``(r ⊙ X)ᵀ X``.
+    """
     n, d = X.shape
     b, k = params.weights.shape
     ct = params.covariance_type
     step = _chunk_size(n, b, k, d, ct)
     dtype, device = X.dtype, X.device
+    kernel = _LogProbKernel(params, d)
     nk = torch.zeros(b, k, dtype=dtype, device=device)
     s1 = torch.zeros(b, k, d, dtype=dtype, device=device)
-    if ct == "full":
-        s2 = torch.zeros(b, k, d, d, dtype=dtype, device=device)
-    elif ct == "diag":
-        s2 = torch.zeros(b, k, d, dtype=dtype, device=device)
-    else:
-        s2 = torch.zeros(b, k, dtype=dtype, device=device)
+    s2 = torch.zeros(
+        (b, k) + {"full": (d, d), "diag": (d,), "spherical": ()}[ct], dtype=dtype, device=device
+    )
     objective = torch.zeros(b, dtype=dtype, device=device)
     for s in range(0, n, step):
         xc = X[s : s + step]
         wc = W[:, s : s + step]  # (B, c)
-        wlp = estimate_log_prob(xc, params)  # (B, c, K)
+        wlp = kernel(xc)  # (B, c, K)
         norm = torch.logsumexp(wlp, -1)  # (B, c)
         # Zero-weight rows contribute nothing, even where their density underflows.
         objective += torch.where(wc > 0, wc * norm, torch.zeros_like(norm)).sum(-1)
@@ -238,7 +273,7 @@ def _sufficient_statistics(
         nk += rt.sum(-1)
         s1 += torch.matmul(rt, xc)
         if ct == "full":
-            s2 += torch.matmul(rt.unsqueeze(-1).mul(xc).transpose(-1, -2), xc)
+            s2 += torch.matmul((rt.unsqueeze(-1) * xc).transpose(-1, -2), xc)
         elif ct == "diag":
             s2 += torch.matmul(rt, xc * xc)
         else:

@@ -126,9 +126,16 @@ class CausalWeights:
         )
 
     def __repr__(self) -> str:
-        lines = [f"CausalWeights(n_samples={self.n_samples}, n_do={self.n_do}"
-                 + (f", smoothing={self.smoothing!r}" if self.smoothing else "") + ")"]
-        shown = range(self.n_do) if self.n_do <= 12 else [*range(5), -1, *range(self.n_do - 5, self.n_do)]
+        lines = [
+            f"CausalWeights(n_samples={self.n_samples}, n_do={self.n_do}"
+            + (f", smoothing={self.smoothing!r}" if self.smoothing else "")
+            + ")"
+        ]
+        shown = (
+            range(self.n_do)
+            if self.n_do <= 12
+            else [*range(5), -1, *range(self.n_do - 5, self.n_do)]
+        )
         lines.append(f"  {'do':>10}  {'ESS':>9}  {'ESS/n':>6}  {'k-hat':>6}  {'max/mean':>9}")
         for j in shown:
             if j == -1:
@@ -224,8 +231,7 @@ def _as_mechanism(mechanism: Any, n: int) -> np.ndarray:
         )
     if z.shape[0] != n:
         raise ValueError(
-            f"mechanism must have one row per sample: expected {n} rows (as y), got "
-            f"{z.shape[0]}."
+            f"mechanism must have one row per sample: expected {n} rows (as y), got {z.shape[0]}."
         )
     if z.dtype.kind in "fc":
         check_finite("mechanism", z)
@@ -355,7 +361,12 @@ def causal_weights(
     log_num = dens.log_prob_grid(z, do_values)  # (n, n_do)
     log_den = dens.log_prob(z, y_arr)  # (n,)
     return finish_weights(
-        log_num, log_den, do_values, y=y_arr, estimand=estimand, density=dens,
+        log_num,
+        log_den,
+        do_values,
+        y=y_arr,
+        estimand=estimand,
+        density=dens,
         weight_smoothing=weight_smoothing,
     )
 

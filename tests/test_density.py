@@ -43,7 +43,9 @@ def test_joint_gaussian_conditional(rng: np.random.Generator) -> None:
     pts = np.array([[0.0], [3.0]])
     got = dens.log_prob(pts, np.array([0.0, 2.0]))
     # Population: z | y ~ N(1.5 y, 1); sample error of the fitted slope/variance ~ 1e-2.
-    np.testing.assert_allclose(got, norm(1.5 * np.array([0.0, 2.0]), 1).logpdf(pts[:, 0]), atol=0.03)
+    np.testing.assert_allclose(
+        got, norm(1.5 * np.array([0.0, 2.0]), 1).logpdf(pts[:, 0]), atol=0.03
+    )
     grid = dens.log_prob_grid(pts, np.array([0.0, 2.0]))
     np.testing.assert_allclose(np.diag(grid), got, rtol=1e-12)
 
@@ -75,7 +77,10 @@ def test_discrete_counts_and_smoothing() -> None:
     y = np.array([0, 0, 0, 1, 1])
     z = np.array([5, 5, 7, 7, 7])
     raw = DiscreteDensity(alpha=0.0).fit(z.reshape(-1, 1), y)
-    np.testing.assert_allclose(np.exp(raw.log_prob_grid(np.array([[5], [7]]), np.array([0, 1]))), [[2 / 3, 0.0], [1 / 3, 1.0]])
+    np.testing.assert_allclose(
+        np.exp(raw.log_prob_grid(np.array([[5], [7]]), np.array([0, 1]))),
+        [[2 / 3, 0.0], [1 / 3, 1.0]],
+    )
     lap = DiscreteDensity(alpha=1.0).fit(z.reshape(-1, 1), y)
     np.testing.assert_allclose(np.exp(lap.log_prob_grid(np.array([[5]]), np.array([1]))), [[1 / 4]])
 
@@ -87,7 +92,9 @@ def test_histogram_density_integrates_to_one(rng: np.random.Generator) -> None:
     width = np.diff(dens.edges_)
     centres = (dens.edges_[:-1] + width / 2).reshape(-1, 1)
     for c in (0, 1):
-        assert np.sum(np.exp(dens.log_prob_grid(centres, np.array([c]))[:, 0]) * width) == pytest.approx(1.0)
+        assert np.sum(
+            np.exp(dens.log_prob_grid(centres, np.array([c]))[:, 0]) * width
+        ) == pytest.approx(1.0)
     assert np.isneginf(dens.log_prob_grid(np.array([[1e6]]), np.array([0]))[0, 0])
     with pytest.raises(ValueError, match="supports a 1-D mechanism only"):
         HistogramDensity().fit(rng.normal(size=(10, 2)), np.repeat([0, 1], 5))

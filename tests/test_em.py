@@ -30,7 +30,9 @@ def _init_kwargs(gm: GaussianMixture) -> dict:
 @pytest.mark.parametrize("ct", COV_TYPES)
 def test_unit_weights_reproduce_sklearn(blobs: np.ndarray, ct: str) -> None:
     init = _sklearn_init(blobs, 3, ct)
-    ref = GaussianMixture(3, covariance_type=ct, tol=1e-10, max_iter=1000, **_init_kwargs(init)).fit(blobs)
+    ref = GaussianMixture(
+        3, covariance_type=ct, tol=1e-10, max_iter=1000, **_init_kwargs(init)
+    ).fit(blobs)
     ours = cm.CausalGaussianMixture(
         None, 3, covariance_type=ct, tol=1e-10, max_iter=1000, **_init_kwargs(init)
     ).fit(blobs, weights=np.ones(len(blobs)))
@@ -46,7 +48,9 @@ def test_unit_weights_reproduce_sklearn(blobs: np.ndarray, ct: str) -> None:
 
 
 @pytest.mark.parametrize("ct", COV_TYPES)
-def test_zero_weight_equals_dropped_rows(blobs: np.ndarray, rng: np.random.Generator, ct: str) -> None:
+def test_zero_weight_equals_dropped_rows(
+    blobs: np.ndarray, rng: np.random.Generator, ct: str
+) -> None:
     w = rng.uniform(0.5, 2.0, len(blobs))
     drop = rng.choice(len(blobs), 40, replace=False)
     w[drop] = 0.0
@@ -62,7 +66,9 @@ def test_zero_weight_equals_dropped_rows(blobs: np.ndarray, rng: np.random.Gener
 
 
 @pytest.mark.parametrize("ct", COV_TYPES)
-def test_integer_weight_equals_repeated_rows(blobs: np.ndarray, rng: np.random.Generator, ct: str) -> None:
+def test_integer_weight_equals_repeated_rows(
+    blobs: np.ndarray, rng: np.random.Generator, ct: str
+) -> None:
     m = rng.integers(1, 4, len(blobs))
     init = _init_kwargs(_sklearn_init(blobs, 3, ct))
     a = cm.CausalGaussianMixture(None, 3, covariance_type=ct, tol=1e-10, max_iter=500, **init)
@@ -72,7 +78,9 @@ def test_integer_weight_equals_repeated_rows(blobs: np.ndarray, rng: np.random.G
     np.testing.assert_allclose(a.means_, b.means_, rtol=0, atol=1e-9)
     np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=0, atol=1e-9)
     # And sklearn on the repeated rows agrees too.
-    ref = GaussianMixture(3, covariance_type=ct, tol=1e-10, max_iter=500, **init).fit(np.repeat(blobs, m, axis=0))
+    ref = GaussianMixture(3, covariance_type=ct, tol=1e-10, max_iter=500, **init).fit(
+        np.repeat(blobs, m, axis=0)
+    )
     np.testing.assert_allclose(a.means_[0], ref.means_, atol=1e-6)
 
 
@@ -92,7 +100,9 @@ def test_batched_fit_equals_one_at_a_time(blobs: np.ndarray, rng: np.random.Gene
     init = _init_kwargs(_sklearn_init(blobs, 3, "full"))
     joint = cm.CausalGaussianMixture(None, 3, tol=1e-6, max_iter=300, **init).fit(blobs, weights=w)
     for j in range(3):
-        one = cm.CausalGaussianMixture(None, 3, tol=1e-6, max_iter=300, **init).fit(blobs, weights=w[:, j])
+        one = cm.CausalGaussianMixture(None, 3, tol=1e-6, max_iter=300, **init).fit(
+            blobs, weights=w[:, j]
+        )
         assert joint.n_iter_[j] == one.n_iter_[0]
         np.testing.assert_allclose(joint.means_[j], one.means_[0], atol=1e-12)
         np.testing.assert_allclose(joint.covariances_[j], one.covariances_[0], atol=1e-12)
@@ -111,7 +121,9 @@ def test_weighted_moments_for_one_component(rng: np.random.Generator) -> None:
     assert est.converged_.all()
 
 
-def test_lower_bound_is_weighted_loglik_at_final_params(blobs: np.ndarray, rng: np.random.Generator) -> None:
+def test_lower_bound_is_weighted_loglik_at_final_params(
+    blobs: np.ndarray, rng: np.random.Generator
+) -> None:
     w = rng.exponential(size=(len(blobs), 2))
     est = cm.CausalGaussianMixture(None, 3, random_state=0).fit(blobs, weights=w)
     for j in range(2):
@@ -124,8 +136,11 @@ def test_singular_covariance_message() -> None:
     X = np.zeros((20, 2))
     X[:, 1] = np.arange(20)
     params = MixtureParams(
-        torch.ones(1, 1), torch.zeros(1, 1, 2), torch.eye(2)[None, None].double(),
-        compute_precision_cholesky(torch.eye(2)[None, None].double(), "full"), "full",
+        torch.ones(1, 1),
+        torch.zeros(1, 1, 2),
+        torch.eye(2)[None, None].double(),
+        compute_precision_cholesky(torch.eye(2)[None, None].double(), "full"),
+        "full",
     )
     with pytest.raises(ValueError, match="increase reg_covar"):
         weighted_em(torch.tensor(X), torch.ones(1, 20, dtype=torch.float64), params, reg_covar=0.0)

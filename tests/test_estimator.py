@@ -61,7 +61,9 @@ def test_paper_classification_accuracy() -> None:
         classical.append(clone(svc).fit(data.X, data.y).score(data.X_test, data.y_test))
         learner = cm.MechanismLearner(
             svc,
-            resampler=cm.CausalGaussianMixture(n_components=6, covariance_type="full", random_state=seed),
+            resampler=cm.CausalGaussianMixture(
+                n_components=6, covariance_type="full", random_state=seed
+            ),
         )
         learner.fit(data.X, data.y, mechanism=data.mechanism, n_samples=5000)
         ml.append(learner.score(data.X_test, data.y_test))
@@ -91,7 +93,7 @@ def test_causal_bootstrap_draws_observed_rows() -> None:
 
 def test_same_seed_bit_identical_and_global_rng_untouched() -> None:
     data = cm.datasets.make_classification_2d(1500, random_state=0)
-    np_state = np.random.get_state()[1].copy()
+    np_state = np.random.get_state()[1].copy()  # noqa: NPY002 - checking the global state
     torch_state = torch.get_rng_state().clone()
     runs = []
     for _ in range(2):
@@ -99,7 +101,7 @@ def test_same_seed_bit_identical_and_global_rng_untouched() -> None:
         runs.append(est.fit_resample(data.X, data.y, mechanism=data.mechanism))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
-    np.testing.assert_array_equal(np.random.get_state()[1], np_state)
+    np.testing.assert_array_equal(np.random.get_state()[1], np_state)  # noqa: NPY002
     assert torch.equal(torch.get_rng_state(), torch_state)
     other = cm.CausalGaussianMixture(n_components=3, n_init=2, random_state=8)
     X_other, _ = other.fit_resample(data.X, data.y, mechanism=data.mechanism)

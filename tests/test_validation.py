@@ -19,7 +19,9 @@ def fit(data, **kw):
     est_kw = args.pop("est", {})
     X = args.pop("X")
     y = args.pop("y")
-    return cm.CausalGaussianMixture(**{"n_components": 2, "random_state": 0, **est_kw}).fit(X, y, **args)
+    return cm.CausalGaussianMixture(**{"n_components": 2, "random_state": 0, **est_kw}).fit(
+        X, y, **args
+    )
 
 
 @pytest.mark.parametrize("name", ["X", "y", "mechanism"])
@@ -32,14 +34,21 @@ def test_non_finite(data, name, bad):
 
 
 def test_mismatched_lengths(data):
-    with pytest.raises(ValueError, match="X and y must have the same number of rows; got 600 rows in X and 599"):
+    with pytest.raises(
+        ValueError, match="X and y must have the same number of rows; got 600 rows in X and 599"
+    ):
         fit(data, y=data.y[:-1])
-    with pytest.raises(ValueError, match="mechanism must have one row per sample: expected 600 rows"):
+    with pytest.raises(
+        ValueError, match="mechanism must have one row per sample: expected 600 rows"
+    ):
         fit(data, mechanism=data.mechanism[:-1])
 
 
 def test_one_dimensional_X(data):
-    with pytest.raises(ValueError, match=r"X must be 2-D .* got a 1-D array of shape \(600,\)\. Reshape it with X\.reshape\(-1, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"X must be 2-D .* got a 1-D array of shape \(600,\)\. Reshape it with X\.reshape\(-1, 1\)",
+    ):
         fit(data, X=data.X[:, 0])
 
 
@@ -57,7 +66,10 @@ def test_too_many_components_for_positive_weight_rows(data):
     w = np.zeros((600, 2))
     w[:5, 0] = 1.0
     w[:, 1] = 1.0
-    with pytest.raises(ValueError, match=r"n_components=6 is larger than the number of rows with positive weight \(5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"n_components=6 is larger than the number of rows with positive weight \(5\)",
+    ):
         cm.CausalGaussianMixture(None, 6).fit(data.X, weights=w)
 
 
@@ -68,7 +80,13 @@ def test_all_zero_weight_column(data):
         cm.CausalGaussianMixture(None, 2).fit(data.X, weights=w)
 
 
-@pytest.mark.parametrize("bad, msg", [(-0.5, "weights must be non-negative; got -0.5"), (np.nan, "weights must contain only finite values")])
+@pytest.mark.parametrize(
+    "bad, msg",
+    [
+        (-0.5, "weights must be non-negative; got -0.5"),
+        (np.nan, "weights must contain only finite values"),
+    ],
+)
 def test_bad_explicit_weights(data, bad, msg):
     w = np.ones(600)
     w[3] = bad
@@ -120,7 +138,10 @@ def test_bad_hyperparameters(data, param, value, msg):
 
 def test_sample_unknown_do(data):
     est = fit(data)
-    with pytest.raises(ValueError, match=r"do=5 is not one of the intervention values the model was fitted for: \[1, 2\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"do=5 is not one of the intervention values the model was fitted for: \[1, 2\]",
+    ):
         est.sample(10, do=5)
 
 

@@ -29,7 +29,9 @@ def test_discrete_weights_match_formula(rng: np.random.Generator) -> None:
 def test_weighted_means_recover_interventional_means() -> None:
     """Paper classification: E[X | do(Y)] in closed form vs Σ w_n x_n."""
     data = cm.datasets.make_classification_2d(20_000, random_state=5)
-    cw = cm.causal_weights("front_door", data.X, data.y, mechanism=data.mechanism, density="gaussian")
+    cw = cm.causal_weights(
+        "front_door", data.X, data.y, mechanism=data.mechanism, density="gaussian"
+    )
     # X1 = ±1.8 by the sign of Z ~ N(±1.2, 1); X2 = ±2.4 by U with P(U=2) = 0.25.
     p_pos = {1: norm.sf(1.2), 2: norm.sf(-1.2)}
     for j, yv in enumerate(cw.do_values.tolist()):
@@ -74,10 +76,19 @@ def test_heavy_tails_are_reported() -> None:
     mild linear-Gaussian front door does not. k-hat and ESS tell them apart."""
     strong = cm.datasets.make_regression_linear(3000, random_state=1)
     do = np.quantile(strong.y, [0.5, 0.999])
-    cw = cm.causal_weights("front_door", strong.X, strong.y, mechanism=strong.mechanism, do=do, density="gaussian")
+    cw = cm.causal_weights(
+        "front_door", strong.X, strong.y, mechanism=strong.mechanism, do=do, density="gaussian"
+    )
     assert np.all(cw.khat > 0.7) and np.all(cw.ess_ratio < 0.02)
     mild = cm.datasets.make_front_door_linear(5000, random_state=0)
-    cw = cm.causal_weights("front_door", mild.X, mild.y, mechanism=mild.mechanism, do=[-1.0, 0.0, 1.0], density="gaussian")
+    cw = cm.causal_weights(
+        "front_door",
+        mild.X,
+        mild.y,
+        mechanism=mild.mechanism,
+        do=[-1.0, 0.0, 1.0],
+        density="gaussian",
+    )
     assert np.all(cw.khat < 0.7) and np.all(cw.ess_ratio > 0.3)
 
 
@@ -86,7 +97,14 @@ def test_do_outside_range_warns() -> None:
     with pytest.warns(cm.PositivityWarning, match=r"outside the observed range of y"):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Pareto k-hat")
-            cm.causal_weights("front_door", data.X, data.y, mechanism=data.mechanism, do=[100.0], density="gaussian")
+            cm.causal_weights(
+                "front_door",
+                data.X,
+                data.y,
+                mechanism=data.mechanism,
+                do=[100.0],
+                density="gaussian",
+            )
 
 
 class _Holes(ConditionalDensity):
@@ -106,7 +124,9 @@ class _Holes(ConditionalDensity):
 
 def test_zero_density_at_observed_rows_raises(rng: np.random.Generator) -> None:
     y = np.repeat([0, 1], 50)
-    with pytest.raises(cm.PositivityError, match=r"zero \(or undefined\) for 2 row\(s\), e.g. rows \[3, 9\]"):
+    with pytest.raises(
+        cm.PositivityError, match=r"zero \(or undefined\) for 2 row\(s\), e.g. rows \[3, 9\]"
+    ):
         cm.causal_weights("front_door", None, y, mechanism=rng.normal(size=100), density=_Holes())
 
 
