@@ -20,7 +20,7 @@ from scipy.special import logsumexp
 
 from ._utils import check_finite
 from .density import ConditionalDensity, is_discrete, make_density
-from .exceptions import NotIdentifiableError, PositivityError, PositivityWarning
+from .exceptions import PositivityError, PositivityWarning
 from .psis import pareto_khat, psis_smooth
 
 __all__ = ["CausalWeights", "causal_weights", "kish_ess", "resolve_graph", "validate_weights"]
@@ -348,11 +348,24 @@ def causal_weights(
         raise ValueError(
             f"weight_smoothing must be one of {list(WEIGHT_SMOOTHING)}; got {weight_smoothing!r}."
         )
+    if "covariate" in estimand.required_roles and covariates is None:
+        raise ValueError(
+            f"covariates is required for the {estimand.kind.replace('_', '-')} graph: it adjusts "
+            f"for the covariate role ({', '.join(estimand.covariates)}); pass them as "
+            "covariates=W."
+        )
     if estimand.kind != "front_door":
-        raise NotIdentifiableError(
-            f"the graph identifies p({estimand.effect} | do({estimand.cause})) by the "
-            f"{estimand.kind.replace('_', '-')} formula, whose weights are not implemented yet; "
-            "use a front-door graph (graph='front_door')."
+        from .adjustment import adjusted_log_weights  # covariate-adjusted estimands
+
+        discrete_cause = is_discrete(y_arr)
+        do_values = resolve_do(y_arr, do, discrete_cause=discrete_cause)
+        log_num, log_den, dens = adjusted_log_weights(
+            estimand, y_arr, do_values, mechanism=mechanism, covariates=covariates,
+            density=density, discrete_cause=discrete_cause,
+        )
+        return finish_weights(
+            log_num, log_den, do_values, y=y_arr, estimand=estimand, density=dens,
+            weight_smoothing=weight_smoothing,
         )
     z = _as_mechanism(mechanism, n)
     discrete_cause = is_discrete(y_arr)
