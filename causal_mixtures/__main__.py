@@ -1,0 +1,5 @@
+"""``python -m causal_mixtures``: the same command line as ``causal-mixtures``."""
+
+from causal_mixtures.cli import main
+
+raise SystemExit(main())
