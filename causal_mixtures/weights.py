@@ -19,6 +19,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ._utils import check_finite
+from .adjustment import adjusted_log_weights
 from .density import ConditionalDensity, is_discrete, make_density
 from .exceptions import PositivityError, PositivityWarning
 from .psis import pareto_khat, psis_smooth
@@ -291,7 +292,10 @@ def causal_weights(
     density: str | ConditionalDensity = "auto",
     weight_smoothing: str | None = None,
 ) -> CausalWeights:
-    """Front-door causal weights for every intervention value.
+    """Causal weights for every intervention value, by the formula the graph identifies.
+
+    Front door: ``w_n(y) = p(z_n | y) / p(z_n | y_n)``; front door with covariates and
+    back door: see :mod:`causal_mixtures.adjustment`.
 
     Parameters
     ----------
@@ -305,13 +309,15 @@ def causal_weights(
         The cause.
     mechanism : array-like of shape (n_samples,) or (n_samples, n_mechanism_features)
         The mechanism ``z``.
-    covariates : array-like, optional
-        Observed covariates, for graphs that have them.
+    covariates : array-like of shape (n_samples,) or (n_samples, n_covariates), optional
+        Observed covariates, for graphs that declare them: one column per covariate node,
+        in the graph's order.
     do : array-like of shape (n_do,), optional
         Intervention values. Defaults to the classes of a discrete ``y``; required for a
         continuous ``y``.
     density : str or ConditionalDensity, default="auto"
-        Estimator of ``p(z | y)``; see :mod:`causal_mixtures.density`.
+        Estimator of the conditional density in the weights (``p(z | y)`` for the front door);
+        see :mod:`causal_mixtures.density` and :mod:`causal_mixtures.adjustment`.
     weight_smoothing : {None, "psis"}, default=None
         Pareto-smooth each column's tail (PSIS); reduces the variance of heavy-tailed weights.
 
@@ -355,16 +361,24 @@ def causal_weights(
             "covariates=W."
         )
     if estimand.kind != "front_door":
-        from .adjustment import adjusted_log_weights  # covariate-adjusted estimands
-
         discrete_cause = is_discrete(y_arr)
         do_values = resolve_do(y_arr, do, discrete_cause=discrete_cause)
         log_num, log_den, dens = adjusted_log_weights(
-            estimand, y_arr, do_values, mechanism=mechanism, covariates=covariates,
-            density=density, discrete_cause=discrete_cause,
+            estimand,
+            y_arr,
+            do_values,
+            mechanism=mechanism,
+            covariates=covariates,
+            density=density,
+            discrete_cause=discrete_cause,
         )
         return finish_weights(
-            log_num, log_den, do_values, y=y_arr, estimand=estimand, density=dens,
+            log_num,
+            log_den,
+            do_values,
+            y=y_arr,
+            estimand=estimand,
+            density=dens,
             weight_smoothing=weight_smoothing,
         )
     z = _as_mechanism(mechanism, n)
@@ -399,8 +413,8 @@ def finish_weights(
     if bad_den.any():
         rows = np.flatnonzero(bad_den)
         raise PositivityError(
-            f"the estimated density of the observed mechanism given the observed cause is zero "
-            f"(or undefined) for {len(rows)} row(s), e.g. rows {rows[:5].tolist()} with y = "
+            f"the estimated density in the weight denominator (p(z_n | y_n), or p(y_n | w_n) for "
+            f"the back door) is zero (or undefined) for {len(rows)} row(s), e.g. rows {rows[:5].tolist()} with y = "
             f"{y[rows[:5]].tolist()}: their weights would be infinite. Use a smoother density "
             "(density='kde' or 'gaussian', or DiscreteDensity(alpha=1)) or drop those rows."
         )
