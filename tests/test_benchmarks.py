@@ -1,0 +1,49 @@
+"""Smoke test of the EM benchmark (benchmarks/bench_em.py): it runs end to end on a tiny
+problem and our unit-weight fit equals scikit-learn's. No timing is asserted anywhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def bench_em(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.syspath_prepend(str(BENCH_DIR))
+    from _common import load_bench_module
+
+    return load_bench_module(BENCH_DIR / "bench_em.py")
+
+
+def test_bench_em_smoke(bench_em, tmp_path: Path) -> None:
+    out = tmp_path / "bench_em.json"
+    docs = tmp_path / "benchmarks.md"
+    result = bench_em.main([
+        "--sizes", "500", "--dims", "2", "--cov", "full", "--iters", "2", "--repeats", "1",
+        "--no-extra-threads", "--no-reference", "--out", str(out), "--docs", str(docs),
+    ])
+    data = json.loads(out.read_text())
+    assert data["rows"] == result["rows"]
+    for key in ("name", "title", "command", "machine", "settings", "rows", "goals", "markdown",
+                "memory_method", "wall_s"):
+        assert key in data, key
+    (row,) = data["rows"]
+    assert "errors" not in row, row.get("errors")
+    for key in ("config", "n", "d", "cov", "k", "iters", "threads", "ours_2do_s",
+                "ours_2do_expw_s", "ours_1do_s", "sklearn_s", "ratio_2do", "ratio_1do",
+                "peak_mib_ours_2do", "peak_mib_sklearn", "max_abs_mean_diff", "goal"):
+        assert key in row, key
+    assert (row["n"], row["d"], row["cov"], row["iters"]) == (500, 2, "full", 2)
+    # tol=0: every fitter ran exactly the requested number of EM iterations.
+    assert row["iters_ok"], row["n_iter"]
+    # Same algorithm from the same initial parameters: our unit-weight fit equals
+    # scikit-learn's up to float64 rounding; 1e-6 is the package's equivalence contract.
+    assert row["max_abs_mean_diff"] <= 1e-6
+    assert data["goals"]["equivalence"]["passed"]
+    assert row["goal"] is None  # the time-ratio goal is only judged at n >= 1e5
+    text = docs.read_text()
+    assert "em-500-d2-full-t1" in text and "### Machine" in text
