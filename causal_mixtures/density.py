@@ -31,9 +31,9 @@ import math
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.mixture import GaussianMixture
-from sklearn.neighbors import KernelDensity
 
 from .exceptions import PositivityError
 
@@ -275,40 +275,88 @@ def _scott_factor(n: int, d: int) -> float:
     return float(n) ** (-1.0 / (d + 4))
 
 
+class _GaussianKDE:
+    """Isotropic Gaussian KDE on standardised data, evaluated exactly in log space.
+
+    ``log p(q) = logsumexp_i(-‖q − a_i‖² / 2h²) − log m − d log h − (d/2) log 2π − Σ log s``
+    with the distances from one matrix product per chunk of queries. (scikit-learn's
+    tree-based :class:`~sklearn.neighbors.KernelDensity` took 24 s for 1e5 queries against
+    5 000 one-dimensional points here; this takes well under a second.)
+    """
+
+    _CHUNK = 2**22  # query × reference pairs per chunk
+
+    def __init__(self, a: np.ndarray, bandwidth: float | None, max_points: int | None) -> None:
+        a = np.asarray(a, dtype=float)
+        if max_points is not None and len(a) > max_points:
+            # Evenly spaced rows: deterministic (no hidden randomness) and representative
+            # unless the rows are ordered by value, in which case it stratifies.
+            a = a[np.linspace(0, len(a) - 1, max_points).round().astype(int)]
+        self.loc = a.mean(0)
+        scale = a.std(0)
+        self.scale = np.where(scale > 0, scale, 1.0)
+        self.points = (a - self.loc) / self.scale
+        self.bandwidth = float(bandwidth or _scott_factor(len(a), a.shape[1]))
+        m, d = self.points.shape
+        self.const = (
+            -math.log(m)
+            - d * math.log(self.bandwidth)
+            - 0.5 * d * math.log(2 * math.pi)
+            - float(np.log(self.scale).sum())
+        )
+        self.sq = (self.points**2).sum(1)
+
+    def score(self, q: np.ndarray) -> np.ndarray:
+        q = torch.from_numpy((np.asarray(q, dtype=float) - self.loc) / self.scale)
+        pts = torch.from_numpy(self.points)
+        sq = torch.from_numpy(self.sq)
+        out = torch.empty(len(q), dtype=torch.float64)
+        step = max(1, self._CHUNK // len(self.points))
+        scale = -0.5 / self.bandwidth**2
+        for s in range(0, len(q), step):
+            qc = q[s : s + step]
+            d2 = torch.addmm(sq.unsqueeze(0), qc, pts.T, alpha=-2.0).add_(
+                (qc * qc).sum(1, keepdim=True)
+            )
+            out[s : s + step] = torch.logsumexp(d2.clamp_(min=0.0).mul_(scale), dim=1)
+        return out.numpy() + self.const
+
+
 class KernelDensityEstimate(ConditionalDensity):
     """Gaussian kernel density estimate of ``p(z | y)``.
 
     For a discrete cause, one KDE of ``z`` per class; for a continuous cause,
     ``p(z | y) = p̂(y, z) / p̂(y)`` from a joint KDE and the marginal KDE that shares its
-    kernel in ``y`` (a kernel-weighted conditional density, integrating to one over ``z``). Every dimension is
-    standardised first, then Scott's rule ``n^(-1/(d+4))`` sets the bandwidth (scikit-learn's
-    :class:`~sklearn.neighbors.KernelDensity` does the evaluation).
+    kernel in ``y`` (a kernel-weighted conditional density, integrating to one over ``z``).
+    Every dimension is standardised first, then Scott's rule ``m^(-1/(d+4))`` sets the
+    bandwidth, ``m`` being the number of reference points.
 
     Parameters
     ----------
     discrete_cause : bool, default=True
     bandwidth : float or None, default=None
         Bandwidth on the standardised scale; ``None`` means Scott's rule.
+    max_points : int or None, default=5000
+        At most this many reference points per KDE (evenly spaced rows), which bounds the
+        cost at ``n × max_points`` kernel evaluations; ``None`` uses every row.
     """
 
-    def __init__(self, discrete_cause: bool = True, bandwidth: float | None = None) -> None:
+    def __init__(
+        self,
+        discrete_cause: bool = True,
+        bandwidth: float | None = None,
+        max_points: int | None = 5000,
+    ) -> None:
         self.discrete_cause = discrete_cause
         self.bandwidth = bandwidth
+        self.max_points = max_points
 
-    def _kde(
-        self, a: np.ndarray, bandwidth: float | None = None
-    ) -> tuple[KernelDensity, np.ndarray, np.ndarray]:
-        loc = a.mean(0)
-        scale = a.std(0)
-        scale = np.where(scale > 0, scale, 1.0)
-        bw = bandwidth or self.bandwidth or _scott_factor(len(a), a.shape[1])
-        kde = KernelDensity(bandwidth=bw).fit((a - loc) / scale)
-        return kde, loc, scale
+    def _kde(self, a: np.ndarray, bandwidth: float | None = None) -> _GaussianKDE:
+        return _GaussianKDE(a, bandwidth or self.bandwidth, self.max_points)
 
     @staticmethod
-    def _score(model: tuple[KernelDensity, np.ndarray, np.ndarray], a: np.ndarray) -> np.ndarray:
-        kde, loc, scale = model
-        return kde.score_samples((a - loc) / scale) - np.log(scale).sum()
+    def _score(model: _GaussianKDE, a: np.ndarray) -> np.ndarray:
+        return model.score(a)
 
     def fit(self, z: np.ndarray, y: np.ndarray) -> KernelDensityEstimate:
         z = np.asarray(z, dtype=float)
@@ -319,9 +367,9 @@ class KernelDensityEstimate(ConditionalDensity):
         else:
             yf = np.asarray(y, dtype=float).reshape(-1, 1)
             self.joint_ = self._kde(np.column_stack([yf, z]))
-            # The marginal uses the joint's kernel in y (same bandwidth and scaling), so the
-            # ratio is an exact conditional density: it integrates to one over z.
-            self.marginal_ = self._kde(yf, bandwidth=self.joint_[0].bandwidth)
+            # The marginal uses the joint's kernel in y (same points, bandwidth and scaling),
+            # so the ratio is an exact conditional density: it integrates to one over z.
+            self.marginal_ = _GaussianKDE(yf, self.joint_.bandwidth, self.max_points)
         return self
 
     def log_prob_grid(self, z: np.ndarray, values: np.ndarray) -> np.ndarray:

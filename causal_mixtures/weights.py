@@ -386,7 +386,12 @@ def causal_weights(
     do_values = resolve_do(y_arr, do, discrete_cause=discrete_cause)
     dens = make_density(density, z, discrete_cause=discrete_cause).fit(z, y_arr)
     log_num = dens.log_prob_grid(z, do_values)  # (n, n_do)
-    log_den = dens.log_prob(z, y_arr)  # (n,)
+    if discrete_cause and set(np.unique(y_arr).tolist()) <= set(do_values.tolist()):
+        # p(z_n | y_n) is already a column of the grid: reuse it instead of re-evaluating.
+        col = {v: j for j, v in enumerate(do_values.tolist())}
+        log_den = log_num[np.arange(n), [col[v] for v in y_arr.tolist()]]
+    else:
+        log_den = dens.log_prob(z, y_arr)  # (n,)
     return finish_weights(
         log_num,
         log_den,
