@@ -13,6 +13,7 @@ __all__ = [
     "CausalMixturesError",
     "ConvergenceWarning",
     "DiagnosticsError",
+    "DiagnosticsWarning",
     "GraphSyntaxError",
     "NotIdentifiableError",
     "PositivityError",
@@ -54,6 +55,11 @@ class PositivityError(CausalMixturesError, ValueError):
 
 class PositivityWarning(UserWarning):
     """Near-violations of positivity: some weights are extreme but finite."""
+
+
+class DiagnosticsWarning(UserWarning):
+    """A fitted model failed a diagnostic check (see
+    :func:`~causal_mixtures.diagnostics.check_fit` with ``check="warn"``)."""
 
 
 class DiagnosticsError(CausalMixturesError, RuntimeError):
