@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.utils.metaestimators import available_if
 
+from . import svi as _svi
 from ._utils import (
     RandomState,
     as_2d_float,
@@ -121,7 +122,16 @@ class CausalGaussianMixture(BaseEstimator):
         ``n_components_range``.
     covariance_type : {"full", "diag", "spherical"}, default="full"
     inference : {"em", "svi", "bayes"}, default="em"
-        Fitting method. ``"em"`` is the production fitter.
+        Fitting method; all three fit the same Pyro model
+        (:class:`~causal_mixtures.mixture.CausalMixtureModel`). ``"em"`` (weighted EM) is the
+        production fitter. ``"svi"``: MAP under flat priors (the same weighted
+        maximum-likelihood optimum) by stochastic variational inference with an
+        ``AutoDelta`` guide, warm-started from EM; it supports minibatches
+        (``subsample_size``) and serves as a cross-check of EM. ``"bayes"``: a posterior over
+        the mixture parameters under weakly informative, data-scaled priors (SVI with a
+        Gaussian guide, or NUTS with ``guide="nuts"``); then :meth:`sample` draws from the
+        posterior predictive and :meth:`posterior_datasets` gives many plausible
+        deconfounded datasets. See :mod:`causal_mixtures.svi`.
     density : str or ConditionalDensity, default="auto"
         Estimator of the weight factors ``p(z | y)``; see :mod:`causal_mixtures.density`.
     weight_smoothing : {None, "psis"}, default=None
@@ -148,6 +158,34 @@ class CausalGaussianMixture(BaseEstimator):
         Where the EM tensors live.
     verbose : bool, default=False
         Show a progress bar.
+    weight_mass : {"n", "ess"} or None, default=None
+        ``inference="bayes"`` only: the sample size the normalised weighted likelihood is
+        scaled to before it meets the prior. ``"n"`` (the number of rows) overstates the
+        information in importance-weighted data; ``"ess"`` (the Kish effective sample size
+        of each intervention value) makes the posterior width honest. ``None`` means
+        ``"ess"``. It does not change the optimum of ``"em"`` or ``"svi"`` (flat priors).
+    n_steps : int, default=1000
+        ``"svi"``/``"bayes"``: maximum number of optimisation steps (they stop earlier once
+        the objective has plateaued, see ``tol``).
+    learning_rate : float, default=0.01
+        Initial Adam learning rate (on standardised data), decayed geometrically to a tenth
+        over ``n_steps``.
+    subsample_size : int or None, default=None
+        ``"svi"``/``"bayes"``: rows per optimisation step (uniform minibatches, the
+        log-likelihood scaled up by ``n / subsample_size``), so memory stays bounded for any
+        number of rows. ``None`` uses every row at every step.
+    n_posterior_draws : int, default=200
+        ``"bayes"``: posterior draws stored in ``posterior_`` (for ``guide="nuts"`` also
+        the number of warm-up steps).
+    guide : {"auto", "mvn", "lowrank", "diagonal", "nuts"}, default="auto"
+        ``"bayes"``: variational family on the unconstrained parameters (full
+        multivariate normal, low-rank plus diagonal, diagonal; ``"auto"`` is ``"mvn"`` up to
+        200 parameters, ``"lowrank"`` above), or ``"nuts"`` for MCMC (exact but slow; at
+        most 2000 rows).
+    svi_init : {"em", "init_params"}, default="em"
+        ``"svi"``/``"bayes"``: start from the EM fit (the default: SVI is 50-1000× slower
+        than EM for the same optimum), or from the ``init_params`` initialisation (an
+        independent cross-check of EM; needs an int ``n_components``).
 
     Attributes
     ----------
@@ -162,9 +200,29 @@ class CausalGaussianMixture(BaseEstimator):
     converged_ : ndarray of shape (n_do,), bool
     n_iter_ : ndarray of shape (n_do,)
     lower_bound_ : ndarray of shape (n_do,)
-        Weighted log-likelihood ``Σ_n w̃_n log q(x_n)`` of the final parameters.
-    lower_bounds_ : ndarray of shape (n_iter, n_do)
-        Objective trace of the best restart.
+        Weighted log-likelihood ``Σ_n w̃_n log q(x_n)`` of the final parameters (for
+        ``"bayes"``: of the posterior-mean parameters).
+    lower_bounds_ : ndarray
+        Objective trace. ``"em"``: shape (n_iter, n_do), of the best restart. ``"svi"``:
+        shape (n_steps_run, n_do), the minibatch estimate of ``Σ_n w̃_n log q(x_n)`` at
+        every step. ``"bayes"`` with an SVI guide: shape (n_steps_run,), the ELBO of the
+        whole model (nats, likelihood scaled by the weight mass); with NUTS: shape
+        (n_posterior_draws, n_do), ``Σ_n w̃_n log q(x_n)`` at every draw.
+    posterior_ : dict of ndarray
+        ``"bayes"`` only. Posterior draws with leading dimensions (chain, draw):
+        ``"weights"`` (chain, draw, n_do, K), ``"means"`` (chain, draw, n_do, K, d),
+        ``"covariances"`` (chain, draw, n_do, K, d, d) / (..., K, d) / (..., K) by
+        ``covariance_type``. ``weights_``, ``means_`` and ``covariances_`` are their means.
+    prior_ : MixturePrior
+        ``"bayes"`` only: the priors used (NumPy hyperparameters, data coordinates).
+    guide_ : str
+        ``"bayes"`` only: the guide used (``"auto"`` resolved).
+    weight_mass_ : str
+        ``"svi"``/``"bayes"``: the weight-mass policy used.
+    likelihood_mass_ : ndarray of shape (n_do,)
+        ``"svi"``/``"bayes"``: the likelihood mass (``n`` or Kish ESS) per do value.
+    fitted_inference_ : str
+        ``"svi"``/``"bayes"``: the inference the attributes come from.
     bic_ : ndarray of shape (n_do,)
         Weighted BIC of the fitted mixtures.
     n_components_ : int
@@ -205,6 +263,13 @@ class CausalGaussianMixture(BaseEstimator):
         random_state: RandomState = None,
         device: str = "cpu",
         verbose: bool = False,
+        weight_mass: str | None = None,
+        n_steps: int = 1000,
+        learning_rate: float = 0.01,
+        subsample_size: int | None = None,
+        n_posterior_draws: int = 200,
+        guide: str = "auto",
+        svi_init: str = "em",
     ) -> None:
         self.graph = graph
         self.n_components = n_components
@@ -224,6 +289,13 @@ class CausalGaussianMixture(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.weight_mass = weight_mass
+        self.n_steps = n_steps
+        self.learning_rate = learning_rate
+        self.subsample_size = subsample_size
+        self.n_posterior_draws = n_posterior_draws
+        self.guide = guide
+        self.svi_init = svi_init
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
@@ -399,11 +471,11 @@ class CausalGaussianMixture(BaseEstimator):
         self
         """
         self._check_params()
+        _svi.check_params(self)  # also drops the attributes of an earlier svi/bayes fit
         X_arr, y_arr, names = _check_fit_inputs(X, y, weights)
         if self.inference != "em":
-            raise NotImplementedError(
-                f"inference={self.inference!r} is not available in this version; use "
-                "inference='em'."
+            return _svi.fit_estimator(
+                self, X, y, mechanism=mechanism, covariates=covariates, do=do, weights=weights
             )
         cw = self._causal_weights(X_arr, y_arr, mechanism, covariates, do, weights)
         W = cw.values.T.copy()  # (n_do, n)
@@ -505,6 +577,26 @@ class CausalGaussianMixture(BaseEstimator):
             self.covariance_type,
         )
 
+    def to_inference_data(self, X: Any = None, y: Any = None, **kwargs: Any) -> Any:
+        """The fit as an ArviZ ``InferenceData``; see
+        :func:`causal_mixtures.diagnostics.to_inference_data` (groups posterior,
+        sample_stats, posterior_predictive, constant_data with the causal weights and,
+        with ``X``, observed_data).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), optional
+            The training features (for ``observed_data``).
+        y : array-like of shape (n_samples,), optional
+            The training cause.
+        **kwargs
+            ``n_draws``, ``random_state``.
+        """
+        from .diagnostics import to_inference_data
+
+        self._check_fitted()
+        return to_inference_data(self, X, y, **kwargs)
+
     def score_samples(self, X: Any, *, do: Any) -> np.ndarray:
         """Log-density ``log q(x | do(y))`` of each row of ``X`` under the mixture for ``do``.
 
@@ -533,6 +625,9 @@ class CausalGaussianMixture(BaseEstimator):
     def sample(self, n_samples: int = 1, *, do: Any, random_state: RandomState = None) -> np.ndarray:
         """Draw from the fitted interventional mixture ``q(x | do(y))``.
 
+        For ``inference="bayes"`` the draws come from the posterior predictive: each row
+        from the mixture of a posterior draw picked at random.
+
         Parameters
         ----------
         n_samples : int, default=1
@@ -554,7 +649,44 @@ class CausalGaussianMixture(BaseEstimator):
         rng = check_random_state(self.random_state if random_state is None else random_state)
         return self._sample_index(j, int(n_samples), rng)
 
+    def posterior_datasets(
+        self, n_datasets: int, *, n_samples: Any = None, random_state: RandomState = None
+    ) -> list[tuple[Any, np.ndarray]]:
+        """Many plausible deconfounded datasets, each from a different posterior draw.
+
+        Dataset ``i`` is drawn (through :class:`pyro.infer.Predictive`) from the mixtures
+        of one posterior draw of the parameters, so the spread across datasets carries the
+        uncertainty of the fit, not only the sampling noise of one dataset. Needs
+        ``inference="bayes"``.
+
+        Parameters
+        ----------
+        n_datasets : int
+            Number of datasets (at most the number of stored posterior draws).
+        n_samples : int, sequence of int or None, default=None
+            Rows per intervention value in each dataset; ``None`` means
+            ``n_samples_in // n_do`` (balanced classes), as in :meth:`fit_resample`.
+        random_state : int, Generator or None, default=None
+            Overrides the estimator's ``random_state`` for this call.
+
+        Returns
+        -------
+        list of (X_new, y_new)
+            ``X_new`` of shape (n_new, n_features) (a DataFrame when ``X`` had column names
+            at fit time), ``y_new`` of shape (n_new,), rows in random order.
+
+        Raises
+        ------
+        ValueError
+            When the model was not fitted with ``inference="bayes"``, or ``n_datasets``
+            exceeds ``n_posterior_draws``.
+        """
+        return _svi.posterior_datasets(self, n_datasets, n_samples, random_state)
+
     def _sample_index(self, j: int, n: int, rng: np.random.Generator) -> np.ndarray:
+        posterior = _svi.fitted_posterior(self)
+        if posterior is not None:  # inference="bayes": the posterior predictive
+            return _svi.sample_posterior_predictive(posterior, self.covariance_type, j, n, rng)
         counts = rng.multinomial(n, self.weights_[j] / self.weights_[j].sum())
         d = self.n_features_in_
         out = []
@@ -744,25 +876,50 @@ class MechanismLearner(MetaEstimatorMixin, BaseEstimator):
     fits a clone of ``estimator`` on them. The fitted model predicts ``y`` from ``x`` through
     the causal relationship rather than through the confounders.
 
+    With ``n_resamples = M > 1`` it trains an ensemble of ``M`` models on ``M`` deconfounded
+    datasets and reports the spread of their predictions, like
+    ``GaussianProcessRegressor.predict(return_std=True)``. With a resampler fitted with
+    ``inference="bayes"`` the datasets come from ``M`` different posterior draws
+    (:meth:`CausalGaussianMixture.posterior_datasets`), so the spread reflects the
+    uncertainty of the deconfounding fit; with any other resampler they are independent
+    resamples of one fit, and the spread reflects resampling noise only.
+
     Parameters
     ----------
     estimator : estimator object
         Any scikit-learn classifier or regressor.
     resampler : CausalGaussianMixture or CausalBootstrap, optional
         Cloned before use; default ``CausalGaussianMixture()``.
+    n_resamples : int, default=1
+        Number of deconfounded datasets, hence of downstream models.
+    check : {"raise", "warn", "off"}, default="warn"
+        Diagnostics gate (:func:`causal_mixtures.diagnose`) run on the fitted resampler
+        before the downstream model is trained. ``"raise"``: refuse to train on a fit that
+        fails a check (:class:`~causal_mixtures.DiagnosticsError` naming the failed checks
+        and what to try). ``"warn"``: train, with a
+        :class:`~causal_mixtures.DiagnosticsWarning`. ``"off"``: skip the checks.
 
     Attributes
     ----------
     estimator_ : estimator
-        The fitted downstream model.
+        The fitted downstream model (the first one when ``n_resamples > 1``).
+    estimators_ : list of estimator
+        The ``n_resamples`` fitted downstream models.
     resampler_ : the fitted resampler
+    diagnostics_ : DiagnosticsReport
+        The gate's report (empty with ``check="off"``).
     classes_ : ndarray
         For classifiers.
     """
 
-    def __init__(self, estimator: Any, *, resampler: Any = None) -> None:
+    def __init__(
+        self, estimator: Any, *, resampler: Any = None, n_resamples: int = 1,
+        check: str = "warn",
+    ) -> None:
         self.estimator = estimator
         self.resampler = resampler
+        self.n_resamples = n_resamples
+        self.check = check
 
     def fit(
         self,
@@ -781,37 +938,142 @@ class MechanismLearner(MetaEstimatorMixin, BaseEstimator):
         X, y, mechanism, covariates, do
             As in :meth:`CausalGaussianMixture.fit`.
         n_samples : int or None
-            Draws per intervention value for the deconfounded training set.
+            Draws per intervention value for each deconfounded training set.
 
         Returns
         -------
         self
         """
+        m = self.n_resamples
+        if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
+            raise ValueError(f"n_resamples must be an int >= 1; got {m!r}.")
+        from .diagnostics import CHECK_MODES, check_fit
+
+        if self.check not in CHECK_MODES:
+            raise ValueError(f"check must be one of {list(CHECK_MODES)}; got {self.check!r}.")
         resampler = clone(self.resampler) if self.resampler is not None else CausalGaussianMixture()
-        X_new, y_new = resampler.fit_resample(
-            X, y, mechanism=mechanism, covariates=covariates, do=do, n_samples=n_samples
-        )
+        if m == 1:
+            datasets = [
+                resampler.fit_resample(
+                    X, y, mechanism=mechanism, covariates=covariates, do=do, n_samples=n_samples
+                )
+            ]
+        elif isinstance(resampler, CausalGaussianMixture):
+            resampler.fit(X, y, mechanism=mechanism, covariates=covariates, do=do)
+            if _svi.fitted_posterior(resampler) is not None:
+                datasets = resampler.posterior_datasets(m, n_samples=n_samples)
+            else:
+                rng = check_random_state(resampler.random_state)
+                datasets = [
+                    resampler.resample(n_samples, n_rows=len(X), template=X, random_state=rng)
+                    for _ in range(m)
+                ]
+        else:
+            rng = check_random_state(getattr(resampler, "random_state", None))
+            datasets = []
+            for _ in range(m):
+                r = clone(resampler).set_params(random_state=derive_seed(rng) % (2**32 - 1))
+                datasets.append(
+                    r.fit_resample(
+                        X, y, mechanism=mechanism, covariates=covariates, do=do,
+                        n_samples=n_samples,
+                    )
+                )
+                resampler = r
         self.resampler_ = resampler
-        self.estimator_ = clone(self.estimator).fit(X_new, y_new)
+        self.diagnostics_ = check_fit(resampler, self.check, X, stacklevel=3)
+        self.estimators_ = [clone(self.estimator).fit(X_new, y_new) for X_new, y_new in datasets]
+        self.estimator_ = self.estimators_[0]
         if hasattr(self.estimator_, "classes_"):
             self.classes_ = self.estimator_.classes_
         self.n_features_in_ = resampler.n_features_in_
         return self
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Predict with the downstream estimator."""
-        return self.estimator_.predict(X)
+    def _check_std(self, return_std: bool) -> None:
+        if return_std and len(self.estimators_) < 2:
+            raise ValueError(
+                "return_std=True needs an ensemble to measure the spread across models: got "
+                f"n_resamples={self.n_resamples}. Refit with n_resamples >= 2 (and a resampler "
+                "with inference='bayes' for the uncertainty of the deconfounding)."
+            )
+
+    def predict(self, X: Any, return_std: bool = False) -> Any:
+        """Predict with the downstream estimator(s).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_std : bool, default=False
+            Regressors with ``n_resamples >= 2`` only: also return the standard deviation
+            (ddof=1) of the ensemble's predictions.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            One model: its prediction. An ensemble: the mean prediction (regressors), or the
+            class with the largest mean probability (classifiers; majority vote without
+            ``predict_proba``).
+        y_std : ndarray of shape (n_samples,)
+            Only when ``return_std=True``.
+        """
+        self._check_std(return_std)
+        if is_classifier(self.estimator_):
+            if return_std:
+                raise ValueError(
+                    "predict(X, return_std=True) is for regressors; for a classifier use "
+                    "predict_proba(X, return_std=True)."
+                )
+            if len(self.estimators_) == 1:
+                return self.estimator_.predict(X)
+            if hasattr(self.estimator_, "predict_proba"):
+                return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+            votes = np.stack([np.searchsorted(self.classes_, e.predict(X)) for e in self.estimators_])
+            counts = np.apply_along_axis(np.bincount, 0, votes, minlength=len(self.classes_))
+            return self.classes_[np.argmax(counts, axis=0)]
+        if len(self.estimators_) == 1:
+            return self.estimator_.predict(X)
+        preds = np.stack([np.asarray(e.predict(X), dtype=float) for e in self.estimators_])
+        mean = preds.mean(0)
+        return (mean, preds.std(0, ddof=1)) if return_std else mean
 
     @available_if(_estimator_has("predict_proba"))
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities from the downstream estimator."""
-        return self.estimator_.predict_proba(X)
+    def predict_proba(self, X: Any, return_std: bool = False) -> Any:
+        """Class probabilities from the downstream estimator(s).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_std : bool, default=False
+            With ``n_resamples >= 2``: also return the standard deviation (ddof=1) of each
+            probability across the ensemble.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            The (mean) probabilities.
+        proba_std : ndarray of shape (n_samples, n_classes)
+            Only when ``return_std=True``.
+        """
+        self._check_std(return_std)
+        if len(self.estimators_) == 1:
+            return self.estimator_.predict_proba(X)
+        probas = np.stack([e.predict_proba(X) for e in self.estimators_])
+        mean = probas.mean(0)
+        return (mean, probas.std(0, ddof=1)) if return_std else mean
 
     @available_if(_estimator_has("decision_function"))
     def decision_function(self, X: Any) -> np.ndarray:
-        """Decision function of the downstream estimator."""
-        return self.estimator_.decision_function(X)
+        """Decision function of the downstream estimator (ensemble mean)."""
+        if len(self.estimators_) == 1:
+            return self.estimator_.decision_function(X)
+        return np.mean([e.decision_function(X) for e in self.estimators_], axis=0)
 
     def score(self, X: Any, y: Any) -> float:
-        """Score of the downstream estimator (accuracy or R²) on ``(X, y)``."""
-        return self.estimator_.score(X, y)
+        """Accuracy (classifiers) or R² (regressors) of :meth:`predict` on ``(X, y)``."""
+        if len(self.estimators_) == 1:
+            return self.estimator_.score(X, y)
+        from sklearn.metrics import accuracy_score, r2_score
+
+        if is_classifier(self.estimator_):
+            return float(accuracy_score(y, self.predict(X)))
+        return float(r2_score(y, self.predict(X)))

@@ -65,7 +65,11 @@ def test_paper_classification_accuracy() -> None:
                 n_components=6, covariance_type="full", random_state=seed
             ),
         )
-        learner.fit(data.X, data.y, mechanism=data.mechanism, n_samples=5000)
+        # The paper's K = 6 has 35 free parameters per class, and class 2's weights have an
+        # ESS of ~290 < 10 x 35: the diagnostics gate rightly flags it (K = 3, which BIC
+        # picks, passes). The accuracy target holds all the same.
+        with pytest.warns(cm.DiagnosticsWarning, match="weight_ess at do = 2"):
+            learner.fit(data.X, data.y, mechanism=data.mechanism, n_samples=5000)
         ml.append(learner.score(data.X_test, data.y_test))
     assert np.mean(ml) >= 0.84, ml
     assert np.mean(classical) <= 0.80, classical
@@ -156,7 +160,7 @@ def test_sklearn_contract() -> None:
     assert params["n_components"] == 3 and params["graph"] == "front_door"
     c = clone(est).set_params(n_components=4)
     assert c.n_components == 4 and est.n_components == 3
-    learner = cm.MechanismLearner(LogisticRegression(), resampler=est)
+    learner = cm.MechanismLearner(LogisticRegression(), resampler=est, check="off")
     assert learner.get_params()["resampler__n_components"] == 3
     learner.set_params(resampler__n_components=5, estimator__C=0.5)
     assert learner.resampler.n_components == 5
@@ -167,6 +171,7 @@ def test_sklearn_contract() -> None:
     assert proba.shape == (len(data.X_test), 2)
     np.testing.assert_array_equal(learner.classes_, [1, 2])
     assert learner.resampler.n_components == 5 and not hasattr(learner.resampler, "means_")
+    assert learner.get_params()["check"] == "off"
 
 
 def test_regression_grid_and_resample() -> None:
