@@ -51,6 +51,7 @@ __all__ = ["CausalBootstrap", "CausalGaussianMixture", "MechanismLearner"]
 
 INFERENCE = ("em", "svi", "bayes")
 INIT_PARAMS = ("kmeans", "k-means++", "random_from_data")
+STRATEGIES = ("weighting", "plugin")
 _DEFAULT_MAX_AUTO_K = 10
 
 
@@ -158,6 +159,22 @@ class CausalGaussianMixture(BaseEstimator):
         Where the EM tensors live.
     verbose : bool, default=False
         Show a progress bar.
+    strategy : {"weighting", "plugin"}, default="weighting"
+        How the interventional distribution is estimated. ``"weighting"`` (the paper's
+        method): the observational rows, weighted by the causal weights. ``"plugin"``
+        (front-door graphs only): fit Gaussian-mixture conditionals ``p(z | y)`` and
+        ``p(x | y', z)`` and sample the front-door formula itself
+        (:class:`~causal_mixtures.plugin.PluginFrontDoor`), then fit the mixture for each
+        intervention value to those draws. No importance weights are involved, so
+        intervention values far from the bulk of the data keep their precision; the price
+        is that the conditionals must be well specified. Use it for continuous causes under
+        strong confounding (``docs/results.md``); keep ``"weighting"`` when ``x`` given
+        ``(y, z)`` is hard to model (e.g. step functions of ``z``, images).
+    plugin_components : int, default=3
+        ``strategy="plugin"``: components of each conditional mixture.
+    plugin_draws : int or None, default=None
+        ``strategy="plugin"``: draws per intervention value the mixtures are fitted to;
+        ``None`` means ``max(n_samples, 5000)``.
     weight_mass : {"n", "ess"} or None, default=None
         ``inference="bayes"`` only: the sample size the normalised weighted likelihood is
         scaled to before it meets the prior. ``"n"`` (the number of rows) overstates the
@@ -171,9 +188,10 @@ class CausalGaussianMixture(BaseEstimator):
         Initial Adam learning rate (on standardised data), decayed geometrically to a tenth
         over ``n_steps``.
     subsample_size : int or None, default=None
-        ``"svi"``/``"bayes"``: rows per optimisation step (uniform minibatches, the
-        log-likelihood scaled up by ``n / subsample_size``), so memory stays bounded for any
-        number of rows. ``None`` uses every row at every step.
+        ``"svi"``/``"bayes"``: rows per optimisation step (uniform minibatches drawn with
+        replacement, the log-likelihood scaled up by ``n / subsample_size``), so the memory
+        and the cost of a step stay bounded for any number of rows. ``None`` uses every row
+        at every step.
     n_posterior_draws : int, default=200
         ``"bayes"``: posterior draws stored in ``posterior_`` (for ``guide="nuts"`` also
         the number of warm-up steps).
@@ -270,6 +288,9 @@ class CausalGaussianMixture(BaseEstimator):
         n_posterior_draws: int = 200,
         guide: str = "auto",
         svi_init: str = "em",
+        strategy: str = "weighting",
+        plugin_components: int = 3,
+        plugin_draws: int | None = None,
     ) -> None:
         self.graph = graph
         self.n_components = n_components
@@ -296,6 +317,9 @@ class CausalGaussianMixture(BaseEstimator):
         self.n_posterior_draws = n_posterior_draws
         self.guide = guide
         self.svi_init = svi_init
+        self.strategy = strategy
+        self.plugin_components = plugin_components
+        self.plugin_draws = plugin_draws
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
@@ -310,6 +334,15 @@ class CausalGaussianMixture(BaseEstimator):
         if self.inference not in INFERENCE:
             raise ValueError(
                 f"inference must be one of {list(INFERENCE)}; got {self.inference!r}."
+            )
+        if self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"strategy must be one of {list(STRATEGIES)}; got {self.strategy!r}."
+            )
+        if self.strategy == "plugin" and self.inference != "em":
+            raise ValueError(
+                f"strategy='plugin' is fitted by EM only; got inference={self.inference!r}. "
+                "Use inference='em' or strategy='weighting'."
             )
         if self.init_params not in INIT_PARAMS:
             raise ValueError(
@@ -432,6 +465,36 @@ class CausalGaussianMixture(BaseEstimator):
         return EMResult(res.params.select(best), res.lower_bound[best], res.converged[best],
                         res.n_iter[best], history)
 
+    def _plugin_draws(
+        self, X: np.ndarray, y: np.ndarray | None, mechanism: Any, cw: CausalWeights,
+        weights: Any, rng: np.random.Generator,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Draws of the front-door formula for every do value, stacked, with indicator
+        weights (row block j belongs to do value j), so one batched EM fits them all."""
+        from .density import is_discrete
+        from .plugin import PluginFrontDoor
+        from .weights import _as_mechanism
+
+        if weights is not None or cw.estimand is None or cw.estimand.kind != "front_door":
+            kind = "explicit weights" if cw.estimand is None else cw.estimand.kind
+            raise ValueError(
+                f"strategy='plugin' samples the front-door formula and needs a front-door "
+                f"graph with the mechanism data; got {kind}. Use strategy='weighting'."
+            )
+        z = _as_mechanism(mechanism, len(X))
+        m = int(self.plugin_draws or max(len(X), 5000))
+        sampler = PluginFrontDoor(
+            self.plugin_components,
+            discrete_cause=is_discrete(y),
+            discrete_mechanism=is_discrete(z),
+            random_state=int(rng.integers(0, 2**31 - 1)),
+        ).fit(X, y, z)
+        self.plugin_ = sampler
+        n_do = cw.n_do
+        draws = np.concatenate([sampler.sample(m, v, rng) for v in cw.do_values.tolist()])
+        W = np.kron(np.eye(n_do), np.ones(m))  # (n_do, n_do * m) block indicators
+        return draws, W
+
     def _bic(self, res: EMResult, k: int, d: int, ess: np.ndarray) -> np.ndarray:
         # DESIGN §2: put the weighted log-likelihood on the scale of the data (Kish ESS).
         total = ess * res.lower_bound.cpu().numpy()
@@ -478,11 +541,17 @@ class CausalGaussianMixture(BaseEstimator):
                 self, X, y, mechanism=mechanism, covariates=covariates, do=do, weights=weights
             )
         cw = self._causal_weights(X_arr, y_arr, mechanism, covariates, do, weights)
-        W = cw.values.T.copy()  # (n_do, n)
-        n_pos = (W > 0).sum(1)
         rng = check_random_state(self.random_state)
+        X_obs = X_arr
+        if self.strategy == "plugin":
+            X_arr, W = self._plugin_draws(X_arr, y_arr, mechanism, cw, weights, rng)
+        else:
+            W = cw.values.T.copy()  # (n_do, n)
+        n_pos = (W > 0).sum(1)
+        ess = W.sum(1) ** 2 / (W * W).sum(1)
         device = resolve_device(self.device)
-        Xt = torch.tensor(X_arr, dtype=torch.float64, device=device)
+        # X_arr is already a private float64 copy: share its memory instead of copying again.
+        Xt = torch.from_numpy(X_arr).to(device)
         d = X_arr.shape[1]
         if self.n_components == "auto":
             grid = np.asarray(
@@ -510,7 +579,7 @@ class CausalGaussianMixture(BaseEstimator):
             for k in grid.tolist():
                 res = self._fit_k(X_arr, Xt, W, int(k), rng, progress)
                 results.append(res)
-                bics.append(self._bic(res, int(k), d, cw.ess))
+                bics.append(self._bic(res, int(k), d, ess))
         finally:
             if progress is not None:
                 progress.close()
@@ -520,7 +589,7 @@ class CausalGaussianMixture(BaseEstimator):
         if self.n_components == "auto":
             self.n_components_grid_ = grid
             self.bic_grid_ = bics_arr
-        self._store(res, cw, int(grid[best]), bics_arr[best], X_arr, names)
+        self._store(res, cw, int(grid[best]), bics_arr[best], X_obs, names)
         if not bool(res.converged.all()):
             bad = cw.do_values[~res.converged.cpu().numpy()].tolist()
             warnings.warn(
