@@ -278,7 +278,8 @@ def render_markdown(result: dict) -> str:
                  else r["time_s"] / em["time_s"])
         rows.append([
             fmt_n(r["n"]), SIDE_LABELS.get(r["side"], r["side"]), fmt_s(r.get("time_s")),
-            "—" if ratio is None else f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:.1f}×",
+            "—" if ratio is None else f"{ratio:.0f}×" if ratio >= 10
+            else f"{ratio:.1f}×" if ratio >= 0.1 else f"{ratio:.2f}×",
             " / ".join(str(i) for i in r.get("n_iter", [])),
             " / ".join(str(c) for c in r.get("converged", [])),
             "—" if obj is None else f"{obj:.5f}",

@@ -218,8 +218,10 @@ class CausalMixtureModel:
         Likelihood mass per intervention value: the observation of row ``n`` for ``do_j``
         has its log-density scaled by ``mass_j · w̃_jn``.
     subsample_size : int or None, default=None
-        Rows per step: ``pyro.plate("data", n, subsample_size=...)`` draws a uniform
-        minibatch and scales its log-likelihood by ``n / subsample_size`` (unbiased).
+        Rows per step: a uniform minibatch (drawn with replacement, so a step costs
+        ``O(subsample_size)`` whatever ``n``) is passed to ``pyro.plate("data", n,
+        subsample=...)``, which scales its log-likelihood by ``n / subsample_size``
+        (unbiased).
 
     Notes
     -----
@@ -345,9 +347,14 @@ class CausalMixtureModel:
             raise ValueError("W (the normalised causal weights, shape (n_do, n)) is required with X.")
         n = X.shape[0]
         mass = torch.as_tensor(self.mass, dtype=X.dtype, device=X.device).reshape(-1, 1)
-        with do_plate, pyro.plate(
-            "data", n, subsample_size=self.subsample_size, dim=-1, device=X.device
-        ) as idx:
+        if self.subsample_size is not None and self.subsample_size < n:
+            # Uniform rows with replacement: O(b) per step, where pyro.plate's own
+            # subsampling draws a permutation of all n rows (O(n)) every step.
+            sub = torch.randint(0, n, (int(self.subsample_size),), device=X.device)
+            data_plate = pyro.plate("data", n, subsample=sub, dim=-1)
+        else:
+            data_plate = pyro.plate("data", n, dim=-1, device=X.device)
+        with do_plate, data_plate as idx:
             x = X[idx]
             w = W[:, idx]
             positive = w > 0

@@ -125,7 +125,6 @@ AUTO_MVN_MAX_DIM = 200
 #: parameters (its Hessian costs one backward pass per parameter); above, from a heuristic
 #: scale, and then SVI runs all ``n_steps``.
 LAPLACE_MAX_DIM = 300
-_POSTERIOR_KEYS = ("weights", "means", "covariances")
 
 
 @dataclass
@@ -194,6 +193,13 @@ class _Standardizer:
     def log_jacobian(self, d: int) -> float:
         """``log q_raw(x) − log q_std(x_std)``."""
         return -d * math.log(self.scale)
+
+
+def _as_mass(mass: Any, X: torch.Tensor) -> torch.Tensor:
+    """The likelihood mass as a new tensor on ``X``'s device (never sharing memory)."""
+    if isinstance(mass, torch.Tensor):
+        return mass.detach().to(dtype=X.dtype, device=X.device).clone()
+    return torch.tensor(np.asarray(mass, dtype=np.float64), dtype=X.dtype, device=X.device)
 
 
 def _params(weights, means, covs, covariance_type: str) -> MixtureParams:
@@ -567,12 +573,12 @@ def fit_posterior(
     if prior is None:
         prior = MixturePrior.from_data(X)
     prior_s = prior.affine(-std.shift / std.scale, 1.0 / std.scale)
-    mass_t = torch.as_tensor(np.asarray(mass, dtype=np.float64), dtype=X.dtype, device=X.device)
+    mass_t = _as_mass(mass, X)
     sites0 = params_to_sites(*std.to_std(init.weights, init.means, init.covariances), ct)
     latent_dim = sum(int(np.prod(v.shape)) for v in sites0.values())
     guide = _resolve_guide(guide, latent_dim)
     model = CausalMixtureModel(
-        n_do, k, d, ct, prior=prior_s, mass=mass_t.clone(), subsample_size=subsample_size
+        n_do, k, d, ct, prior=prior_s, mass=mass_t, subsample_size=subsample_size
     )
     # Fallback when the Laplace approximation fails: the posterior standard deviation of an
     # unconstrained parameter is about 1 / sqrt(mass · π_k); start a little narrower.
@@ -686,9 +692,9 @@ def fit_nuts(
     if prior is None:
         prior = MixturePrior.from_data(X)
     prior_s = prior.affine(-std.shift / std.scale, 1.0 / std.scale)
-    mass_t = torch.as_tensor(np.asarray(mass, dtype=np.float64), dtype=X.dtype, device=X.device)
+    mass_t = _as_mass(mass, X)
     sites0 = params_to_sites(*std.to_std(init.weights, init.means, init.covariances), ct)
-    model = CausalMixtureModel(n_do, k, d, ct, prior=prior_s, mass=mass_t.clone())
+    model = CausalMixtureModel(n_do, k, d, ct, prior=prior_s, mass=mass_t)
     n_warmup = n_draws if n_warmup is None else n_warmup
     with _isolated(rng, X.device):
         kernel = NUTS(
@@ -985,11 +991,16 @@ def fit_estimator(
         est._posterior_point = est.means_
     if not bool(res.converged.all()):
         bad = cw.do_values[~res.converged.cpu().numpy()].tolist()
-        warnings.warn(
-            f"{what} did not converge for do value(s) {bad} within n_steps={est.n_steps} "
-            f"(tol={est.tol}). Increase n_steps or learning_rate, or check the weights "
-            "(causal_weights_).",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+        if what == "NUTS":
+            msg = (
+                "NUTS had divergent transitions, so its draws may miss parts of the posterior. "
+                "Increase n_posterior_draws (longer warm-up), or use an SVI guide."
+            )
+        else:
+            msg = (
+                f"{what} did not converge for do value(s) {bad} within n_steps={est.n_steps} "
+                f"(tol={est.tol}). Increase n_steps or learning_rate, or check the weights "
+                "(causal_weights_)."
+            )
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
     return est

@@ -262,7 +262,11 @@ def test_mechanism_learner_ensemble_regressor() -> None:
         n_components=1, density="gaussian", inference="bayes", n_steps=60,
         n_posterior_draws=20, random_state=0,
     )
-    learner = cm.MechanismLearner(LinearRegression(), resampler=resampler, n_resamples=4)
+    # check="off": the regression data's extreme do values have tiny ESS; the diagnostics
+    # gate is tested in test_diagnostics.py, here only the ensemble mechanics.
+    learner = cm.MechanismLearner(
+        LinearRegression(), resampler=resampler, n_resamples=4, check="off"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cm.ConvergenceWarning)
         warnings.simplefilter("ignore", cm.PositivityWarning)
