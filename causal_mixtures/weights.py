@@ -360,9 +360,9 @@ def causal_weights(
             f"for the covariate role ({', '.join(estimand.covariates)}); pass them as "
             "covariates=W."
         )
+    discrete_cause = is_discrete(y_arr)
+    do_values = resolve_do(y_arr, do, discrete_cause=discrete_cause)
     if estimand.kind != "front_door":
-        discrete_cause = is_discrete(y_arr)
-        do_values = resolve_do(y_arr, do, discrete_cause=discrete_cause)
         log_num, log_den, dens = adjusted_log_weights(
             estimand,
             y_arr,
@@ -372,26 +372,16 @@ def causal_weights(
             density=density,
             discrete_cause=discrete_cause,
         )
-        return finish_weights(
-            log_num,
-            log_den,
-            do_values,
-            y=y_arr,
-            estimand=estimand,
-            density=dens,
-            weight_smoothing=weight_smoothing,
-        )
-    z = _as_mechanism(mechanism, n)
-    discrete_cause = is_discrete(y_arr)
-    do_values = resolve_do(y_arr, do, discrete_cause=discrete_cause)
-    dens = make_density(density, z, discrete_cause=discrete_cause).fit(z, y_arr)
-    log_num = dens.log_prob_grid(z, do_values)  # (n, n_do)
-    if discrete_cause and set(np.unique(y_arr).tolist()) <= set(do_values.tolist()):
-        # p(z_n | y_n) is already a column of the grid: reuse it instead of re-evaluating.
-        col = {v: j for j, v in enumerate(do_values.tolist())}
-        log_den = log_num[np.arange(n), [col[v] for v in y_arr.tolist()]]
     else:
-        log_den = dens.log_prob(z, y_arr)  # (n,)
+        z = _as_mechanism(mechanism, n)
+        dens = make_density(density, z, discrete_cause=discrete_cause).fit(z, y_arr)
+        log_num = dens.log_prob_grid(z, do_values)  # (n, n_do)
+        if discrete_cause and set(np.unique(y_arr).tolist()) <= set(do_values.tolist()):
+            # p(z_n | y_n) is already a column of the grid: reuse it instead of re-evaluating.
+            col = {v: j for j, v in enumerate(do_values.tolist())}
+            log_den = log_num[np.arange(n), [col[v] for v in y_arr.tolist()]]
+        else:
+            log_den = dens.log_prob(z, y_arr)  # (n,)
     return finish_weights(
         log_num,
         log_den,
