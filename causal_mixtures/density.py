@@ -71,6 +71,13 @@ def is_discrete(values: np.ndarray, *, max_levels: int = _MAX_DISCRETE_LEVELS) -
     return len(np.unique(rows, axis=0)) <= max_levels
 
 
+def _no_support(value: Any, classes: np.ndarray) -> PositivityError:
+    return PositivityError(
+        f"do value {value!r} has no support: no training row has y == {value!r} "
+        f"(observed classes: {classes.tolist()}). Remove it from `do`."
+    )
+
+
 def _rows_as_codes(
     z: np.ndarray, levels: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -147,10 +154,7 @@ class _PerClassDensity(ConditionalDensity):
         cols = []
         for v in np.asarray(values).tolist():
             if v not in self.models_:
-                raise PositivityError(
-                    f"do value {v!r} has no support: no training row has y == {v!r} "
-                    f"(observed classes: {self.classes_.tolist()}). Remove it from `do`."
-                )
+                raise _no_support(v, self.classes_)
             cols.append(self._score_one(self.models_[v], np.asarray(z)))
         return np.stack(cols, axis=1)
 
@@ -247,10 +251,7 @@ class GaussianDensity(ConditionalDensity):
         for v in np.asarray(values).tolist():
             if self.discrete_cause:
                 if v not in self.params_:
-                    raise PositivityError(
-                        f"do value {v!r} has no support: no training row has y == {v!r} "
-                        f"(observed classes: {self.classes_.tolist()}). Remove it from `do`."
-                    )
+                    raise _no_support(v, self.classes_)
                 mean, cov = self.params_[v]
             else:
                 mean = self.mean_z_ + self.slope_ * (float(v) - self.mean_y_)
@@ -378,10 +379,7 @@ class KernelDensityEstimate(ConditionalDensity):
         for v in np.asarray(values).tolist():
             if self.discrete_cause:
                 if v not in self.models_:
-                    raise PositivityError(
-                        f"do value {v!r} has no support: no training row has y == {v!r} "
-                        f"(observed classes: {self.classes_.tolist()}). Remove it from `do`."
-                    )
+                    raise _no_support(v, self.classes_)
                 cols.append(self._score(self.models_[v], z))
             else:
                 yv = np.full((len(z), 1), float(v))

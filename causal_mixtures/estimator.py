@@ -45,7 +45,7 @@ from .em import (
     weighted_em,
 )
 from .exceptions import ConvergenceWarning
-from .weights import CausalWeights, _as_cause, causal_weights
+from .weights import CausalWeights, _as_cause, causal_weights, check_n_components
 
 __all__ = ["CausalBootstrap", "CausalGaussianMixture", "MechanismLearner"]
 
@@ -561,14 +561,7 @@ class CausalGaussianMixture(BaseEstimator):
             )
         else:
             grid = np.asarray([self.n_components])
-        too_big = int(grid.max())
-        if too_big > n_pos.min():
-            j = int(n_pos.argmin())
-            raise ValueError(
-                f"n_components={too_big} is larger than the number of rows with positive weight "
-                f"({int(n_pos[j])}) for do value {cw.do_values[j]!r}: expected n_samples with "
-                "positive weight >= n_components. Use fewer components."
-            )
+        check_n_components(int(grid.max()), W, cw.do_values)
         progress = None
         if self.verbose:
             from tqdm.auto import tqdm

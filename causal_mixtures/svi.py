@@ -98,6 +98,7 @@ from ._utils import RandomState, check_random_state, resolve_device, torch_rng
 from .em import MixtureParams, compute_precision_cholesky, log_likelihood
 from .exceptions import ConvergenceWarning
 from .mixture import CausalMixtureModel, MixturePrior, params_to_sites, sites_to_params
+from .weights import check_n_components
 
 __all__ = [
     "GUIDES",
@@ -266,8 +267,11 @@ class _Adam:
     """
 
     def __init__(
-        self, params: list[torch.Tensor], multipliers: list[Any] | None = None,
-        betas=(0.9, 0.999), eps: float = 1e-8,
+        self,
+        params: list[torch.Tensor],
+        multipliers: list[Any] | None = None,
+        betas=(0.9, 0.999),
+        eps: float = 1e-8,
     ) -> None:
         self.params = params
         self.multipliers = multipliers or [1.0] * len(params)
@@ -449,8 +453,15 @@ def fit_map(
         with _isolated(rng, X.device):
             guide = AutoDelta(model, init_loc_fn=init_to_value(values=sites0, fallback=None))
             history, converged, steps = _run_svi(
-                model, guide, (Xs, W), n_steps=n_steps, learning_rate=learning_rate, tol=tol,
-                per_do=True, offset=offset.cpu(), progress=progress,
+                model,
+                guide,
+                (Xs, W),
+                n_steps=n_steps,
+                learning_rate=learning_rate,
+                tol=tol,
+                per_do=True,
+                offset=offset.cpu(),
+                progress=progress,
                 early_stop=subsample_size is None or subsample_size >= X.shape[0],
             )
             with torch.no_grad():
@@ -460,7 +471,9 @@ def fit_map(
             progress.close()
     weights, means, covs = std.to_raw(*sites_to_params(sites, ct))
     return SVIResult(
-        _params(weights, means, covs, ct), history, converged,
+        _params(weights, means, covs, ct),
+        history,
+        converged,
         torch.full((n_do,), steps, dtype=torch.long),
     )
 
@@ -483,7 +496,11 @@ def _laplace(model: CausalMixtureModel, init_loc_fn: Any, args: tuple) -> tuple 
 
 
 def _gaussian_guide(
-    kind: str, model: CausalMixtureModel, init_loc_fn: Any, init_scale: float, args: tuple,
+    kind: str,
+    model: CausalMixtureModel,
+    init_loc_fn: Any,
+    init_scale: float,
+    args: tuple,
     laplace: bool = True,
 ) -> Any:
     """An SVI guide located at ``init_loc_fn``'s values, with its scale taken from the
@@ -589,17 +606,32 @@ def fit_posterior(
     try:
         with _isolated(rng, X.device):
             g, loc_scale = _gaussian_guide(
-                guide, model, init_loc_fn, init_scale, (Xs, W),
+                guide,
+                model,
+                init_loc_fn,
+                init_scale,
+                (Xs, W),
                 laplace=latent_dim <= LAPLACE_MAX_DIM,
             )
             history, converged, steps = _run_svi(
-                model, g, (Xs, W), n_steps=n_steps, learning_rate=learning_rate,
-                tol=tol * float(mass_t.sum()), per_do=False, offset=offset, progress=progress,
-                early_stop=loc_scale is not None, loc_scale=loc_scale,
+                model,
+                g,
+                (Xs, W),
+                n_steps=n_steps,
+                learning_rate=learning_rate,
+                tol=tol * float(mass_t.sum()),
+                per_do=False,
+                offset=offset,
+                progress=progress,
+                early_stop=loc_scale is not None,
+                loc_scale=loc_scale,
             )
             with torch.no_grad():
                 draws = pyro.infer.Predictive(
-                    model, guide=g, num_samples=n_draws, return_sites=model.latent_sites,
+                    model,
+                    guide=g,
+                    num_samples=n_draws,
+                    return_sites=model.latent_sites,
                     parallel=True,
                 )(Xs, W)
                 draws = {name: v.detach().clone() for name, v in draws.items()}
@@ -631,8 +663,11 @@ def _posterior_result(
     }
     point = _params(weights.mean(0), means.mean(0), covs.mean(0), ct)
     return SVIResult(
-        point, torch.empty(0), torch.zeros(n_do, dtype=torch.bool),
-        torch.zeros(n_do, dtype=torch.long), posterior,
+        point,
+        torch.empty(0),
+        torch.zeros(n_do, dtype=torch.bool),
+        torch.zeros(n_do, dtype=torch.long),
+        posterior,
     )
 
 
@@ -701,7 +736,10 @@ def fit_nuts(
             model, init_strategy=init_to_value(values=sites0, fallback=None), jit_compile=False
         )
         mcmc = MCMC(
-            kernel, num_samples=n_draws, warmup_steps=n_warmup, num_chains=1,
+            kernel,
+            num_samples=n_draws,
+            warmup_steps=n_warmup,
+            num_chains=1,
             disable_progbar=not verbose,
         )
         mcmc.run(Xs, W)
@@ -732,10 +770,10 @@ def _flat_posterior(posterior: dict[str, np.ndarray], j: int) -> tuple[np.ndarra
     w = posterior["weights"]
     lead = w.shape[:-2]
     s = int(np.prod(lead))
-    weights = w.reshape((s,) + w.shape[len(lead):])[:, j]
-    means = posterior["means"].reshape((s,) + posterior["means"].shape[len(lead):])[:, j]
+    weights = w.reshape((s,) + w.shape[len(lead) :])[:, j]
+    means = posterior["means"].reshape((s,) + posterior["means"].shape[len(lead) :])[:, j]
     cov = posterior["covariances"]
-    covs = cov.reshape((s,) + cov.shape[len(lead):])[:, j]
+    covs = cov.reshape((s,) + cov.shape[len(lead) :])[:, j]
     return weights, means, covs
 
 
@@ -792,7 +830,11 @@ def posterior_datasets(
             f"was fitted with inference={getattr(est, 'fitted_inference_', 'em')!r}, which "
             "gives a single point estimate. Refit with inference='bayes'."
         )
-    if isinstance(n_datasets, bool) or not isinstance(n_datasets, numbers.Integral) or n_datasets < 1:
+    if (
+        isinstance(n_datasets, bool)
+        or not isinstance(n_datasets, numbers.Integral)
+        or n_datasets < 1
+    ):
         raise ValueError(f"n_datasets must be a positive int; got {n_datasets!r}.")
     n_draws = int(np.prod(posterior["means"].shape[:2]))
     if n_datasets > n_draws:
@@ -873,8 +915,15 @@ def check_params(est: Any) -> None:
     lr = est.learning_rate
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
         raise ValueError(f"learning_rate must be a number > 0; got {lr!r}.")
-    for attr in ("posterior_", "prior_", "guide_", "weight_mass_", "likelihood_mass_",
-                 "fitted_inference_", "_posterior_point"):
+    for attr in (
+        "posterior_",
+        "prior_",
+        "guide_",
+        "weight_mass_",
+        "likelihood_mass_",
+        "fitted_inference_",
+        "_posterior_point",
+    ):
         est.__dict__.pop(attr, None)
 
 
@@ -912,8 +961,10 @@ def fit_estimator(
         cw = em.causal_weights_
         k = int(em.n_components_)
         init = MixtureParams(
-            *(torch.tensor(a, dtype=torch.float64, device=device)
-              for a in (em.weights_, em.means_, em.covariances_, em.precisions_cholesky_)),
+            *(
+                torch.tensor(a, dtype=torch.float64, device=device)
+                for a in (em.weights_, em.means_, em.covariances_, em.precisions_cholesky_)
+            ),
             est.covariance_type,
         )
         for attr in ("n_components_grid_", "bic_grid_"):
@@ -928,14 +979,7 @@ def fit_estimator(
         cw = est._causal_weights(X_arr, y_arr, mechanism, covariates, do, weights)
         k = int(est.n_components)
         W_np = cw.values.T.copy()
-        n_pos = (W_np > 0).sum(1)
-        if k > n_pos.min():
-            j = int(n_pos.argmin())
-            raise ValueError(
-                f"n_components={k} is larger than the number of rows with positive weight "
-                f"({int(n_pos[j])}) for do value {cw.do_values[j]!r}: expected n_samples with "
-                "positive weight >= n_components. Use fewer components."
-            )
+        check_n_components(k, W_np, cw.do_values)
         Wt0 = torch.tensor(W_np, dtype=torch.float64, device=device)
         init = est._initial_params(X_arr, Xt, Wt0, W_np, k, 1, rng)
     W_np = cw.values.T.copy()
@@ -943,8 +987,12 @@ def fit_estimator(
     weight_mass = est.weight_mass if est.weight_mass is not None else "ess"
     mass = likelihood_mass(W_np, weight_mass)
     common = dict(
-        subsample_size=est.subsample_size, n_steps=est.n_steps,
-        learning_rate=est.learning_rate, tol=est.tol, random_state=rng, verbose=est.verbose,
+        subsample_size=est.subsample_size,
+        n_steps=est.n_steps,
+        learning_rate=est.learning_rate,
+        tol=est.tol,
+        random_state=rng,
+        verbose=est.verbose,
     )
     guide_used = None
     prior = None
@@ -954,16 +1002,28 @@ def fit_estimator(
     elif est.guide == "nuts":
         prior = MixturePrior.from_data(Xt)
         res = fit_nuts(
-            Xt, Wt, init, mass=mass, prior=prior, n_draws=est.n_posterior_draws,
-            random_state=rng, verbose=est.verbose,
+            Xt,
+            Wt,
+            init,
+            mass=mass,
+            prior=prior,
+            n_draws=est.n_posterior_draws,
+            random_state=rng,
+            verbose=est.verbose,
         )
         guide_used = "nuts"
         what = "NUTS"
     else:
         prior = MixturePrior.from_data(Xt)
         res, guide_used = fit_posterior(
-            Xt, Wt, init, mass=mass, prior=prior, guide=est.guide,
-            n_draws=est.n_posterior_draws, **common,
+            Xt,
+            Wt,
+            init,
+            mass=mass,
+            prior=prior,
+            guide=est.guide,
+            n_draws=est.n_posterior_draws,
+            **common,
         )
         what = "SVI (posterior)"
     final = log_likelihood(Xt, res.params)
@@ -985,8 +1045,11 @@ def fit_estimator(
         est.guide_ = guide_used
         assert prior is not None
         est.prior_ = MixturePrior(
-            prior.concentration, prior.mean_loc.cpu().numpy(), prior.mean_scale.cpu().numpy(),
-            prior.scale_scale.cpu().numpy(), prior.lkj_concentration,
+            prior.concentration,
+            prior.mean_loc.cpu().numpy(),
+            prior.mean_scale.cpu().numpy(),
+            prior.scale_scale.cpu().numpy(),
+            prior.lkj_concentration,
         )
         est._posterior_point = est.means_
     if not bool(res.converged.all()):
