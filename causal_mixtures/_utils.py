@@ -60,6 +60,8 @@ def torch_rng(rng: np.random.Generator, device: torch.device | str | None = None
         devices = [dev.index if dev.index is not None else torch.cuda.current_device()]
     with torch.random.fork_rng(devices=devices):
         seed = derive_seed(rng)
+        # The only seeding of torch in the package, and it is local: fork_rng saved the
+        # global state above and restores it on exit (tested in test_estimator.py).
         torch.manual_seed(seed)
         yield
 
