@@ -39,26 +39,19 @@ from __future__ import annotations
 
 import argparse
 import math
-import shlex
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import (
-    BENCH_DIR,
-    DOCS_FILE,
-    RESULTS_DIR,
-    fmt_n,
-    fmt_s,
-    limit_threads,
-    load_bench_module,
-    machine_info,
-    md_table,
-    write_json,
-)
+from _common import fmt_n, fmt_s, machine_info, md_table, write_json
+from bench_paper import add_output_args, command_line, finish, start
+from bench_paper import gate as _gate
+from bench_paper import gate_text as _gate_text
+from bench_paper import pm as _pm
+from bench_paper import recorded as _recorded
+from bench_paper import stats as _stats
 
 NAME = "bench_continuous"
 TITLE = "Continuous cause: E[x | do(y)] on the linear-Gaussian regression"
@@ -93,7 +86,7 @@ DOWN_LABELS = {
     "psis": "CW-GMM EM, K = 3, PSIS weights",
     "plugin": "plug-in front door (1-comp.)",
     "msm": "pooled MSM, Gaussian draws",
-    "ideal": "ideal deconfounder (true p(x | do(y)) draws)",
+    "ideal": "ideal deconfounder (true draws of x under do(y))",
     "oracle": "oracle (non-confounded training rows)",
 }
 PAPER_DOWN = {  # PAPER.md: non-confounded MSE / R²
@@ -122,28 +115,6 @@ def front_door_min_n(rel_sd: float = TOL) -> int:
 
 
 # =============================================================================== runs
-def _recorded(fn, *args, **kwargs) -> tuple[Any, list[str], float]:
-    """``fn(...)`` with every warning caught and recorded (category and the first words)."""
-    t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        out = fn(*args, **kwargs)
-    elapsed = time.perf_counter() - t0
-    msgs = sorted({f"{w.category.__name__}: {str(w.message)[:90]}" for w in caught})
-    return out, msgs, elapsed
-
-
-def _gate(model: Any, X: np.ndarray | None) -> dict:
-    """The diagnostics gate's verdict (what MechanismLearner(check=...) would act on)."""
-    import causal_mixtures as cm
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rep = cm.diagnose(model, X)
-    return {"status": rep.status, "failed": [c.label for c in rep.failed],
-            "warned": sorted({c.name for c in rep.warned})}
-
-
 def _mixture_means(g: Any) -> np.ndarray:
     """E[x | do(y_j)] of the fitted mixtures, shape (n_do,) (first feature)."""
     return (g.weights_[..., None] * g.means_).sum(1)[:, 0]
@@ -268,12 +239,6 @@ def downstream_seed(n: int, seed: int, design: str = "paper",
 
 
 # =============================================================================== summary
-def _stats(values: list[float]) -> dict:
-    a = np.asarray(values, float)
-    return {"mean": float(a.mean()), "sd": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
-            "n_seeds": len(a)}
-
-
 def summarise(result: dict) -> None:
     """Mean ± sd per (n, method), the goals and the curves for the figure (in place)."""
     summary = []
@@ -313,7 +278,7 @@ def summarise(result: dict) -> None:
         if best is None:
             continue
         goals.append({
-            "target": f"slope of E[x | do(y)] within 5 % of 1.5, sd < 5 % (n = {fmt_n(n)})",
+            "target": f"slope of E[x \\| do(y)] within 5 % of 1.5, sd < 5 % (n = {fmt_n(n)})",
             "measured": f"best: {LABELS[best['method']]} {best['mean']:.3f} ± {best['sd']:.3f} "
                         f"({100 * best['rel_bias']:+.1f} %, sd {100 * best['rel_sd']:.1f} %); "
                         f"front-door bound on the sd {100 * front_door_sd(n) / TRUE_SLOPE:.1f} %",
@@ -343,16 +308,6 @@ def summarise(result: dict) -> None:
 
 
 # =============================================================================== rendering
-def _pm(st: dict, digits: int = 3) -> str:
-    return f"{st['mean']:.{digits}f} ± {st['sd']:.{digits}f}"
-
-
-def _gate_text(g: dict | None) -> str:
-    if not g:
-        return "—"
-    return ", ".join(f"{k} {v}" for k, v in g.items())
-
-
 def _bound() -> str:
     n5 = 5000
     return (
@@ -420,8 +375,9 @@ def render_markdown(result: dict, img_prefix: str | None = None) -> str:
         "y, weights from a joint Gaussian over (y, z). *bias* and *sd* are relative to 1.5; "
         "*target*: |bias| < 5 % and sd < 5 %. *gate verdicts*: `cm.diagnose(model, X)` "
         "status per seed (the check `MechanismLearner(check=\"warn\")` runs; for the MSM, the "
-        "weight checks alone). ESS and k̂ are of the causal weights (the plug-in does not use "
-        "them).",
+        "weight checks alone; for the plug-in they include weight checks on weights it does "
+        "not use). ESS and k̂ are of the causal weights (median over seeds of the smallest "
+        "ESS / largest k̂ across the grid).",
         _slope_table(result),
     ]
     if img_prefix is not None:
@@ -431,9 +387,12 @@ def render_markdown(result: dict, img_prefix: str | None = None) -> str:
         "**Why the weighting estimators fail here, at any n we tried.** The weights "
         "w_n(y) = p(z_n | y) / p(z_n | y_n) must make y' independent of z, and "
         "corr(y, z) = 1.5·√2/√5.5 ≈ 0.90: the variance of these weights is infinite at "
-        "*every* grid value (for a Gaussian target the second moment ∫q²/p is finite only "
-        "when 2Σ_q⁻¹ − Σ_p⁻¹ is positive definite, which fails for ρ = 0.9), so k̂ > 0.7 "
-        "throughout. The self-normalised estimate then converges very slowly and is biased "
+        "*every* grid value. (They are the density ratio of the target p(y') p(z | y_j), "
+        "covariance Σ_q = diag(2, 1), to the observed p(y', z), Σ_p = [[2, 3], [3, 5.5]]; "
+        "for Gaussians the second moment ∫q²/p is finite only when 2Σ_q⁻¹ − Σ_p⁻¹ is "
+        "positive definite, and here it is [[−1.75, 1.5], [1.5, 1]], whatever y_j.) The "
+        "tail index is then k ≥ ½ everywhere and the estimated k̂ exceeds 0.7 at most grid "
+        "values. The self-normalised estimate converges very slowly and is biased "
         "towards the confounded regression: the rare rows that carry the correction are "
         "missing from any finite sample. PSIS trims exactly those rows (lower variance, "
         "more bias). Pooling the grid in an MSM (d) is algebraically OLS through the "
@@ -485,7 +444,8 @@ def write_figures(result: dict, img_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     sizes = [n for n in result["settings"]["sizes"]
-             if any(r["n"] == n for r in result["slope_runs"])][:2]
+             if any(r["n"] == n for r in result["slope_runs"])]
+    sizes = sizes[:1] + sizes[-1:] if len(sizes) > 1 else sizes  # smallest and largest n
     fig, axes = plt.subplots(1, len(sizes), figsize=(4.6 * len(sizes), 3.6), squeeze=False,
                              sharey=True)
     styles = {"naive": ("0.6", ":"), "weighting": ("C3", "-"), "psis": ("C1", "-"),
@@ -525,48 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", type=int, default=N_GRID, help="do-grid size")
     p.add_argument("--downstream-n", type=int, default=5000)
     p.add_argument("--no-downstream", action="store_true")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / f"{NAME}.json", help="JSON output")
-    p.add_argument("--docs", type=Path, default=None,
-                   help="benchmarks page to regenerate (default: docs/benchmarks.md when "
-                        "--out is the default results file)")
-    p.add_argument("--no-docs", action="store_true",
-                   help="do not regenerate docs/benchmarks.md (run_all.py does it)")
-    p.add_argument("--results-page", type=Path, default=None,
-                   help="results page to regenerate, figures in its img/ folder (default: "
-                        "docs/results.md unless --quick or a non-default --out)")
-    p.add_argument("--no-results-page", action="store_true")
+    add_output_args(p, NAME)
     return p
-
-
-def _command(argv: list[str]) -> str:
-    shown = [a for a in argv if a not in ("--no-docs", "--no-results-page")]
-    for flag in ("--out", "--docs", "--results-page"):
-        if flag in shown:
-            i = shown.index(flag)
-            del shown[i : i + 2]
-    return f"python benchmarks/{NAME}.py" + ("" if not shown else " " + shlex.join(shown))
-
-
-def finish(result: dict, args: argparse.Namespace) -> None:
-    """Write the JSON, then the benchmarks page and the results page (shared by the three
-    results-page benchmarks)."""
-    write_json(args.out, result)
-    default_out = Path(args.out).resolve() == (RESULTS_DIR / f"{result['name']}.json").resolve()
-    docs = args.docs if args.docs is not None else (DOCS_FILE if default_out else None)
-    if docs is not None and not args.no_docs:
-        from _common import render_docs
-
-        render_docs(Path(docs))
-        _log(f"wrote {docs}")
-    page = args.results_page
-    if page is None and default_out and not args.quick:
-        page = load_bench_module(BENCH_DIR / "bench_paper.py").RESULTS_PAGE
-    if page is not None and not args.no_results_page:
-        paper = load_bench_module(BENCH_DIR / "bench_paper.py")
-        paper.write_results_page(Path(page), current=result)
-        _log(f"wrote {page}")
-    _log(f"wrote {args.out}")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -574,13 +494,11 @@ def main(argv: list[str] | None = None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     t_start = time.perf_counter()
-    import torch  # noqa: F401 - imported first, so that limit_threads pins its threads too
-
-    threads = limit_threads(args.threads)
+    threads = start(args)
     sizes = args.sizes or list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
     seeds = args.seeds or (QUICK_SEEDS if args.quick else DEFAULT_SEEDS)
     result: dict[str, Any] = {
-        "name": NAME, "title": TITLE, "command": _command(argv), "argv": argv,
+        "name": NAME, "title": TITLE, "command": command_line(NAME, argv), "argv": argv,
         "machine": machine_info() | {"threads": threads}, "quick": bool(args.quick),
         "settings": {"sizes": sizes, "seeds": seeds, "grid": args.grid,
                      "downstream_n": args.downstream_n,
