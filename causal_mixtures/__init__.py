@@ -33,6 +33,7 @@ from .library import GraphSpec, list_graphs, load_graph, load_spec
 from .plotting import plot_ppc, plot_trace, plot_weights
 from .psis import pareto_khat, psis_smooth
 from .scm import StructuralCausalModel
+from .shared import fit_linear_msm
 from .weights import CausalWeights, causal_weights
 
 __version__ = "0.1.0"
@@ -60,6 +61,7 @@ __all__ = [
     "check_fit",
     "datasets",
     "diagnose",
+    "fit_linear_msm",
     "heldout_loglik",
     "identify",
     "list_graphs",

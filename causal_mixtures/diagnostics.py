@@ -340,7 +340,9 @@ class DiagnosticsReport:
             where = ", ".join(_fmt(c.do) for c in group if c.do is not None)
             first = group[0]
             parts.append(
-                f"{name}" + (f" at do = {where}" if where else "") + f": {first.message}"
+                f"{name}"
+                + (f" at do = {where}" if where else "")
+                + f": {first.message}"
                 + (f" {first.remedy}" if first.remedy else "")
             )
         if not parts:
@@ -352,16 +354,28 @@ class DiagnosticsReport:
 
     def __repr__(self) -> str:
         lines = [self._headline()]
-        rows = self.checks if len(self.checks) <= 40 else [c for c in self.checks if c.status != "pass"]
+        rows = (
+            self.checks
+            if len(self.checks) <= 40
+            else [c for c in self.checks if c.status != "pass"]
+        )
         if rows:
             table = [("check", "do", "status", "value", "threshold")]
             table += [
-                (c.name, _fmt(c.do), c.status.upper(), _fmt(c.value), f"{c.comparison} {_fmt(c.threshold)}")
+                (
+                    c.name,
+                    _fmt(c.do),
+                    c.status.upper(),
+                    _fmt(c.value),
+                    f"{c.comparison} {_fmt(c.threshold)}",
+                )
                 for c in rows
             ]
             widths = [max(len(r[i]) for r in table) for i in range(5)]
             for r in table:
-                lines.append("  " + "  ".join(s.ljust(w) for s, w in zip(r, widths, strict=True)).rstrip())
+                lines.append(
+                    "  " + "  ".join(s.ljust(w) for s, w in zip(r, widths, strict=True)).rstrip()
+                )
         hidden = len(self.checks) - len(rows)
         if hidden:
             lines.append(f"  ({hidden} passing checks not shown; see .to_frame())")
@@ -446,8 +460,11 @@ class _Mixture:
             return self
         idx = np.linspace(0, self.n_draws - 1, per_chain).round().astype(int)
         return _Mixture(
-            self.weights[:, idx], self.means[:, idx], self.covariances[:, idx],
-            self.covariance_type, self.is_posterior,
+            self.weights[:, idx],
+            self.means[:, idx],
+            self.covariances[:, idx],
+            self.covariance_type,
+            self.is_posterior,
         )
 
     def marginal_var(self) -> np.ndarray:
@@ -493,7 +510,9 @@ class _Mixture:
         for a in range(c):
             for j in range(n_do):
                 out[a, :, j] = self._log_density_one(
-                    points[j], log_pi[a, :, j], self.means[a, :, j],
+                    points[j],
+                    log_pi[a, :, j],
+                    self.means[a, :, j],
                     self.covariances[a, :, j] if var is None else var[a, :, j],
                 )
         return out
@@ -678,9 +697,9 @@ def weighted_quantiles(x: np.ndarray, weights: np.ndarray, probs: Sequence[float
     xs = x[order]
     ws = w[order] / w.sum(0)
     mid = np.cumsum(ws, 0) - 0.5 * ws
-    out = np.stack([
-        np.interp(p, mid[ws[:, j] > 0, j], xs[ws[:, j] > 0]) for j in range(w.shape[1])
-    ])
+    out = np.stack(
+        [np.interp(p, mid[ws[:, j] > 0, j], xs[ws[:, j] > 0]) for j in range(w.shape[1])]
+    )
     return out[0] if one else out
 
 
@@ -696,7 +715,10 @@ def _weighted_moments(X: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def _weight_checks(
-    cw: CausalWeights, n_params: np.ndarray, what: str, th: Thresholds,
+    cw: CausalWeights,
+    n_params: np.ndarray,
+    what: str,
+    th: Thresholds,
     covariance_type: str | None = None,
 ) -> list[Check]:
     simpler = {
@@ -717,13 +739,19 @@ def _weight_checks(
             f"the mean), against a floor of {th.ess_per_parameter:g} x {int(n_params[j])} "
             f"free parameters of {what} = {floor:.0f}."
         )
-        remedy = "" if ok_ess else (
-            f"Too few effective rows for this model: {simpler}, drop this intervention "
-            "value or move it toward the bulk of the observed cause, smooth the weights "
-            "(weight_smoothing='psis') or use a smoother density for p(z | y), or collect "
-            "more data."
+        remedy = (
+            ""
+            if ok_ess
+            else (
+                f"Too few effective rows for this model: {simpler}, drop this intervention "
+                "value or move it toward the bulk of the observed cause, smooth the weights "
+                "(weight_smoothing='psis') or use a smoother density for p(z | y), or collect "
+                "more data."
+            )
         )
-        out.append(Check("weight_ess", v, "pass" if ok_ess else "fail", ess, floor, ">=", msg, remedy))
+        out.append(
+            Check("weight_ess", v, "pass" if ok_ess else "fail", ess, floor, ">=", msg, remedy)
+        )
 
         k = float(cw.khat[j])
         smoothed = " (before the PSIS smoothing applied to the fit)" if cw.smoothing else ""
@@ -733,10 +761,10 @@ def _weight_checks(
             remedy = "Use more data or a smoother density for p(z | y)."
         elif k <= th.khat:
             status = "pass"
-            msg = (
-                f"Pareto k-hat of the weights{smoothed} is {_fmt(k, 3)}: "
-                + ("the weights are bounded (no tail)." if math.isinf(k) else
-                   "the importance weights are reliable.")
+            msg = f"Pareto k-hat of the weights{smoothed} is {_fmt(k, 3)}: " + (
+                "the weights are bounded (no tail)."
+                if math.isinf(k)
+                else "the importance weights are reliable."
             )
             remedy = ""
         else:
@@ -744,9 +772,11 @@ def _weight_checks(
             msg = (
                 f"Pareto k-hat of the weights{smoothed} is {k:.2f} > {th.khat:g}: a few rows "
                 "dominate, so weighted estimates converge slowly and can change a lot with the "
-                "data" + (
+                "data"
+                + (
                     f"; the ESS ({ess:.0f}) is above the floor, so the fit is usable with care."
-                    if ok_ess else f", and the ESS ({ess:.1f}) is below the floor ({floor:.0f})."
+                    if ok_ess
+                    else f", and the ESS ({ess:.1f}) is below the floor ({floor:.0f})."
                 )
             )
             remedy = (
@@ -780,25 +810,46 @@ def _convergence_checks(model: Any, do_values: np.ndarray) -> list[Check]:
             drops = t[:-1] - t[1:] - tol
             drop = float(max(0.0, drops.max())) if len(drops) else 0.0
         if drop > 0:
-            out.append(Check(
-                "convergence", v, "warn", drop, 0.0, "<=",
-                f"The EM objective decreased by {drop:.3g} during the fit, which EM never does "
-                "in exact arithmetic: a covariance is close to singular.",
-                "Increase reg_covar, use fewer components, or smooth the weights.",
-            ))
+            out.append(
+                Check(
+                    "convergence",
+                    v,
+                    "warn",
+                    drop,
+                    0.0,
+                    "<=",
+                    f"The EM objective decreased by {drop:.3g} during the fit, which EM never does "
+                    "in exact arithmetic: a covariance is close to singular.",
+                    "Increase reg_covar, use fewer components, or smooth the weights.",
+                )
+            )
         elif not conv[j]:
-            out.append(Check(
-                "convergence", v, "warn", float(n_iter[j]), limit, "<=",
-                f"The fitter ({inference}) did not report convergence for this do value "
-                f"(after {int(n_iter[j])} {'iterations' if is_em else 'steps'}).",
-                "Increase max_iter (EM) or n_steps / learning_rate (SVI); for NUTS (divergent "
-                "transitions) use fewer components; or check the weights of this do value.",
-            ))
+            out.append(
+                Check(
+                    "convergence",
+                    v,
+                    "warn",
+                    float(n_iter[j]),
+                    limit,
+                    "<=",
+                    f"The fitter ({inference}) did not report convergence for this do value "
+                    f"(after {int(n_iter[j])} {'iterations' if is_em else 'steps'}).",
+                    "Increase max_iter (EM) or n_steps / learning_rate (SVI); for NUTS (divergent "
+                    "transitions) use fewer components; or check the weights of this do value.",
+                )
+            )
         else:
-            out.append(Check(
-                "convergence", v, "pass", float(n_iter[j]), limit, "<=",
-                f"Converged after {int(n_iter[j])} {'iterations' if is_em else 'steps'}.",
-            ))
+            out.append(
+                Check(
+                    "convergence",
+                    v,
+                    "pass",
+                    float(n_iter[j]),
+                    limit,
+                    "<=",
+                    f"Converged after {int(n_iter[j])} {'iterations' if is_em else 'steps'}.",
+                )
+            )
     return out
 
 
@@ -881,9 +932,20 @@ def posterior_summary(model: Any) -> Any:
     for j, v in enumerate(do_values.tolist()):
         for i, lab in enumerate(labels):
             vals = q[:, :, j, i]
-            rows.append((v, lab, float(vals.mean()), float(vals.std()), float(rh[j, i]),
-                         float(eb[j, i]), float(et[j, i])))
-    return pd.DataFrame(rows, columns=["do", "quantity", "mean", "sd", "rhat", "ess_bulk", "ess_tail"])
+            rows.append(
+                (
+                    v,
+                    lab,
+                    float(vals.mean()),
+                    float(vals.std()),
+                    float(rh[j, i]),
+                    float(eb[j, i]),
+                    float(et[j, i]),
+                )
+            )
+    return pd.DataFrame(
+        rows, columns=["do", "quantity", "mean", "sd", "rhat", "ess_bulk", "ess_tail"]
+    )
 
 
 def _posterior_checks(mix: _Mixture, do_values: np.ndarray, th: Thresholds) -> list[Check]:
@@ -896,50 +958,82 @@ def _posterior_checks(mix: _Mixture, do_values: np.ndarray, th: Thresholds) -> l
     for j, v in enumerate(do_values.tolist()):
         r = rh[j][np.isfinite(rh[j])]
         if len(r) == 0:
-            out.append(Check(
-                "rhat", v, "warn", math.nan, th.rhat, "<=",
-                "R-hat is undefined for every label-invariant quantity (constant or too few "
-                "draws).", "Draw more samples.",
-            ))
+            out.append(
+                Check(
+                    "rhat",
+                    v,
+                    "warn",
+                    math.nan,
+                    th.rhat,
+                    "<=",
+                    "R-hat is undefined for every label-invariant quantity (constant or too few "
+                    "draws).",
+                    "Draw more samples.",
+                )
+            )
         else:
             worst = float(r.max())
             status = "pass" if worst <= th.rhat else "warn" if worst <= th.rhat_fail else "fail"
-            out.append(Check(
-                "rhat", v, status, worst, th.rhat, "<=",
-                f"The largest R-hat of the interventional mean, covariance and log-density "
-                f"is {worst:.3f}" + (
-                    "." if status == "pass" else
-                    ": the chains have not mixed, so the posterior draws disagree."
-                ),
-                "" if status == "pass" else (
-                    "Run longer chains (more warm-up and draws), start them from the EM fit, "
-                    "or use fewer components."
-                ),
-            ))
+            out.append(
+                Check(
+                    "rhat",
+                    v,
+                    status,
+                    worst,
+                    th.rhat,
+                    "<=",
+                    f"The largest R-hat of the interventional mean, covariance and log-density "
+                    f"is {worst:.3f}"
+                    + (
+                        "."
+                        if status == "pass"
+                        else ": the chains have not mixed, so the posterior draws disagree."
+                    ),
+                    ""
+                    if status == "pass"
+                    else (
+                        "Run longer chains (more warm-up and draws), start them from the EM fit, "
+                        "or use fewer components."
+                    ),
+                )
+            )
         e = np.minimum(ess_b[j], ess_t[j])
         e = e[np.isfinite(e)]
         floor = th.posterior_ess_per_chain * n_chains
         fail_floor = th.posterior_ess_per_chain_fail * n_chains
         if len(e) == 0:
-            out.append(Check(
-                "posterior_ess", v, "warn", math.nan, floor, ">=",
-                "The posterior ESS is undefined (too few draws).", "Draw more samples.",
-            ))
+            out.append(
+                Check(
+                    "posterior_ess",
+                    v,
+                    "warn",
+                    math.nan,
+                    floor,
+                    ">=",
+                    "The posterior ESS is undefined (too few draws).",
+                    "Draw more samples.",
+                )
+            )
             continue
         worst = float(e.min())
         status = "pass" if worst >= floor else "warn" if worst >= fail_floor else "fail"
-        out.append(Check(
-            "posterior_ess", v, status, worst, floor, ">=",
-            f"The smallest bulk / tail ESS of the label-invariant quantities is {worst:.0f} "
-            f"over {n_chains} chain(s) of {mix.n_draws} draws.",
-            "" if status == "pass" else "Draw more samples per chain, or thin less.",
-        ))
+        out.append(
+            Check(
+                "posterior_ess",
+                v,
+                status,
+                worst,
+                floor,
+                ">=",
+                f"The smallest bulk / tail ESS of the label-invariant quantities is {worst:.0f} "
+                f"over {n_chains} chain(s) of {mix.n_draws} draws.",
+                "" if status == "pass" else "Draw more samples per chain, or thin less.",
+            )
+        )
     return out
 
 
-def _ppc_checks(
-    mix: _Mixture, X: np.ndarray, cw: CausalWeights, th: Thresholds
-) -> list[Check]:
+def _ppc_checks(mix: _Mixture, X: np.ndarray, cw: CausalWeights, th: Thresholds) -> list[Check]:
     W = cw.values
     mix = mix.thin(_MAX_PPC_DRAWS)
     d_mean, d_cov = _weighted_moments(X, W)
@@ -965,18 +1059,37 @@ def _ppc_checks(
         warn_at = max(th.moments, th.mc_se * se)
         fail_at = max(th.moments_fail, th.mc_se_fail * se)
         status = "pass" if val <= warn_at else "warn" if val <= fail_at else "fail"
-        f_idx = int(np.argmax(mean_gap[j] if which == "mean" else sd_gap[j])) if which != "correlation" else None
+        f_idx = (
+            int(np.argmax(mean_gap[j] if which == "mean" else sd_gap[j]))
+            if which != "correlation"
+            else None
+        )
         where = f" of feature {f_idx}" if f_idx is not None and X.shape[1] > 1 else ""
-        out.append(Check(
-            "ppc_moments", v, status, val, warn_at, "<=",
-            f"The largest gap between the mixture's and the weighted data's moments is in the "
-            f"{which}{where}: {val:.3f}" + (" data standard deviations." if which == "mean" else
-                                             " (relative)." if which == "sd" else "."),
-            "" if status == "pass" else (
-                "The mixture does not reproduce the weighted data: check convergence, use more "
-                "components or covariance_type='full'."
-            ),
-        ))
+        out.append(
+            Check(
+                "ppc_moments",
+                v,
+                status,
+                val,
+                warn_at,
+                "<=",
+                f"The largest gap between the mixture's and the weighted data's moments is in the "
+                f"{which}{where}: {val:.3f}"
+                + (
+                    " data standard deviations."
+                    if which == "mean"
+                    else " (relative)."
+                    if which == "sd"
+                    else "."
+                ),
+                ""
+                if status == "pass"
+                else (
+                    "The mixture does not reproduce the weighted data: check convergence, use more "
+                    "components or covariance_type='full'."
+                ),
+            )
+        )
         se_q = 0.5 / math.sqrt(ess)  # binomial sd of a CDF value at p = 0.5
         gap = q_gap[j]
         f_idx, p_idx = np.unravel_index(int(np.argmax(gap)), gap.shape)
@@ -984,23 +1097,34 @@ def _ppc_checks(
         warn_at = max(th.quantiles, th.mc_se * se_q)
         fail_at = max(th.quantiles_fail, th.mc_se_fail * se_q)
         status = "pass" if val <= warn_at else "warn" if val <= fail_at else "fail"
-        out.append(Check(
-            "ppc_quantiles", v, status, val, warn_at, "<=",
-            f"At the weighted {100 * probs[p_idx]:g} % quantile of feature {int(f_idx)} the "
-            f"mixture's CDF is {cdf[j, f_idx, p_idx]:.3f} (gap {val:.3f}).",
-            "" if status == "pass" else (
-                "The mixture's shape misses the weighted data (skew, several modes, heavy "
-                "tails): use more components (n_components='auto') or check the fit with "
-                "plot_ppc."
-            ),
-        ))
+        out.append(
+            Check(
+                "ppc_quantiles",
+                v,
+                status,
+                val,
+                warn_at,
+                "<=",
+                f"At the weighted {100 * probs[p_idx]:g} % quantile of feature {int(f_idx)} the "
+                f"mixture's CDF is {cdf[j, f_idx, p_idx]:.3f} (gap {val:.3f}).",
+                ""
+                if status == "pass"
+                else (
+                    "The mixture's shape misses the weighted data (skew, several modes, heavy "
+                    "tails): use more components (n_components='auto') or check the fit with "
+                    "plot_ppc."
+                ),
+            )
+        )
     return out
 
 
-def _heldout_check(model: Any, X: np.ndarray, cv: int, n_components: Any, th: Thresholds,
-                   random_state: Any) -> Check:
-    table = heldout_loglik(model, X, n_components=n_components, n_splits=cv,
-                           random_state=random_state)
+def _heldout_check(
+    model: Any, X: np.ndarray, cv: int, n_components: Any, th: Thresholds, random_state: Any
+) -> Check:
+    table = heldout_loglik(
+        model, X, n_components=n_components, n_splits=cv, random_state=random_state
+    )
     k_fit = int(model.n_components_)
     best_k = int(table.loc[table["heldout_loglik"].idxmax(), "n_components"])
     gap = table["heldout_loglik"].max() - table["heldout_loglik"]
@@ -1008,14 +1132,21 @@ def _heldout_check(model: Any, X: np.ndarray, cv: int, n_components: Any, th: Th
     one_se = int(table.loc[within, "n_components"].min())
     row = table.loc[table["n_components"] == k_fit]
     if len(row) == 0:
-        raise ValueError(f"n_components must include the fitted K = {k_fit}; got "
-                         f"{table['n_components'].tolist()}.")
+        raise ValueError(
+            f"n_components must include the fitted K = {k_fit}; got "
+            f"{table['n_components'].tolist()}."
+        )
     se = float(row["se_diff"].iloc[0])
     g = float(gap[row.index[0]])
     deficit = 0.0 if g == 0 else (g / se if se > 0 else math.inf)
     status = "pass" if deficit <= th.heldout_se else "warn"
     return Check(
-        "heldout_k", None, status, float(deficit), th.heldout_se, "<=",
+        "heldout_k",
+        None,
+        status,
+        float(deficit),
+        th.heldout_se,
+        "<=",
         f"With {cv}-fold weighted cross-validation the held-out weighted log-likelihood is "
         f"best at K = {best_k} (one-standard-error choice K = {one_se}); the fitted K = {k_fit} "
         f"is {deficit:.1f} standard errors (of the paired difference) below it.",
@@ -1031,8 +1162,7 @@ def _model_size(
         return np.broadcast_to(np.asarray(override, dtype=float), (n_do,)), "the model"
     if mix is not None:
         p = n_parameters(mix.n_components, mix.n_features, mix.covariance_type)
-        what = (f"a {mix.n_components}-component {mix.covariance_type} mixture in "
-                f"{mix.n_features}-D")
+        what = f"a {mix.n_components}-component {mix.covariance_type} mixture in {mix.n_features}-D"
         return np.full(n_do, p), what
     if d is not None:
         return np.full(n_do, d + d * (d + 1) // 2), f"one Gaussian in {d}-D"
@@ -1103,7 +1233,19 @@ def diagnose(
     if d is None and X_arr is not None:
         d = X_arr.shape[1]
     n_params, what = _model_size(mix, cw.n_do, d, n_parameters_per_do)
-    checks = _weight_checks(cw, n_params, what, th, mix.covariance_type if mix else None)
+    # strategy="plugin" samples the front-door formula from fitted conditionals: the causal
+    # weights play no part in the mixtures, so neither the weight checks nor a comparison
+    # with the weighted data can judge them.
+    plugin = getattr(model, "strategy", "weighting") == "plugin"
+    if plugin:
+        checks = []
+        notes.append(
+            "strategy='plugin': weight and weighted posterior-predictive checks skipped (the "
+            "mixtures are fitted to draws of the front-door formula, not to weighted rows); "
+            "check the conditionals instead (model.plugin_)."
+        )
+    else:
+        checks = _weight_checks(cw, n_params, what, th, mix.covariance_type if mix else None)
     do_values = np.asarray(cw.do_values)
     if mix is not None:
         if mix.n_do != cw.n_do:
@@ -1121,7 +1263,9 @@ def diagnose(
                     f"draws from a variational guide ({guide!r}), which cannot fail to mix; "
                     "these checks cannot judge how well the variational family fits."
                 )
-        if X_arr is not None:
+        if plugin:
+            pass
+        elif X_arr is not None:
             checks += _ppc_checks(mix, X_arr, cw, th)
         else:
             notes.append("posterior-predictive checks skipped: pass the training X to run them.")
@@ -1273,7 +1417,9 @@ def heldout_loglik(
     X_arr = _check_X(X, cw.n_samples, model.n_features_in_)
     if not isinstance(n_splits, numbers.Integral) or n_splits < 2:
         raise ValueError(f"n_splits must be an int >= 2; got {n_splits!r}.")
-    grid = list(n_components) if n_components is not None else list(range(1, model.n_components_ + 3))
+    grid = (
+        list(n_components) if n_components is not None else list(range(1, model.n_components_ + 3))
+    )
     rng = check_random_state(random_state)
     W = cw.values
     folds = _weighted_folds(W, int(n_splits), rng)
@@ -1413,8 +1559,11 @@ def to_inference_data(
     if mix.is_posterior:
         mean, cov = mix.moments()
         groups["posterior"] = {
-            "weights": mix.weights, "means": mix.means, "covariances": mix.covariances,
-            "interventional_mean": mean, "interventional_cov": cov,
+            "weights": mix.weights,
+            "means": mix.means,
+            "covariances": mix.covariances,
+            "interventional_mean": mean,
+            "interventional_cov": cov,
         }
         stats = getattr(model, "sample_stats_", None) or {}
         groups["sample_stats"] = {k: np.asarray(v) for k, v in stats.items()}
@@ -1437,7 +1586,8 @@ def to_inference_data(
             np.broadcast_to(mix.weights, (1, n_draws, *mix.weights.shape[2:])),
             np.broadcast_to(mix.means, (1, n_draws, *mix.means.shape[2:])),
             np.broadcast_to(mix.covariances, (1, n_draws, *mix.covariances.shape[2:])),
-            mix.covariance_type, False,
+            mix.covariance_type,
+            False,
         )
         predictive = reps.sample(rng)
     groups["posterior_predictive"] = {"X_do": predictive}

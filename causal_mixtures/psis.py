@@ -7,6 +7,8 @@ selection, the tie handling (bounded weights from a discrete mechanism) and the 
 conventions are ours and pinned by control tests: ``k̂`` of Pareto(α) weights is close to
 ``1/α``; bounded weights give ``k̂ <= 0`` or ``-inf`` (no tail at all).
 
+Smoothing is applied only when ``k̂ > 0``: bounded weights are returned unchanged.
+
 ``k̂ <= 0.5``: the weights have finite variance; ``0.5 < k̂ <= 0.7``: usable with care;
 ``k̂ > 0.7``: the importance-weighted estimates are unreliable.
 """
@@ -42,7 +44,9 @@ def _fit_tail(log_weights: np.ndarray) -> tuple[float, float, np.ndarray, float,
     if m < 5 or not np.any(exceed > 0):
         return -math.inf, 0.0, tail_idx, cutoff, shift
     exceed = exceed[exceed > 0]
-    if len(exceed) < 5:
+    if len(exceed) < 5 or np.ptp(exceed) == 0:
+        # No tail to fit (bounded weights, e.g. from a discrete mechanism: a handful of
+        # distinct values); the GPD fit would divide by zero on identical exceedances.
         return -math.inf, 0.0, tail_idx, cutoff, shift
     k, sigma = fit_generalized_pareto(torch.tensor(exceed, dtype=torch.float64))
     return float(k), float(sigma), tail_idx, cutoff, shift
@@ -105,7 +109,9 @@ def psis_smooth(log_weights: np.ndarray) -> tuple[np.ndarray, float]:
         return lw, math.nan
     sub = lw[finite]
     k, sigma, tail_idx, cutoff, shift = _fit_tail(sub)
-    if not np.isfinite(k) or sigma <= 0:
+    if not np.isfinite(k) or k <= 0 or sigma <= 0:
+        # A bounded tail (k <= 0) has finite variance: smoothing has nothing to fix and would
+        # only replace observed weights by model quantiles (measured: -1.3 pp on the digits).
         return lw, k
     m = len(tail_idx)
     p = (np.arange(1, m + 1) - 0.5) / m

@@ -74,3 +74,21 @@ def test_plugin_discrete_mechanism_and_errors() -> None:
         cm.CausalGaussianMixture(strategy="magic").fit(X, y, mechanism=z)
     with pytest.raises(ValueError, match="strategy='plugin' samples the front-door formula"):
         cm.CausalGaussianMixture(strategy="plugin").fit(X, weights=np.ones((n, 2)))
+
+
+def test_diagnostics_skip_weight_checks_for_plugin() -> None:
+    data = cm.datasets.make_regression_linear(2000, random_state=0)
+    grid = np.quantile(data.y, [0.05, 0.95])
+    est = cm.CausalGaussianMixture(
+        n_components=1, strategy="plugin", plugin_components=1, random_state=0
+    ).fit(data.X, data.y, mechanism=data.mechanism, do=grid)
+    report = cm.diagnose(est, data.X)
+    names = {c.name for c in report.checks}
+    assert not names & {"weight_ess", "weight_khat", "ppc_moments", "ppc_quantiles"}
+    assert "convergence" in names and report.ok
+    assert any("strategy='plugin'" in note for note in report.notes)
+    # The same data by weighting: the weights at the grid's ends are flagged (k-hat > 0.7).
+    weighted = cm.CausalGaussianMixture(n_components=1, density="gaussian", random_state=0)
+    weighted.fit(data.X, data.y, mechanism=data.mechanism, do=grid)
+    flagged = [c for c in cm.diagnose(weighted, data.X).checks if c.name == "weight_khat"]
+    assert flagged and all(c.status != "pass" for c in flagged)

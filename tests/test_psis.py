@@ -51,3 +51,19 @@ def test_input_not_modified_and_zero_weights_kept() -> None:
     out, _ = cm.psis_smooth(lw)
     np.testing.assert_array_equal(lw, before)
     assert np.all(np.isneginf(out[:10]))
+
+
+def test_identical_tail_weights_do_not_crash() -> None:
+    """A discrete mechanism gives a handful of distinct weights; the top M can all be equal
+    (this crashed the GPD fit with a division by zero before)."""
+    w = np.r_[np.full(900, 1.0), np.full(100, 7.0)]
+    assert np.isneginf(cm.pareto_khat(w))
+    out, k = cm.psis_smooth(np.log(w))
+    np.testing.assert_array_equal(out, np.log(w))
+
+
+def test_bounded_tail_is_not_smoothed() -> None:
+    lw = np.log(np.random.default_rng(6).uniform(size=5000))
+    out, k = cm.psis_smooth(lw)
+    assert k < 0
+    np.testing.assert_array_equal(out, lw)
