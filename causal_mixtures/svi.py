@@ -536,6 +536,25 @@ def _resolve_guide(guide: str, latent_dim: int) -> str:
     return guide
 
 
+def _bayes_setup(
+    X: torch.Tensor, init: MixtureParams, prior: Any, mass: Any, subsample_size: int | None
+) -> tuple[_Standardizer, torch.Tensor, torch.Tensor, dict, CausalMixtureModel]:
+    """Shared by the guide and NUTS fits: standardised data, the prior on that scale, the
+    likelihood mass, the initial sites and the Pyro model."""
+    n_do, k = init.weights.shape
+    std = _Standardizer.from_data(X)
+    if prior is None:
+        prior = MixturePrior.from_data(X)
+    prior_s = prior.affine(-std.shift / std.scale, 1.0 / std.scale)
+    mass_t = _as_mass(mass, X)
+    ct = init.covariance_type
+    sites0 = params_to_sites(*std.to_std(init.weights, init.means, init.covariances), ct)
+    model = CausalMixtureModel(
+        n_do, k, X.shape[1], ct, prior=prior_s, mass=mass_t, subsample_size=subsample_size
+    )
+    return std, std.data(X), mass_t, sites0, model
+
+
 def fit_posterior(
     X: torch.Tensor,
     W: torch.Tensor,
@@ -583,20 +602,11 @@ def fit_posterior(
     W = _check_data(X, W)
     rng = check_random_state(random_state)
     ct = init.covariance_type
-    n_do, k = init.weights.shape
     d = X.shape[1]
-    std = _Standardizer.from_data(X)
-    Xs = std.data(X)
-    if prior is None:
-        prior = MixturePrior.from_data(X)
-    prior_s = prior.affine(-std.shift / std.scale, 1.0 / std.scale)
-    mass_t = _as_mass(mass, X)
-    sites0 = params_to_sites(*std.to_std(init.weights, init.means, init.covariances), ct)
+    n_do = init.weights.shape[0]
+    std, Xs, mass_t, sites0, model = _bayes_setup(X, init, prior, mass, subsample_size)
     latent_dim = sum(int(np.prod(v.shape)) for v in sites0.values())
     guide = _resolve_guide(guide, latent_dim)
-    model = CausalMixtureModel(
-        n_do, k, d, ct, prior=prior_s, mass=mass_t, subsample_size=subsample_size
-    )
     # Fallback when the Laplace approximation fails: the posterior standard deviation of an
     # unconstrained parameter is about 1 / sqrt(mass · π_k); start a little narrower.
     init_scale = float(min(0.1, 0.5 / math.sqrt(float(mass_t.max()))))
@@ -720,16 +730,8 @@ def fit_nuts(
     W = _check_data(X, W)
     rng = check_random_state(random_state)
     ct = init.covariance_type
-    n_do, k = init.weights.shape
-    d = X.shape[1]
-    std = _Standardizer.from_data(X)
-    Xs = std.data(X)
-    if prior is None:
-        prior = MixturePrior.from_data(X)
-    prior_s = prior.affine(-std.shift / std.scale, 1.0 / std.scale)
-    mass_t = _as_mass(mass, X)
-    sites0 = params_to_sites(*std.to_std(init.weights, init.means, init.covariances), ct)
-    model = CausalMixtureModel(n_do, k, d, ct, prior=prior_s, mass=mass_t)
+    n_do = init.weights.shape[0]
+    std, Xs, mass_t, sites0, model = _bayes_setup(X, init, prior, mass, None)
     n_warmup = n_draws if n_warmup is None else n_warmup
     with _isolated(rng, X.device):
         kernel = NUTS(
