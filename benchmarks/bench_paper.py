@@ -562,9 +562,9 @@ GUIDE = """## Which estimator when
   errors and a value at every y (interpolation between grid values), on top of weights
   that are already good.
 * **PSIS only for heavy tails.** With a discrete mechanism the weights take a handful of
-  bounded values (k̂ ≈ −5); smoothing them anyway only distorts them{psis_line}. Use
-  `weight_smoothing="psis"` when k̂ > 0.7 and a little bias is an acceptable price for
-  variance.
+  bounded values (k̂ ≈ −5); `psis_smooth` leaves such weights (k̂ ≤ 0) unchanged, since
+  smoothing them would only distort them{psis_line}. Use `weight_smoothing="psis"` when
+  k̂ > 0.7 and a little bias is an acceptable price for variance.
 {gate_bullet}"""
 
 
@@ -600,7 +600,7 @@ def _guide(results: dict) -> str:
     td = paper.get("digits", {}).get("table", {})
     if "em" in td and "psis" in td:
         psis_line = (f" (digits: {td['psis']['acc_nc']['mean']:.3f} ± "
-                     f"{td['psis']['acc_nc']['sd']:.3f} with PSIS against "
+                     f"{td['psis']['acc_nc']['sd']:.3f} with weight_smoothing='psis', "
                      f"{td['em']['acc_nc']['mean']:.3f} ± {td['em']['acc_nc']['sd']:.3f} "
                      "without)")
     bits = []
