@@ -45,9 +45,11 @@ from typing import Any
 import numpy as np
 from _common import (
     DOCS_FILE,
+    RESULT_MARKER,
     RESULTS_DIR,
     ChildError,
     PeakMemory,
+    emit_result,
     fmt_n,
     fmt_s,
     limit_threads,
@@ -85,7 +87,6 @@ MEMORY_TEXT = (
 
 
 # =============================================================================== children
-_MARKER = "BENCH_SVI_RESULT "
 
 
 def _run_child(argv: list[str], env: dict[str, str], timeout: float | None) -> dict:
@@ -94,15 +95,10 @@ def _run_child(argv: list[str], env: dict[str, str], timeout: float | None) -> d
     proc = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)
     for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(_MARKER):
-            return json.loads(line[len(_MARKER):])
+        if line.startswith(RESULT_MARKER):
+            return json.loads(line[len(RESULT_MARKER):])
     tail = (proc.stderr or proc.stdout)[-3000:]
     raise ChildError(f"benchmark child exited with {proc.returncode} and no result:\n{tail}")
-
-
-def _emit(result: dict) -> None:
-    sys.stdout.write(_MARKER + json.dumps(result) + "\n")
-    sys.stdout.flush()
 
 
 # =============================================================================== worker
@@ -206,9 +202,9 @@ def _fit(spec: dict) -> dict:
 def _worker(payload: str) -> None:
     spec = json.loads(payload)
     if spec["job"] == "prepare":
-        _emit(_prepare(spec))
+        emit_result(_prepare(spec))
     else:
-        _emit(_fit(spec))
+        emit_result(_fit(spec))
 
 
 # =============================================================================== driver

@@ -9,7 +9,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from scipy.stats import norm
 
 import causal_mixtures as cm
@@ -30,17 +29,6 @@ from causal_mixtures.diagnostics import (
     weighted_quantiles,
 )
 from causal_mixtures.em import n_parameters
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """PITFALLS.md, Threads: on 2 busy cores torch with 2 threads ran these small EM fits up
-    to 50x slower than with one. Set for this module only, and restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 # --------------------------------------------------------------------------------------
 # fixtures: one healthy fit, one strongly confounded fit, one mixture with K too small
@@ -71,7 +59,9 @@ def confounded():
 def bimodal():
     """Two well-separated 2-D blobs, mild random weights, and a 2-component full fit."""
     rng = np.random.default_rng(7)
-    X = np.concatenate([rng.normal([-4.0, 0.0], 1.0, (300, 2)), rng.normal([4.0, 1.0], 0.8, (300, 2))])
+    X = np.concatenate(
+        [rng.normal([-4.0, 0.0], 1.0, (300, 2)), rng.normal([4.0, 1.0], 0.8, (300, 2))]
+    )
     w = rng.uniform(0.5, 1.5, (600, 2))
     model = cm.CausalGaussianMixture(None, n_components=2, random_state=0).fit(X, weights=w)
     return model, X, w
@@ -97,7 +87,9 @@ def test_arviz_khat_control() -> None:
     assert np.isneginf(_arviz.psislw_khat(np.ones(500)))
     assert math.isnan(_arviz.psislw_khat(np.ones(5)))
     # The argument is w (or log w with log=True), never -log w.
-    assert _arviz.psislw_khat(np.log(w), log=True) == pytest.approx(_arviz.psislw_khat(w), abs=1e-12)
+    assert _arviz.psislw_khat(np.log(w), log=True) == pytest.approx(
+        _arviz.psislw_khat(w), abs=1e-12
+    )
     with pytest.raises(ValueError, match="non-negative"):
         _arviz.psislw_khat(-w)
 
@@ -158,11 +150,14 @@ def test_mixture_arrays_match_estimator(bimodal, covariance_type: str) -> None:
     wn = w / w.sum(0)
     np.testing.assert_allclose(mean[0, 0], wn.T @ X, atol=1e-6)
     if covariance_type == "full":
-        emp = np.stack([(wn[:, j, None] * (X - mean[0, 0, j])).T @ (X - mean[0, 0, j]) for j in range(2)])
+        emp = np.stack(
+            [(wn[:, j, None] * (X - mean[0, 0, j])).T @ (X - mean[0, 0, j]) for j in range(2)]
+        )
         np.testing.assert_allclose(cov[0, 0], emp, atol=1e-4)  # + reg_covar, tol=1e-3 stop
     # Marginal CDF: one component's marginal is a normal CDF.
-    single = cm.CausalGaussianMixture(None, n_components=1, covariance_type=covariance_type,
-                                      random_state=0).fit(X, weights=w)
+    single = cm.CausalGaussianMixture(
+        None, n_components=1, covariance_type=covariance_type, random_state=0
+    ).fit(X, weights=w)
     m1 = _mixture(single)
     t = np.array([[[-1.0, 0.0, 2.0], [0.5, 1.0, 1.5]]] * 2)
     sd = np.sqrt(m1.marginal_var()[0, 0, :, 0])  # (n_do, d)
@@ -174,8 +169,11 @@ def test_mixture_sample_moments(bimodal) -> None:
     model, _, _ = bimodal
     mix = _mixture(model)
     big = type(mix)(
-        np.broadcast_to(mix.weights, (1, 20_000, 2, 2)), np.broadcast_to(mix.means, (1, 20_000, 2, 2, 2)),
-        np.broadcast_to(mix.covariances, (1, 20_000, 2, 2, 2, 2)), "full", False,
+        np.broadcast_to(mix.weights, (1, 20_000, 2, 2)),
+        np.broadcast_to(mix.means, (1, 20_000, 2, 2, 2)),
+        np.broadcast_to(mix.covariances, (1, 20_000, 2, 2, 2, 2)),
+        "full",
+        False,
     )
     x = big.sample(np.random.default_rng(0))[0]  # (20000, n_do, d)
     mean, cov = mix.moments()
@@ -188,8 +186,9 @@ def test_weighted_quantiles() -> None:
     x = rng.normal(size=501)
     p = [0.05, 0.25, 0.5, 0.75, 0.95]
     # Equal weights: the mid-point definition is numpy's "hazen" quantile.
-    np.testing.assert_allclose(weighted_quantiles(x, np.ones(501), p),
-                               np.quantile(x, p, method="hazen"), atol=1e-12)
+    np.testing.assert_allclose(
+        weighted_quantiles(x, np.ones(501), p), np.quantile(x, p, method="hazen"), atol=1e-12
+    )
     # Zero weight = dropped row; one column per do value.
     w = np.ones((501, 2))
     w[:100, 1] = 0.0
@@ -257,8 +256,14 @@ def test_ess_floor_scales_with_model_size(bimodal) -> None:
     _, X, w = bimodal
     # free parameters: covariances + means + (K - 1) mixing proportions
     for k, ct, p in [(1, "spherical", 1 + 2), (2, "diag", 4 + 4 + 1), (3, "full", 9 + 6 + 2)]:
-        model = cm.CausalGaussianMixture(None, n_components=k, covariance_type=ct, max_iter=5,
-                                         init_params="random_from_data", random_state=0)
+        model = cm.CausalGaussianMixture(
+            None,
+            n_components=k,
+            covariance_type=ct,
+            max_iter=5,
+            init_params="random_from_data",
+            random_state=0,
+        )
         with warnings.catch_warnings():  # only the sizes matter here, not convergence
             warnings.simplefilter("ignore", cm.ConvergenceWarning)
             model.fit(X, weights=w)
@@ -270,8 +275,9 @@ def test_convergence_check(bimodal) -> None:
     model, X, w = bimodal
     assert statuses(diagnose(model), "convergence") == ["pass", "pass"]
     with pytest.warns(cm.ConvergenceWarning):
-        short = cm.CausalGaussianMixture(None, n_components=2, max_iter=1, tol=1e-12,
-                                         random_state=0).fit(X, weights=w)
+        short = cm.CausalGaussianMixture(
+            None, n_components=2, max_iter=1, tol=1e-12, random_state=0
+        ).fit(X, weights=w)
     checks = diagnose(short).select("convergence")
     assert [c.status for c in checks] == ["warn", "warn"]
     assert "max_iter" in checks[0].remedy
@@ -308,8 +314,9 @@ def test_ppc_moments_fail_on_a_shifted_mixture(bimodal) -> None:
     # A diagonal mixture cannot carry a correlation the weighted data have.
     rng = np.random.default_rng(3)
     Xc = rng.multivariate_normal([0, 0], [[1, 0.9], [0.9, 1]], 800)
-    diag = cm.CausalGaussianMixture(None, 1, covariance_type="diag",
-                                    random_state=0).fit(Xc, weights=np.ones((800, 1)))
+    diag = cm.CausalGaussianMixture(None, 1, covariance_type="diag", random_state=0).fit(
+        Xc, weights=np.ones((800, 1))
+    )
     (c,) = diagnose(diag, Xc).select("ppc_moments")
     assert c.status == "fail" and "correlation" in c.message
     assert c.value == pytest.approx(0.9, abs=0.05)
@@ -329,8 +336,12 @@ def test_ppc_needs_matching_data(bimodal) -> None:
 def test_heldout_k(bimodal) -> None:
     _, X, w = bimodal
     # random_from_data: a cheap initialisation for the 18 refits below
-    fits = {k: cm.CausalGaussianMixture(None, n_components=k, init_params="random_from_data",
-                                        random_state=0).fit(X, weights=w) for k in (1, 2)}
+    fits = {
+        k: cm.CausalGaussianMixture(
+            None, n_components=k, init_params="random_from_data", random_state=0
+        ).fit(X, weights=w)
+        for k in (1, 2)
+    }
     table = heldout_loglik(fits[1], X, n_components=[1, 2], n_splits=3, random_state=0)
     assert list(table["n_components"]) == [1, 2]
     # Two blobs 8 sd apart: one Gaussian loses ~0.9 nats per row out of sample.
@@ -354,8 +365,9 @@ def test_heldout_k(bimodal) -> None:
 # posterior checks on synthetic posteriors attached to an EM fit
 
 
-def synthetic_posterior(model, *, n_chains=4, n_draws=250, chain_offset=0.0, rho=0.0,
-                        label_switch=False, seed=0) -> dict[str, np.ndarray]:
+def synthetic_posterior(
+    model, *, n_chains=4, n_draws=250, chain_offset=0.0, rho=0.0, label_switch=False, seed=0
+) -> dict[str, np.ndarray]:
     """Draws around the EM fit, in the layout of ``model.posterior_`` (chain, draw, ...)."""
     rng = np.random.default_rng(seed)
     J, K, d = model.means_.shape
@@ -440,14 +452,15 @@ def test_variational_posterior_skips_mcmc_checks(bimodal) -> None:
 def test_posterior_draw_quantities_match_estimator(bimodal, covariance_type) -> None:
     """Per-draw log-density and moments, checked draw by draw against the estimator."""
     _, X, w = bimodal
-    model = cm.CausalGaussianMixture(None, 2, covariance_type=covariance_type,
-                                     random_state=0).fit(X, weights=w)
+    model = cm.CausalGaussianMixture(None, 2, covariance_type=covariance_type, random_state=0).fit(
+        X, weights=w
+    )
     rng = np.random.default_rng(5)
     post = {
         "weights": rng.dirichlet([3.0, 3.0], (2, 3, 2)),
         "means": model.means_ + rng.normal(size=(2, 3, 2, 2, 2)),
-        "covariances": model.covariances_ * rng.uniform(0.5, 2.0, (2, 3, 2, 2))[
-            (...,) + (None,) * (model.covariances_.ndim - 2)],
+        "covariances": model.covariances_
+        * rng.uniform(0.5, 2.0, (2, 3, 2, 2))[(...,) + (None,) * (model.covariances_.ndim - 2)],
     }
     bayes = copy.deepcopy(model)
     bayes.posterior_ = post
@@ -460,13 +473,20 @@ def test_posterior_draw_quantities_match_estimator(bimodal, covariance_type) -> 
     one.weights_ = post["weights"][c, dr]
     one.means_ = post["means"][c, dr]
     one.covariances_ = post["covariances"][c, dr]
-    prec = (np.linalg.inv(one.covariances_) if covariance_type == "full" else 1 / one.covariances_)
-    one.precisions_cholesky_ = (np.linalg.cholesky(prec) if covariance_type == "full"
-                                else np.sqrt(prec))
+    prec = np.linalg.inv(one.covariances_) if covariance_type == "full" else 1 / one.covariances_
+    one.precisions_cholesky_ = (
+        np.linalg.cholesky(prec) if covariance_type == "full" else np.sqrt(prec)
+    )
     np.testing.assert_allclose(logq[c, dr, j], one.score_samples(X[:4], do=j), rtol=1e-10)
     draws = _mixture(one)
-    big = type(draws)(*(np.broadcast_to(a, (1, 40_000, *a.shape[2:])) for a in
-                        (draws.weights, draws.means, draws.covariances)), covariance_type, False)
+    big = type(draws)(
+        *(
+            np.broadcast_to(a, (1, 40_000, *a.shape[2:]))
+            for a in (draws.weights, draws.means, draws.covariances)
+        ),
+        covariance_type,
+        False,
+    )
     x = big.sample(np.random.default_rng(1))[0, :, j]
     se = np.sqrt(np.diag(cov[c, dr, j]) / 40_000)
     assert np.all(np.abs(x.mean(0) - mean[c, dr, j]) < 4 * se)  # 4 Monte-Carlo s.e.
@@ -483,8 +503,11 @@ def test_posterior_shape_errors(bimodal) -> None:
     m.posterior_ = {"weights": np.ones((2, 5, 2, 2)) / 2}
     with pytest.raises(ValueError, match="'means'"):
         diagnose(m)
-    m.posterior_ = {"weights": np.ones((2, 5, 2, 2)) / 2, "means": np.zeros((2, 5, 2, 2, 2)),
-                    "covariances": np.ones((2, 5, 2, 2))}
+    m.posterior_ = {
+        "weights": np.ones((2, 5, 2, 2)) / 2,
+        "means": np.zeros((2, 5, 2, 2, 2)),
+        "covariances": np.ones((2, 5, 2, 2)),
+    }
     with pytest.raises(ValueError, match="inconsistent shapes"):
         diagnose(m)
 
@@ -516,7 +539,15 @@ def test_report_repr_html_and_frame(confounded) -> None:
     assert page.startswith("<div") and page.count("<tr>") == len(report) + 1
     assert "#cf222e" in page  # a failed row is red
     frame = report.to_frame()
-    assert list(frame.columns) == ["check", "do", "status", "value", "threshold", "message", "remedy"]
+    assert list(frame.columns) == [
+        "check",
+        "do",
+        "status",
+        "value",
+        "threshold",
+        "message",
+        "remedy",
+    ]
     assert len(frame) == len(report)
     assert set(frame["status"]) <= {"pass", "warn", "fail"}
     assert report.failed and all(c.status == "fail" for c in report.failed)
@@ -588,8 +619,12 @@ def test_inference_data_point_fit_roundtrip(healthy, tmp_path) -> None:
 
     model, X, y = healthy
     idata = to_inference_data(model, X, y, n_draws=50, random_state=0)
-    assert set(idata.groups()) == {"sample_stats", "posterior_predictive", "constant_data",
-                                   "observed_data"}
+    assert set(idata.groups()) == {
+        "sample_stats",
+        "posterior_predictive",
+        "constant_data",
+        "observed_data",
+    }
     pp = idata.posterior_predictive["X_do"]
     assert pp.dims == ("chain", "draw", "do", "feature") and pp.shape == (1, 50, 3, 1)
     np.testing.assert_allclose(idata.posterior_predictive["do"], [-1.0, 0.0, 1.0])
@@ -620,20 +655,25 @@ def test_inference_data_posterior_roundtrip(bimodal, covariance_type, tmp_path) 
     import pandas as pd
 
     _, X, w = bimodal
-    model = cm.CausalGaussianMixture(None, 2, covariance_type=covariance_type,
-                                     random_state=0).fit(pd.DataFrame(X, columns=["a", "b"]), weights=w)
+    model = cm.CausalGaussianMixture(None, 2, covariance_type=covariance_type, random_state=0).fit(
+        pd.DataFrame(X, columns=["a", "b"]), weights=w
+    )
     rng = np.random.default_rng(0)
     model.posterior_ = {
         "weights": np.broadcast_to(model.weights_, (2, 30, 2, 2)).copy(),
         "means": model.means_ + 0.01 * rng.normal(size=(2, 30, 2, 2, 2)),
-        "covariances": np.broadcast_to(model.covariances_, (2, 30, *model.covariances_.shape)).copy(),
+        "covariances": np.broadcast_to(
+            model.covariances_, (2, 30, *model.covariances_.shape)
+        ).copy(),
     }
     model.sample_stats_ = {"diverging": np.zeros((2, 30), dtype=bool)}
     idata = to_inference_data(model, X, random_state=0)
     post = idata.posterior
     assert post["means"].dims == ("chain", "draw", "do", "component", "feature")
     assert list(post["feature"].values) == ["a", "b"]
-    expected = {"full": ("feature", "feature_bis"), "diag": ("feature",), "spherical": ()}[covariance_type]
+    expected = {"full": ("feature", "feature_bis"), "diag": ("feature",), "spherical": ()}[
+        covariance_type
+    ]
     assert post["covariances"].dims == ("chain", "draw", "do", "component", *expected)
     assert post["interventional_mean"].dims == ("chain", "draw", "do", "feature")
     assert idata.posterior_predictive["X_do"].shape == (2, 30, 2, 2)

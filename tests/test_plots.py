@@ -8,7 +8,6 @@ import io
 import matplotlib
 import numpy as np
 import pytest
-import torch
 from matplotlib.figure import Figure
 
 import causal_mixtures as cm
@@ -18,20 +17,12 @@ from causal_mixtures.plotting import plot_ppc, plot_trace, plot_weights
 matplotlib.use("Agg")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """PITFALLS.md, Threads: on 2 busy cores torch with 2 threads ran these small EM fits up
-    to 50x slower than with one. Set for this module only, and restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def fitted():
     rng = np.random.default_rng(11)
-    X = np.concatenate([rng.normal([-3.0, 0.0], 1.0, (250, 2)), rng.normal([3.0, 1.0], 0.7, (250, 2))])
+    X = np.concatenate(
+        [rng.normal([-3.0, 0.0], 1.0, (250, 2)), rng.normal([3.0, 1.0], 0.7, (250, 2))]
+    )
     w = np.column_stack([rng.uniform(0.5, 1.5, 500), rng.pareto(0.7, 500) + 1.0, np.ones(500)])
     model = cm.CausalGaussianMixture(None, n_components=2, random_state=0)
     model.fit(X, weights=w, do=[10, 20, 30])
