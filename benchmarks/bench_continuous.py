@@ -127,7 +127,7 @@ def _slope(grid: np.ndarray, values: np.ndarray) -> float:
 def slope_seed(n: int, seed: int, n_grid: int = N_GRID) -> dict:
     """Every method's recovered E[x | do(y)] on one dataset."""
     import causal_mixtures as cm
-    from causal_mixtures.shared import fit_linear_msm
+    from causal_mixtures.estimators.msm import fit_linear_msm
 
     d = cm.datasets.make_regression_linear(n, n_test=10, random_state=seed)
     X, y, z = d.X, d.y, d.mechanism
@@ -192,7 +192,7 @@ def downstream_seed(n: int, seed: int, design: str = "paper",
     from sklearn.metrics import mean_squared_error, r2_score
 
     import causal_mixtures as cm
-    from causal_mixtures.shared import fit_linear_msm
+    from causal_mixtures.estimators.msm import fit_linear_msm
 
     d = cm.datasets.make_regression_linear(n, n_test=1000, random_state=seed)
     X, y, z = d.X, d.y, d.mechanism

@@ -242,7 +242,7 @@ def _reference(spec: dict) -> dict:
     from sklearn.mixture import GaussianMixture
 
     import causal_mixtures as cm
-    from causal_mixtures.datasets import make_classification_2d
+    from causal_mixtures.simulate.datasets import make_classification_2d
 
     warnings.simplefilter("ignore", ConvergenceWarning)
     data = make_classification_2d(spec["n"], n_test=10, random_state=spec["seed"])

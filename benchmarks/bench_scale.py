@@ -116,7 +116,7 @@ class _Timers:
         self.calls = {"weights": 0, "kmeans": 0, "em": 0}
 
     def install(self) -> None:
-        import causal_mixtures.estimator as est
+        import causal_mixtures.estimators.gaussian_mixture as est
 
         timers = self
 

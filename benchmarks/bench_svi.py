@@ -105,7 +105,7 @@ def _run_child(argv: list[str], env: dict[str, str], timeout: float | None) -> d
 def _prepare(spec: dict) -> dict:
     """Data, causal weights and a shared initialisation, saved to ``spec['path']``."""
     import causal_mixtures as cm
-    from causal_mixtures.em import params_from_responsibilities
+    from causal_mixtures.mixture.em import params_from_responsibilities
 
     t0 = time.perf_counter()
     data = cm.datasets.make_classification_2d(spec["n"], n_test=10, random_state=spec["seed"])
@@ -141,8 +141,8 @@ def _fit(spec: dict) -> dict:
     import torch
 
     import causal_mixtures as cm
-    from causal_mixtures import svi
-    from causal_mixtures.em import MixtureParams, compute_precision_cholesky, log_likelihood
+    from causal_mixtures.mixture import svi as svi
+    from causal_mixtures.mixture.em import MixtureParams, compute_precision_cholesky, log_likelihood
 
     z = np.load(spec["path"])
     X, W = z["X"], z["W"]

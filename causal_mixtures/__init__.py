@@ -7,9 +7,7 @@ The flow: graph spec → identification → densities → causal weights → wei
 SVI, one Pyro model) → diagnostics gate → samples of ``p(x | do(y))`` → downstream estimator.
 """
 
-from . import datasets, plugin
-from .density import ConditionalDensity
-from .diagnostics import (
+from causal_mixtures.diagnostics.checks import (
     DiagnosticsReport,
     Thresholds,
     check_fit,
@@ -17,7 +15,23 @@ from .diagnostics import (
     heldout_loglik,
     to_inference_data,
 )
-from .estimator import CausalBootstrap, CausalGaussianMixture, MechanismLearner
+from causal_mixtures.diagnostics.plots import plot_ppc, plot_trace, plot_weights
+from causal_mixtures.estimators import plugin as plugin
+from causal_mixtures.estimators.gaussian_mixture import (
+    CausalBootstrap,
+    CausalGaussianMixture,
+    MechanismLearner,
+)
+from causal_mixtures.estimators.msm import fit_linear_msm
+from causal_mixtures.graph.core import CausalGraph
+from causal_mixtures.graph.identify import Estimand, identify
+from causal_mixtures.graph.specs import GraphSpec, list_graphs, load_graph, load_spec
+from causal_mixtures.simulate import datasets as datasets
+from causal_mixtures.simulate.scm import StructuralCausalModel
+from causal_mixtures.weights.core import CausalWeights, causal_weights
+from causal_mixtures.weights.density import ConditionalDensity
+from causal_mixtures.weights.psis import pareto_khat, psis_smooth
+
 from .exceptions import (
     ConvergenceWarning,
     DiagnosticsError,
@@ -27,14 +41,6 @@ from .exceptions import (
     PositivityError,
     PositivityWarning,
 )
-from .graph import CausalGraph
-from .identification import Estimand, identify
-from .library import GraphSpec, list_graphs, load_graph, load_spec
-from .plotting import plot_ppc, plot_trace, plot_weights
-from .psis import pareto_khat, psis_smooth
-from .scm import StructuralCausalModel
-from .shared import fit_linear_msm
-from .weights import CausalWeights, causal_weights
 
 __version__ = "0.1.0"
 

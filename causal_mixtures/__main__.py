@@ -1,5 +1,5 @@
 """``python -m causal_mixtures``: the same command line as ``causal-mixtures``."""
 
-from causal_mixtures.cli import main
+from causal_mixtures.cli.main import main
 
 raise SystemExit(main())

@@ -15,6 +15,7 @@ __all__ = [
     "DiagnosticsError",
     "DiagnosticsWarning",
     "GraphSyntaxError",
+    "InvalidParameterError",
     "NotIdentifiableError",
     "PositivityError",
     "PositivityWarning",
@@ -41,6 +42,11 @@ class GraphSyntaxError(CausalMixturesError, ValueError):
         self.column = column
         self.bare_message = message
         super().__init__(f"line {line}, column {column}: {message}")
+
+
+class InvalidParameterError(CausalMixturesError, ValueError, TypeError):
+    """A constructor parameter has a value or type the estimator does not accept (raised at
+    ``fit``, as in scikit-learn; both a ``ValueError`` and a ``TypeError``)."""
 
 
 class NotIdentifiableError(CausalMixturesError, ValueError):

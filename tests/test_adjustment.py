@@ -21,16 +21,16 @@ import pandas as pd
 import pytest
 
 import causal_mixtures as cm
-from causal_mixtures.adjustment import (
+from causal_mixtures.exceptions import PositivityError
+from causal_mixtures.simulate.scm import StructuralCausalModel
+from causal_mixtures.weights.adjustment import (
     ConditioningSet,
     KernelRatioDensity,
     LinearGaussianDensity,
     adjusted_log_weights,
     kernel_bandwidth,
 )
-from causal_mixtures.density import DiscreteDensity, GaussianDensity
-from causal_mixtures.exceptions import PositivityError
-from causal_mixtures.scm import StructuralCausalModel
+from causal_mixtures.weights.density import DiscreteDensity, GaussianDensity
 
 # --------------------------------------------------------------------------------------
 # Exact enumeration of discrete SCMs

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 import causal_mixtures as cm
-from causal_mixtures.cli import main
+from causal_mixtures.cli.main import main
 
 METHODS = ("classical supervised", "causal bootstrap", "CW-GMM (EM)", "oracle (interventional)")
 _FLOAT = r"(\d\.\d{3})"

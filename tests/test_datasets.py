@@ -12,8 +12,8 @@ from sklearn.datasets import load_digits
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC
 
-from causal_mixtures import datasets
-from causal_mixtures.datasets import (
+from causal_mixtures.simulate import datasets as datasets
+from causal_mixtures.simulate.datasets import (
     classification_scm,
     front_door_linear_scm,
     make_background_digits,

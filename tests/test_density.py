@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal, norm
 
-from causal_mixtures.density import (
+from causal_mixtures.weights.density import (
     DiscreteDensity,
     GaussianDensity,
     HistogramDensity,

@@ -12,8 +12,8 @@ import pytest
 from scipy.stats import norm
 
 import causal_mixtures as cm
-from causal_mixtures import _arviz
-from causal_mixtures.diagnostics import (
+from causal_mixtures.diagnostics import arviz as _arviz
+from causal_mixtures.diagnostics.checks import (
     Check,
     DiagnosticsReport,
     DiagnosticsWarning,
@@ -28,7 +28,7 @@ from causal_mixtures.diagnostics import (
     weight_checks,
     weighted_quantiles,
 )
-from causal_mixtures.em import n_parameters
+from causal_mixtures.mixture.em import n_parameters
 
 # --------------------------------------------------------------------------------------
 # fixtures: one healthy fit, one strongly confounded fit, one mixture with K too small

@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 import causal_mixtures as cm
-from causal_mixtures.em import MixtureParams, compute_precision_cholesky, weighted_em
+from causal_mixtures.mixture.em import MixtureParams, compute_precision_cholesky, weighted_em
 
 COV_TYPES = ["full", "diag", "spherical"]
 

@@ -11,7 +11,7 @@ import networkx as nx
 import pytest
 
 from causal_mixtures.exceptions import GraphSyntaxError
-from causal_mixtures.graph import KNOWN_ROLES, CausalGraph
+from causal_mixtures.graph.core import KNOWN_ROLES, CausalGraph
 
 FRONT_DOOR = "Y [cause]; Z [mechanism]; X [effect]; Y -> Z -> X; Y <-> X"
 SVG_NS = "{http://www.w3.org/2000/svg}"

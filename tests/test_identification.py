@@ -14,15 +14,15 @@ from y0.dsl import Variable
 from y0.graph import NxMixedGraph
 
 from causal_mixtures.exceptions import NotIdentifiableError
-from causal_mixtures.graph import CausalGraph
-from causal_mixtures.identification import (
+from causal_mixtures.graph.core import CausalGraph
+from causal_mixtures.graph.identify import (
     ESTIMAND_KINDS,
     Estimand,
     check_back_door,
     check_front_door,
     identify,
 )
-from causal_mixtures.library import load_spec
+from causal_mixtures.graph.specs import load_spec
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 SPEC_FILES = sorted(MODELS.glob("*.toml"))

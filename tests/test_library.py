@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from causal_mixtures import library
 from causal_mixtures.exceptions import GraphSyntaxError, NotIdentifiableError
-from causal_mixtures.graph import CausalGraph
-from causal_mixtures.identification import identify
-from causal_mixtures.library import GraphSpec, list_graphs, load_graph, load_spec
+from causal_mixtures.graph import specs as library
+from causal_mixtures.graph.core import CausalGraph
+from causal_mixtures.graph.identify import identify
+from causal_mixtures.graph.specs import GraphSpec, list_graphs, load_graph, load_spec
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 SPEC_FILES = sorted(MODELS.glob("*.toml"))

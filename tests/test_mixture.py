@@ -12,7 +12,8 @@ from pyro import poutine
 from pyro.infer import TraceEnum_ELBO, config_enumerate
 
 import causal_mixtures as cm
-from causal_mixtures.mixture import (
+from causal_mixtures._random import torch_rng
+from causal_mixtures.mixture.model import (
     CausalMixtureModel,
     GaussianMixture,
     MixturePrior,
@@ -144,7 +145,7 @@ def test_generative_mode_and_fast_sampler_moments() -> None:
     cov = _t(a @ np.swapaxes(a, -1, -2) / d + np.eye(d))
     model = CausalMixtureModel(n_do, k, d, "full")
     sites = params_to_sites(weights, means, cov, "full")
-    with cm._utils.torch_rng(np.random.default_rng(5)):
+    with torch_rng(np.random.default_rng(5)):
         tr = poutine.trace(poutine.condition(model, data=sites)).get_trace(None, None, n_rows=m)
     obs = tr.nodes["obs"]["value"]
     assert obs.shape == (n_do, m, d)
@@ -171,7 +172,7 @@ def test_fast_sampler_independent_components(covariance_type: str) -> None:
     cov = _t([[[1.0, 4.0], [0.25, 1.0]]]) if covariance_type == "diag" else _t([[1.0, 0.25]])
     model = CausalMixtureModel(1, 2, 2, covariance_type)
     sites = params_to_sites(w, means, cov, covariance_type)
-    with cm._utils.torch_rng(rng):
+    with torch_rng(rng):
         x = poutine.condition(model, data=sites)(None, None, n_rows=40_000)[0]
     left = x[:, 0] < 0
     # Component frequencies: binomial SE sqrt(0.2·0.8/40000) = 0.002; 4.5 SE.
@@ -192,7 +193,7 @@ def test_subsample_scale_is_unbiased() -> None:
     sites = params_to_sites(w, mu, cov, "full")
     mass = _t([200.0, 57.0])
     mini = CausalMixtureModel(2, 1, 1, "full", mass=mass, subsample_size=20)
-    with cm._utils.torch_rng(np.random.default_rng(8)):
+    with torch_rng(np.random.default_rng(8)):
         tr = poutine.trace(poutine.condition(mini, data=sites)).get_trace(X, W)
     tr.compute_log_prob()
     idx = tr.nodes["data"]["value"]

@@ -11,8 +11,8 @@ import pytest
 from matplotlib.figure import Figure
 
 import causal_mixtures as cm
-from causal_mixtures.em import n_parameters
-from causal_mixtures.plotting import plot_ppc, plot_trace, plot_weights
+from causal_mixtures.diagnostics.plots import plot_ppc, plot_trace, plot_weights
+from causal_mixtures.mixture.em import n_parameters
 
 matplotlib.use("Agg")
 

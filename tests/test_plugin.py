@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import causal_mixtures as cm
-from causal_mixtures.plugin import ConditionalGaussianMixture
+from causal_mixtures.estimators.plugin import ConditionalGaussianMixture
 
 
 def test_plugin_matches_closed_form_linear_gaussian() -> None:

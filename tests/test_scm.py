@@ -8,9 +8,9 @@ import pytest
 import torch
 from pyro import poutine
 
-from causal_mixtures.datasets import make_front_door_linear
-from causal_mixtures.graph import CausalGraph
-from causal_mixtures.scm import StructuralCausalModel
+from causal_mixtures.graph.core import CausalGraph
+from causal_mixtures.simulate.datasets import make_front_door_linear
+from causal_mixtures.simulate.scm import StructuralCausalModel
 
 FRONT_DOOR = "Y [cause]; Z [mechanism]; X [effect]; Y -> Z -> X; Y <-> X"
 U = "U_X_Y"  # CausalGraph.latent_name("Y", "X")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import causal_mixtures as cm
-from causal_mixtures.shared import fit_linear_msm
+from causal_mixtures.estimators.msm import fit_linear_msm
 
 
 def _expanded_wls(W: np.ndarray, X: np.ndarray, grid: np.ndarray) -> np.ndarray:

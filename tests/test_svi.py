@@ -15,8 +15,8 @@ from sklearn.base import clone
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 import causal_mixtures as cm
-from causal_mixtures import svi
-from causal_mixtures.em import MixtureParams, log_likelihood
+from causal_mixtures.mixture import svi as svi
+from causal_mixtures.mixture.em import MixtureParams, log_likelihood
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -16,8 +16,8 @@ from sklearn.base import clone
 
 import causal_mixtures as cm
 from causal_mixtures.exceptions import NotIdentifiableError
-from causal_mixtures.library import load_spec
-from causal_mixtures.scm import StructuralCausalModel
+from causal_mixtures.graph.specs import load_spec
+from causal_mixtures.simulate.scm import StructuralCausalModel
 
 U = "U_X_Y"  # the latent of Y <-> X (CausalGraph.latent_name("Y", "X"))
 DO = np.array([-1.0, 0.0, 1.0])  # inside the data: sd(Y) is about 1.2-1.4 in every case

@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import norm
 
 import causal_mixtures as cm
-from causal_mixtures.density import ConditionalDensity, DiscreteDensity
+from causal_mixtures.weights.density import ConditionalDensity, DiscreteDensity
 
 
 def test_discrete_weights_match_formula(rng: np.random.Generator) -> None:

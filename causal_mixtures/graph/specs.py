@@ -33,13 +33,13 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from causal_mixtures.exceptions import GraphSyntaxError
-from causal_mixtures.graph import CausalGraph
+from causal_mixtures.graph.core import CausalGraph
 
 __all__ = ["GraphSpec", "list_graphs", "load_graph", "load_spec"]
 
 # In a source checkout (or an editable install) the specs are read straight from the
 # repository's models/ folder; a wheel ships them as the package causal_mixtures._specs.
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 _CHECKOUT_SPECS = _REPO_ROOT / "models"
 _SPECS_PACKAGE = "causal_mixtures._specs"
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from causal_mixtures.exceptions import NotIdentifiableError
-from causal_mixtures.graph import CausalGraph
+from causal_mixtures.graph.core import CausalGraph
 
 __all__ = ["ESTIMAND_KINDS", "Estimand", "check_back_door", "check_front_door", "identify"]
 

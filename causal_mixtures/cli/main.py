@@ -206,7 +206,7 @@ def _weights_table(cw: Any, out: TextIO, indent: str = "  ") -> None:
 
 
 def _khat_flag(khat: float) -> str:
-    from causal_mixtures.psis import KHAT_THRESHOLD
+    from causal_mixtures.weights.psis import KHAT_THRESHOLD
 
     return "  (unreliable)" if np.nan_to_num(khat, nan=-np.inf) > KHAT_THRESHOLD else ""
 
@@ -441,7 +441,7 @@ def run_deconfound(
     import pandas as pd
 
     import causal_mixtures as cm
-    from causal_mixtures.density import is_discrete
+    from causal_mixtures.weights.density import is_discrete
 
     in_path, out_path = Path(args.input), Path(args.out)
     _check_out_path(out_path)
@@ -522,7 +522,7 @@ def run_graphs(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
     import causal_mixtures as cm
 
     try:
-        from causal_mixtures.library import load_spec
+        from causal_mixtures.graph.specs import load_spec
     except ImportError:  # pragma: no cover - the registry module without specs
         load_spec = None
     names = cm.list_graphs()
@@ -551,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     argparse.ArgumentParser
     """
     from causal_mixtures import __version__
-    from causal_mixtures.density import DENSITIES
+    from causal_mixtures.weights.density import DENSITIES
 
     parser = _ArgumentParser(
         prog=PROG,

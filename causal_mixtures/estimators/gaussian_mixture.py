@@ -26,16 +26,11 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.utils.metaestimators import available_if
 
-from . import svi as _svi
-from ._utils import (
-    RandomState,
-    as_2d_float,
-    check_random_state,
-    derive_seed,
-    feature_names,
-    resolve_device,
-)
-from .em import (
+from causal_mixtures._random import RandomState, check_random_state, derive_seed
+from causal_mixtures._validation import as_2d_float, feature_names, resolve_device
+from causal_mixtures.exceptions import ConvergenceWarning
+from causal_mixtures.mixture import svi as _svi
+from causal_mixtures.mixture.em import (
     COVARIANCE_TYPES,
     EMResult,
     MixtureParams,
@@ -44,8 +39,12 @@ from .em import (
     params_from_responsibilities,
     weighted_em,
 )
-from .exceptions import ConvergenceWarning
-from .weights import CausalWeights, _as_cause, causal_weights, check_n_components
+from causal_mixtures.weights.core import (
+    CausalWeights,
+    _as_cause,
+    causal_weights,
+    check_n_components,
+)
 
 __all__ = ["CausalBootstrap", "CausalGaussianMixture", "MechanismLearner"]
 
@@ -471,9 +470,9 @@ class CausalGaussianMixture(BaseEstimator):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Draws of the front-door formula for every do value, stacked, with indicator
         weights (row block j belongs to do value j), so one batched EM fits them all."""
-        from .density import is_discrete
-        from .plugin import PluginFrontDoor
-        from .weights import _as_mechanism
+        from causal_mixtures.estimators.plugin import PluginFrontDoor
+        from causal_mixtures.weights.core import _as_mechanism
+        from causal_mixtures.weights.density import is_discrete
 
         if weights is not None or cw.estimand is None or cw.estimand.kind != "front_door":
             kind = "explicit weights" if cw.estimand is None else cw.estimand.kind
@@ -654,7 +653,7 @@ class CausalGaussianMixture(BaseEstimator):
         **kwargs
             ``n_draws``, ``random_state``.
         """
-        from .diagnostics import to_inference_data
+        from causal_mixtures.diagnostics.checks import to_inference_data
 
         self._check_fitted()
         return to_inference_data(self, X, y, **kwargs)
@@ -1009,7 +1008,7 @@ class MechanismLearner(MetaEstimatorMixin, BaseEstimator):
         m = self.n_resamples
         if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
             raise ValueError(f"n_resamples must be an int >= 1; got {m!r}.")
-        from .diagnostics import CHECK_MODES, check_fit
+        from causal_mixtures.diagnostics.checks import CHECK_MODES, check_fit
 
         if self.check not in CHECK_MODES:
             raise ValueError(f"check must be one of {list(CHECK_MODES)}; got {self.check!r}.")

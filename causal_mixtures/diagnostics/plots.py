@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .diagnostics import (
+from causal_mixtures.diagnostics.checks import (
     _MAX_PPC_DRAWS,
     PPC_PROBS,
     Thresholds,
@@ -27,7 +27,7 @@ from .diagnostics import (
     weight_checks,
     weighted_quantiles,
 )
-from .weights import CausalWeights
+from causal_mixtures.weights.core import CausalWeights
 
 __all__ = ["plot_ppc", "plot_trace", "plot_weights"]
 
@@ -263,7 +263,7 @@ def plot_trace(
     """
     from matplotlib.ticker import MaxNLocator
 
-    from . import _arviz
+    from causal_mixtures.diagnostics import arviz as _arviz
 
     model = _unwrap(model)
     mix = _mixture(model)

@@ -87,11 +87,11 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp, ndtr
 
-from . import _arviz
-from ._utils import check_random_state
-from .em import COVARIANCE_TYPES, n_parameters
-from .exceptions import ConvergenceWarning, DiagnosticsError, DiagnosticsWarning
-from .weights import CausalWeights
+from causal_mixtures._random import check_random_state
+from causal_mixtures.diagnostics import arviz as _arviz
+from causal_mixtures.exceptions import ConvergenceWarning, DiagnosticsError, DiagnosticsWarning
+from causal_mixtures.mixture.em import COVARIANCE_TYPES, n_parameters
+from causal_mixtures.weights.core import CausalWeights
 
 __all__ = [
     "CHECK_MODES",
@@ -244,7 +244,7 @@ class DiagnosticsReport:
     Examples
     --------
     >>> import causal_mixtures as cm
-    >>> from causal_mixtures.diagnostics import diagnose
+    >>> from causal_mixtures.diagnostics.checks import diagnose
     >>> data = cm.datasets.make_front_door_linear(2000, random_state=0)
     >>> model = cm.CausalGaussianMixture(random_state=0).fit(
     ...     data.X, data.y, mechanism=data.mechanism, do=[-1.0, 0.0, 1.0])

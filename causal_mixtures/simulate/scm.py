@@ -52,8 +52,9 @@ import pyro.distributions as dist
 import torch
 from pyro import poutine
 
-from causal_mixtures._utils import RandomState, check_random_state, torch_rng
-from causal_mixtures.graph import CausalGraph
+from causal_mixtures._random import RandomState, check_random_state, torch_rng
+from causal_mixtures._validation import check_int
+from causal_mixtures.graph.core import CausalGraph
 
 __all__ = ["Mechanism", "StructuralCausalModel"]
 
@@ -341,7 +342,7 @@ class StructuralCausalModel:
             The value of every site (latents and observed nodes), each with leading
             dimension ``n``.
         """
-        n = _check_int("n", n)
+        n = check_int("n", n)
         values: dict[str, torch.Tensor] = {}
         with pyro.plate(self._plate, n):
             for latent in self.latent_nodes:
@@ -464,7 +465,7 @@ class StructuralCausalModel:
             If ``do`` names an unknown node, has the wrong number of rows, is not finite,
             or gives an invalid category code.
         """
-        n = _check_int("n", n)
+        n = check_int("n", n)
         interventions = self._interventions(do, n)
         program = poutine.do(self.model, data=interventions) if interventions else self.model
         with torch_rng(self._rng_for(random_state)):
@@ -582,11 +583,6 @@ class StructuralCausalModel:
 # --------------------------------------------------------------------------------------
 # helpers
 
-
-def _check_int(name: str, value: Any, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
-    return int(value)
 
 
 def _finite(name: str, value: Any) -> float:

@@ -35,7 +35,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.mixture import GaussianMixture
 
-from .exceptions import PositivityError
+from causal_mixtures.exceptions import PositivityError
 
 __all__ = [
     "DENSITIES",

@@ -84,8 +84,9 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KernelDensity
 
-from ._utils import check_finite
-from .density import (
+from causal_mixtures._validation import check_finite
+from causal_mixtures.exceptions import PositivityError
+from causal_mixtures.weights.density import (
     ConditionalDensity,
     DiscreteDensity,
     GaussianMixtureDensity,
@@ -93,7 +94,6 @@ from .density import (
     _rows_as_codes,
     is_discrete,
 )
-from .exceptions import PositivityError
 
 __all__ = [
     "ADJUSTED_DENSITIES",

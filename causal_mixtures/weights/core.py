@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp
 
-from ._utils import check_finite
-from .adjustment import adjusted_log_weights
-from .density import ConditionalDensity, is_discrete, make_density
-from .exceptions import PositivityError, PositivityWarning
-from .psis import pareto_khat, psis_smooth
+from causal_mixtures._validation import check_finite
+from causal_mixtures.exceptions import PositivityError, PositivityWarning
+from causal_mixtures.weights.adjustment import adjusted_log_weights
+from causal_mixtures.weights.density import ConditionalDensity, is_discrete, make_density
+from causal_mixtures.weights.psis import pareto_khat, psis_smooth
 
 __all__ = ["CausalWeights", "causal_weights", "kish_ess", "resolve_graph", "validate_weights"]
 
@@ -187,8 +187,8 @@ def validate_weights(weights: Any, name: str = "weights") -> np.ndarray:
 def resolve_graph(graph: Any) -> Any:
     """A :class:`~causal_mixtures.CausalGraph` from a graph, a registered name, a path to a
     spec file, or a DSL string (anything containing an edge such as ``->`` or ``<->``)."""
-    from .graph import CausalGraph
-    from .library import load_graph
+    from causal_mixtures.graph.core import CausalGraph
+    from causal_mixtures.graph.specs import load_graph
 
     if isinstance(graph, CausalGraph):
         return graph
@@ -353,7 +353,7 @@ def causal_weights(
     >>> w.values.shape
     (1000, 2)
     """
-    from .identification import identify
+    from causal_mixtures.graph.identify import identify
 
     g = resolve_graph(graph)
     estimand = identify(g)

@@ -94,11 +94,17 @@ from pyro.infer.autoguide import (
 from pyro.infer.util import is_validation_enabled
 from pyro.nn import PyroParam
 
-from ._utils import RandomState, check_random_state, resolve_device, torch_rng
-from .em import MixtureParams, compute_precision_cholesky, log_likelihood
-from .exceptions import ConvergenceWarning
-from .mixture import CausalMixtureModel, MixturePrior, params_to_sites, sites_to_params
-from .weights import check_n_components
+from causal_mixtures._random import RandomState, check_random_state, torch_rng
+from causal_mixtures._validation import resolve_device
+from causal_mixtures.exceptions import ConvergenceWarning
+from causal_mixtures.mixture.em import MixtureParams, compute_precision_cholesky, log_likelihood
+from causal_mixtures.mixture.model import (
+    CausalMixtureModel,
+    MixturePrior,
+    params_to_sites,
+    sites_to_params,
+)
+from causal_mixtures.weights.core import check_n_components
 
 __all__ = [
     "GUIDES",
@@ -943,8 +949,8 @@ def fit_estimator(
     """``CausalGaussianMixture.fit`` for ``inference in ("svi", "bayes")``."""
     from sklearn.base import clone
 
-    from .em import EMResult
-    from .estimator import _check_fit_inputs
+    from causal_mixtures.estimators.gaussian_mixture import _check_fit_inputs
+    from causal_mixtures.mixture.em import EMResult
 
     X_arr, y_arr, names = _check_fit_inputs(X, y, weights)
     if est.inference == "bayes" and est.guide == "nuts":

@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._utils import as_2d_float, check_finite
-from .weights import CausalWeights, kish_ess, validate_weights
+from causal_mixtures._validation import as_2d_float, check_finite
+from causal_mixtures.weights.core import CausalWeights, kish_ess, validate_weights
 
 __all__ = ["fit_linear_msm"]
 
@@ -110,7 +110,7 @@ def fit_linear_msm(
     --------
     >>> import numpy as np
     >>> import causal_mixtures as cm
-    >>> from causal_mixtures.shared import fit_linear_msm
+    >>> from causal_mixtures.estimators.msm import fit_linear_msm
     >>> data = cm.datasets.make_front_door_linear(4000, random_state=0)
     >>> grid = np.quantile(data.y, [0.1, 0.3, 0.5, 0.7, 0.9])
     >>> w = cm.causal_weights("front_door", data.X, data.y, mechanism=data.mechanism,

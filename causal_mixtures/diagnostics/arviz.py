@@ -157,7 +157,7 @@ def ess(draws: np.ndarray, method: str = "bulk") -> np.ndarray:
 def _has_tail(log_weights: np.ndarray) -> bool:
     """Whether at least five distinct weights lie above the PSIS tail cut-off (the same
     rule as :func:`causal_mixtures.psis.pareto_khat`)."""
-    from .psis import _tail_length
+    from causal_mixtures.weights.psis import _tail_length
 
     n = len(log_weights)
     m = _tail_length(n)

@@ -1,0 +1,804 @@
+"""Simulators with ground truth for mechanism learning.
+
+Every simulator is a structural causal model written as a Pyro program in which the
+unmeasured confounder ``U`` is an explicit sample site. The *same* program yields
+
+- confounded data, by running it as is;
+- non-confounded (interventional) data, by drawing the cause ``Y`` independently of ``U``
+  and intervening on it with :func:`pyro.poutine.do`.
+
+The programs are public (:func:`classification_scm`, :func:`regression_scm`,
+:func:`front_door_linear_scm`, :func:`background_digits_scm`) so they can be inspected,
+traced or intervened on directly. The ``make_*`` functions run them with seeded randomness
+and return a :class:`sklearn.utils.Bunch` of NumPy arrays.
+
+Roles follow the rest of the package: ``y`` is the cause (the label to predict),
+``mechanism`` is the front-door mediator ``z`` and ``X`` holds the effect features. All
+simulators follow the front-door graph ``Y -> Z -> X; Y <-> X`` (``graph = "front_door"``).
+
+References
+----------
+.. [1] J. Mao and M. A. Little, "Mechanism learning: reverse causal inference in the
+   presence of multiple unknown confounding through front-door causal bootstrapping",
+   arXiv:2410.20057, 2024.
+.. [2] J. Pearl, *Causality*, 2nd ed., Cambridge University Press, 2009, p. 81.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from sklearn.datasets import load_digits
+from sklearn.utils import Bunch
+
+from causal_mixtures._random import RandomState, check_random_state, torch_rng
+from causal_mixtures._validation import check_int
+
+__all__ = [
+    "background_digits_scm",
+    "classification_scm",
+    "front_door_linear_scm",
+    "make_background_digits",
+    "make_classification_2d",
+    "make_front_door_linear",
+    "make_regression_linear",
+    "regression_scm",
+]
+
+_F64 = torch.float64
+_GRAPH = "front_door"
+
+
+# --------------------------------------------------------------------------------------
+# validation helpers
+
+
+
+def _check_real(
+    name: str, value: Any, *, positive: bool = False, nonnegative: bool = False
+) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(float(value))
+    ):
+        raise ValueError(
+            f"{name} must be a finite real number; got {value!r} (type {type(value).__name__})."
+        )
+    value = float(value)
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0; got {value!r}.")
+    if nonnegative and value < 0:
+        raise ValueError(f"{name} must be >= 0; got {value!r}.")
+    return value
+
+
+def _check_probability(name: str, value: Any) -> float:
+    value = _check_real(name, value)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must be a probability strictly between 0 and 1; got {value!r}.")
+    return value
+
+
+def _t(value: Any) -> torch.Tensor:
+    """A float64 tensor (a copy, so NumPy inputs are never shared with torch)."""
+    return torch.tensor(value, dtype=_F64)
+
+
+def _two_level(p2: torch.Tensor) -> dist.Categorical:
+    """Distribution over the labels {1, 2} with ``P(value = 2) = p2`` (int64 draws)."""
+    p2 = torch.as_tensor(p2, dtype=_F64)
+    probs = torch.stack([torch.zeros_like(p2), 1.0 - p2, p2], dim=-1)
+    return dist.Categorical(probs=probs)
+
+
+def _sign(condition: torch.Tensor, shift: float) -> torch.Tensor:
+    """``+shift`` where ``condition`` holds, ``-shift`` elsewhere (float64)."""
+    return torch.where(condition, _t(shift), _t(-shift))
+
+
+def _numpy(value: torch.Tensor) -> np.ndarray:
+    arr = value.detach().cpu().numpy()
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float64, copy=True)
+    return arr.astype(np.int64, copy=True)
+
+
+def _independent_labels(rng: np.random.Generator, n: int, p_label_1: float) -> torch.Tensor:
+    """Labels in {1, 2} drawn independently of everything, with ``P(label = 1)``."""
+    labels = np.where(rng.random(n) < p_label_1, 1, 2).astype(np.int64)
+    return torch.tensor(labels, dtype=torch.int64)
+
+
+def _run(
+    program: Callable[..., dict[str, torch.Tensor]],
+    n: int,
+    rng: np.random.Generator,
+    *,
+    do: dict[str, torch.Tensor] | None = None,
+    **kwargs: Any,
+) -> dict[str, np.ndarray]:
+    """Run a Pyro program (optionally under ``poutine.do``) with torch seeded from ``rng``."""
+    fn = program if do is None else poutine.do(program, data=do)
+    with torch_rng(rng):
+        values = fn(n, **kwargs)
+    return {name: _numpy(value) for name, value in values.items()}
+
+
+# --------------------------------------------------------------------------------------
+# 1. synthetic classification (2-D)
+
+
+def classification_scm(
+    n: int,
+    *,
+    p_u2: float = 0.25,
+    p_y2_given_u: tuple[float, float] = (0.2, 0.8),
+    z_shift: float = 1.2,
+    x1_shift: float = 1.8,
+    x2_shift: float = 2.4,
+) -> dict[str, torch.Tensor]:
+    """Pyro program of the paper's 2-D synthetic classification SCM.
+
+    ::
+
+        U ~ {1, 2},  P(U = 2) = p_u2
+        Y ~ {1, 2},  P(Y = 2 | U = u) = p_y2_given_u[u - 1]
+        Z | Y ~ N(+z_shift, 1) if Y = 2 else N(-z_shift, 1)
+        X1 = (+x1_shift if Z >= 0 else -x1_shift) + N(0, 1)
+        X2 = (+x2_shift if U = 2 else -x2_shift) + N(0, 1)
+
+    ``Y -> Z -> X1`` is the causal path, ``U`` confounds ``Y`` and ``X2``.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows (the size of the ``"rows"`` plate).
+    p_u2 : float, default=0.25
+        ``P(U = 2)``.
+    p_y2_given_u : tuple of 2 floats, default=(0.2, 0.8)
+        ``P(Y = 2 | U = 1)`` and ``P(Y = 2 | U = 2)``.
+    z_shift, x1_shift, x2_shift : float
+        Location shifts of ``Z``, ``X1`` and ``X2``.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Values of the sites ``"U"``, ``"Y"``, ``"Z"`` (int64 for ``U`` and ``Y``, float64
+        otherwise), ``"X1"``, ``"X2"``, each of shape ``(n,)``. Under
+        ``poutine.do(classification_scm, data={"Y": y})`` the returned ``"Y"`` is ``y``.
+    """
+    py = _t(list(p_y2_given_u))
+    with pyro.plate("rows", n):
+        u = pyro.sample("U", _two_level(_t(p_u2)))
+        y = pyro.sample("Y", _two_level(py[u - 1]))
+        z = pyro.sample("Z", dist.Normal(_sign(y == 2, z_shift), 1.0))
+        x1 = pyro.sample("X1", dist.Normal(_sign(z >= 0, x1_shift), 1.0))
+        x2 = pyro.sample("X2", dist.Normal(_sign(u == 2, x2_shift), 1.0))
+    return {"U": u, "Y": y, "Z": z, "X1": x1, "X2": x2}
+
+
+def _classification_split(values: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    X = np.column_stack([values["X1"], values["X2"]]).astype(np.float64)
+    return X, values["Y"], values["Z"], values["U"]
+
+
+def make_classification_2d(
+    n_samples: int = 5000,
+    *,
+    n_test: int = 1000,
+    p_y1_test: float = 0.35,
+    random_state: RandomState = None,
+) -> Bunch:
+    """The paper's 2-D synthetic classification data, confounded and non-confounded.
+
+    Runs :func:`classification_scm`. The confounder ``U`` (``P(U = 2) = 0.25``) raises
+    ``P(Y = 2)`` from 0.2 to 0.8 and shifts the feature ``X2`` by ±2.4, while the causal
+    path ``Y -> Z -> X1`` puts the class boundary at ``X1 = 0``. A classifier trained on the
+    confounded data leans on ``X2`` and loses accuracy once ``Y`` no longer depends on ``U``.
+
+    Parameters
+    ----------
+    n_samples : int, default=5000
+        Number of confounded training rows (and of oracle training rows).
+    n_test : int, default=1000
+        Number of rows in each test set.
+    p_y1_test : float, default=0.35
+        ``P(Y = 1)`` in the non-confounded test set (0.35 in the paper's released files).
+    random_state : int, numpy.random.Generator or None, default=None
+        Source of all randomness; the same seed gives identical arrays.
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        With keys
+
+        - ``X`` (n_samples, 2) float64, ``y`` (n_samples,) int64 in {1, 2},
+          ``mechanism`` (n_samples,) float64, ``confounder`` (n_samples,) int64:
+          confounded training rows;
+        - ``X_test_confounded``, ``y_test_confounded``, ``mechanism_test_confounded``,
+          ``confounder_test_confounded``: ``n_test`` rows from the same confounded SCM;
+        - ``X_test``, ``y_test``, ``mechanism_test``, ``confounder_test``: ``n_test``
+          non-confounded rows, ``Y`` drawn independently of ``U`` with
+          ``P(Y = 1) = p_y1_test`` and set by ``do(Y)`` (``U`` still shifts ``X2``);
+        - ``X_oracle``, ``y_oracle``, ``mechanism_oracle``, ``confounder_oracle``:
+          ``n_samples`` interventional training rows, ``Y`` uniform on {1, 2} independent
+          of ``U``;
+        - ``feature_names`` ``["X1", "X2"]``, ``classes`` ``[1, 2]``,
+          ``graph`` ``"front_door"``, ``scm`` (the Pyro program), ``description``.
+
+    Examples
+    --------
+    >>> from causal_mixtures.simulate.datasets import make_classification_2d
+    >>> data = make_classification_2d(1000, random_state=0)
+    >>> data.X.shape, data.y.shape, data.mechanism.shape
+    ((1000, 2), (1000,), (1000,))
+    """
+    n_samples = check_int("n_samples", n_samples)
+    n_test = check_int("n_test", n_test)
+    p_y1_test = _check_probability("p_y1_test", p_y1_test)
+    rng = check_random_state(random_state)
+
+    train = _classification_split(_run(classification_scm, n_samples, rng))
+    test_conf = _classification_split(_run(classification_scm, n_test, rng))
+    y_nc = _independent_labels(rng, n_test, p_y1_test)
+    test = _classification_split(_run(classification_scm, n_test, rng, do={"Y": y_nc}))
+    y_or = _independent_labels(rng, n_samples, 0.5)
+    oracle = _classification_split(_run(classification_scm, n_samples, rng, do={"Y": y_or}))
+
+    out = Bunch(feature_names=["X1", "X2"], classes=np.array([1, 2], dtype=np.int64))
+    for suffix, (X, y, z, u) in (
+        ("", train),
+        ("_test_confounded", test_conf),
+        ("_test", test),
+        ("_oracle", oracle),
+    ):
+        out["X" + suffix] = X
+        out["y" + suffix] = y
+        out["mechanism" + suffix] = z
+        out["confounder" + suffix] = u
+    out.graph = _GRAPH
+    out.scm = classification_scm
+    out.description = (
+        "Synthetic 2-D classification after Mao & Little (arXiv:2410.20057). "
+        "U in {1,2}, P(U=2)=0.25; Y in {1,2}, P(Y=2|U=1)=0.2, P(Y=2|U=2)=0.8; "
+        "Z|Y ~ N(+-1.2, 1); X1 = +-1.8 (sign of Z) + N(0,1); X2 = +-2.4 (U=2 / U=1) + N(0,1). "
+        f"Non-confounded test: Y independent of U with P(Y=1)={p_y1_test}, then do(Y). "
+        "Oracle training data: Y uniform on {1,2} independent of U, then do(Y)."
+    )
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# 2./3. linear-Gaussian front-door
+
+
+def front_door_linear_scm(
+    n: int,
+    *,
+    a0: float = 0.0,
+    a1: float = 1.0,
+    b: float = 0.5,
+    c0: float = 2.0,
+    c1: float = 1.5,
+    d0: float = 0.0,
+    sigma_y: float = 1.0,
+    sigma_z: float = 1.0,
+    sigma_x: float = 1.0,
+    n_features: int = 1,
+) -> dict[str, torch.Tensor]:
+    """Pyro program of the linear-Gaussian front-door SCM.
+
+    ::
+
+        U ~ N(0, 1)
+        Y = a0 + a1 U + sigma_y e_Y
+        Z = b Y + sigma_z e_Z
+        X_j = d0 + c0 U + c1 Z + sigma_x e_Xj,   j = 1, ..., n_features
+
+    with independent standard-normal noises. Under ``do(Y = y)``,
+    ``X_j ~ N(d0 + c1 b y, c0**2 + c1**2 sigma_z**2 + sigma_x**2)``.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows (the size of the ``"rows"`` plate).
+    a0, a1, b, c0, c1, d0 : float
+        Structural coefficients (see above). ``c0 = 0`` removes the edge ``U -> X``.
+    sigma_y, sigma_z, sigma_x : float
+        Noise scales.
+    n_features : int, default=1
+        Number of effect features; they share ``U`` and ``Z`` and have independent noise.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Float64 values of the sites ``"U"``, ``"Y"``, ``"Z"`` (shape ``(n,)``) and ``"X"``
+        (shape ``(n, n_features)``).
+    """
+    with pyro.plate("rows", n):
+        u = pyro.sample("U", dist.Normal(_t(0.0), _t(1.0)))
+        y = pyro.sample("Y", dist.Normal(a0 + a1 * u, _t(sigma_y)))
+        z = pyro.sample("Z", dist.Normal(b * y, _t(sigma_z)))
+        loc = (d0 + c0 * u + c1 * z).unsqueeze(-1).expand(n, n_features)
+        x = pyro.sample("X", dist.Normal(loc, _t(sigma_x)).to_event(1))
+    return {"U": u, "Y": y, "Z": z, "X": x}
+
+
+def _linear_interventional_mean(y: Any, *, intercept: float, slope: float) -> np.ndarray:
+    """``E[X_j | do(Y = y)] = intercept + slope * y`` for every feature j (shape of ``y``)."""
+    return intercept + slope * np.asarray(y, dtype=np.float64)
+
+
+def _front_door_do_sample(
+    y_value: float,
+    n: int,
+    random_state: RandomState = None,
+    *,
+    params: dict[str, float],
+    n_features: int,
+) -> np.ndarray:
+    """Draw ``X`` of shape ``(n, n_features)`` from the SCM under ``do(Y = y_value)``.
+
+    Runs :func:`front_door_linear_scm` under :func:`pyro.poutine.do`.
+    """
+    y_value = _check_real("y_value", y_value)
+    n = check_int("n", n)
+    rng = check_random_state(random_state)
+    values = _run(
+        front_door_linear_scm,
+        n,
+        rng,
+        do={"Y": torch.full((n,), y_value, dtype=_F64)},
+        n_features=n_features,
+        **params,
+    )
+    return values["X"]
+
+
+def _check_front_door_params(**params: Any) -> dict[str, float]:
+    out = {}
+    for name, value in params.items():
+        out[name] = _check_real(name, value, positive=name.startswith("sigma"))
+    return out
+
+
+def make_front_door_linear(
+    n_samples: int = 5000,
+    *,
+    a0: float = 0.0,
+    a1: float = 1.0,
+    b: float = 0.5,
+    c0: float = 2.0,
+    c1: float = 1.5,
+    d0: float = 0.0,
+    sigma_y: float = 1.0,
+    sigma_z: float = 1.0,
+    sigma_x: float = 1.0,
+    n_features: int = 1,
+    random_state: RandomState = None,
+) -> Bunch:
+    """Confounded data from the linear-Gaussian front-door SCM, with its closed form.
+
+    Runs :func:`front_door_linear_scm`::
+
+        U ~ N(0, 1);  Y = a0 + a1 U + sigma_y e;  Z = b Y + sigma_z e;
+        X = d0 + c0 U + c1 Z + sigma_x e
+
+    for which ``X | do(Y = y) ~ N(d0 + c1 b y, c0**2 + c1**2 sigma_z**2 + sigma_x**2)``
+    per feature. The defaults (``b = 0.5, c0 = 2, c1 = 1.5``) are mild enough that
+    front-door weights have an adequate effective sample size.
+
+    Parameters
+    ----------
+    n_samples : int, default=5000
+        Number of confounded rows.
+    a0, a1, b, c0, c1, d0 : float
+        Structural coefficients.
+    sigma_y, sigma_z, sigma_x : float, default=1.0
+        Noise scales (> 0).
+    n_features : int, default=1
+        Number of effect features (sharing ``U`` and ``Z``, independent noise).
+    random_state : int, numpy.random.Generator or None, default=None
+        Source of all randomness; the same seed gives identical arrays.
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        With keys ``X`` (n_samples, n_features) float64, ``y`` (n_samples,) float64,
+        ``mechanism`` (n_samples,) float64, ``confounder`` (n_samples,) float64;
+        ``interventional_mean`` (callable ``y -> E[X_j | do(Y = y)]``, same shape as
+        ``y``); ``interventional_var`` (float, the variance of each ``X_j`` under
+        ``do(Y)``); ``interventional_cov`` ((n_features, n_features) covariance of ``X``
+        under ``do(Y)``); ``sample_interventional`` (callable
+        ``(y_value, n, random_state=None) -> ndarray (n, n_features)`` drawing from the
+        program under :func:`pyro.poutine.do`); ``params`` (dict of the coefficients);
+        ``feature_names``, ``graph`` ``"front_door"``, ``scm``, ``description``.
+
+    Examples
+    --------
+    >>> from causal_mixtures.simulate.datasets import make_front_door_linear
+    >>> data = make_front_door_linear(1000, random_state=0)
+    >>> float(data.interventional_mean(2.0)), data.interventional_var
+    (1.5, 7.25)
+    """
+    n_samples = check_int("n_samples", n_samples)
+    n_features = check_int("n_features", n_features)
+    params = _check_front_door_params(
+        a0=a0, a1=a1, b=b, c0=c0, c1=c1, d0=d0, sigma_y=sigma_y, sigma_z=sigma_z, sigma_x=sigma_x
+    )
+    rng = check_random_state(random_state)
+    values = _run(front_door_linear_scm, n_samples, rng, n_features=n_features, **params)
+
+    p = params
+    shared_var = p["c0"] ** 2 + p["c1"] ** 2 * p["sigma_z"] ** 2
+    var = shared_var + p["sigma_x"] ** 2
+    cov = np.full((n_features, n_features), shared_var) + p["sigma_x"] ** 2 * np.eye(n_features)
+    return Bunch(
+        X=values["X"],
+        y=values["Y"],
+        mechanism=values["Z"],
+        confounder=values["U"],
+        interventional_mean=functools.partial(
+            _linear_interventional_mean, intercept=p["d0"], slope=p["c1"] * p["b"]
+        ),
+        interventional_var=float(var),
+        interventional_cov=cov,
+        sample_interventional=functools.partial(
+            _front_door_do_sample, params=dict(params), n_features=n_features
+        ),
+        params=dict(params),
+        feature_names=[f"X{j + 1}" for j in range(n_features)] if n_features > 1 else ["X"],
+        graph=_GRAPH,
+        scm=front_door_linear_scm,
+        description=(
+            "Linear-Gaussian front-door SCM: U ~ N(0,1); Y = a0 + a1 U + sigma_y e; "
+            "Z = b Y + sigma_z e; X = d0 + c0 U + c1 Z + sigma_x e. "
+            "X | do(Y=y) ~ N(d0 + c1 b y, c0^2 + c1^2 sigma_z^2 + sigma_x^2). "
+            f"Parameters: {params}."
+        ),
+    )
+
+
+_REGRESSION_PARAMS = {
+    "a0": 2.0,
+    "a1": 1.0,
+    "b": 1.5,
+    "c1": 1.0,
+    "d0": 0.0,
+    "sigma_y": 1.0,
+    "sigma_z": 1.0,
+    "sigma_x": 1.0,
+}
+
+
+def regression_scm(n: int, *, u_effect_on_x: float = 5.0) -> dict[str, torch.Tensor]:
+    """Pyro program of the paper's linear-Gaussian regression SCM.
+
+    ::
+
+        U ~ N(0, 1);  Y = 2 + U + e;  Z = 1.5 Y + e;  X = u_effect_on_x * U + Z + e
+
+    with independent standard-normal noises: :func:`front_door_linear_scm` with
+    ``a0 = 2, a1 = 1, b = 1.5, c0 = u_effect_on_x, c1 = 1, d0 = 0`` and unit noise scales.
+    ``u_effect_on_x = 5`` is the confounded SCM; ``u_effect_on_x = 0`` removes the edge
+    ``U -> X`` (the paper's non-confounded test set, ``X = Z + e``).
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+    u_effect_on_x : float, default=5.0
+        Coefficient of ``U`` in ``X``.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Float64 values of the sites ``"U"``, ``"Y"``, ``"Z"`` (shape ``(n,)``) and ``"X"``
+        (shape ``(n, 1)``).
+    """
+    return front_door_linear_scm(n, c0=u_effect_on_x, n_features=1, **_REGRESSION_PARAMS)
+
+
+def make_regression_linear(
+    n_samples: int = 5000, *, n_test: int = 1000, random_state: RandomState = None
+) -> Bunch:
+    """The paper's linear-Gaussian regression data, confounded and non-confounded.
+
+    Runs :func:`regression_scm`: ``U ~ N(0, 1); Y = 2 + U + e; Z = 1.5 Y + e;
+    X = 5 U + Z + e``. The interventional slope ``dE[X | do(Y = y)]/dy`` is 1.5 while the
+    observational regression of ``X`` on ``Y`` has slope
+    ``Cov(X, Y) / Var(Y) = (5 + 1.5 * 2) / 2 = 4``.
+
+    Parameters
+    ----------
+    n_samples : int, default=5000
+        Number of confounded training rows.
+    n_test : int, default=1000
+        Number of rows in each test set.
+    random_state : int, numpy.random.Generator or None, default=None
+        Source of all randomness; the same seed gives identical arrays.
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        With keys
+
+        - ``X`` (n_samples, 1), ``y``, ``mechanism``, ``confounder`` (n_samples,), all
+          float64: confounded training rows;
+        - ``X_test_confounded``, ``y_test_confounded``, ``mechanism_test_confounded``,
+          ``confounder_test_confounded``: ``n_test`` rows of the same SCM;
+        - ``X_test``, ``y_test``, ``mechanism_test``, ``confounder_test``: the paper's
+          non-confounded test set, ``n_test`` rows of the same program with the edge
+          ``U -> X`` removed (``regression_scm(n, u_effect_on_x=0)``, i.e. ``X = Z + e``;
+          ``Y = 2 + U + e`` and ``Z = 1.5 Y + e`` unchanged);
+        - ``true_slope`` 1.5, ``naive_slope`` 4.0;
+        - ``interventional_mean`` (callable, ``E[X | do(Y = y)] = 1.5 y``, same shape as
+          ``y``), ``interventional_var`` ``25 + 1.5**2 + 1 = 28.25`` (variance of ``X``
+          under ``do(Y)`` in the confounded SCM), ``sample_interventional`` (callable
+          ``(y_value, n, random_state=None) -> ndarray (n, 1)``);
+        - ``feature_names`` ``["X"]``, ``graph`` ``"front_door"``, ``scm``,
+          ``description``.
+    """
+    n_samples = check_int("n_samples", n_samples)
+    n_test = check_int("n_test", n_test)
+    rng = check_random_state(random_state)
+
+    train = _run(regression_scm, n_samples, rng)
+    test_conf = _run(regression_scm, n_test, rng)
+    test = _run(regression_scm, n_test, rng, u_effect_on_x=0.0)
+
+    out = Bunch()
+    for suffix, values in (("", train), ("_test_confounded", test_conf), ("_test", test)):
+        out["X" + suffix] = values["X"]
+        out["y" + suffix] = values["Y"]
+        out["mechanism" + suffix] = values["Z"]
+        out["confounder" + suffix] = values["U"]
+    params = dict(_REGRESSION_PARAMS, c0=5.0)
+    out.update(
+        true_slope=1.5,
+        naive_slope=4.0,
+        interventional_mean=functools.partial(
+            _linear_interventional_mean, intercept=0.0, slope=1.5
+        ),
+        interventional_var=25.0 + 1.5**2 * 1.0 + 1.0,
+        sample_interventional=functools.partial(_front_door_do_sample, params=params, n_features=1),
+        params=params,
+        feature_names=["X"],
+        graph=_GRAPH,
+        scm=regression_scm,
+        description=(
+            "Synthetic linear-Gaussian regression after Mao & Little (arXiv:2410.20057): "
+            "U ~ N(0,1); Y = 2 + U + e; Z = 1.5 Y + e; X = 5 U + Z + e. "
+            "E[X|do(Y=y)] = 1.5 y; Var[X|do(Y)] = 28.25; observational slope 4. "
+            "Non-confounded test set: the same program with U -> X removed (X = Z + e)."
+        ),
+    )
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# 4. semi-synthetic background digits
+
+
+def background_digits_scm(
+    n: int,
+    images: Sequence[torch.Tensor],
+    *,
+    quy: float = 0.8,
+    b: float = 100.0 / 255.0 * 16.0,
+    p_z_equals_y: float = 0.95,
+    max_value: float = 16.0,
+) -> dict[str, torch.Tensor]:
+    """Pyro program of the semi-synthetic background-brightness SCM.
+
+    ::
+
+        U ~ N(0, 5**2)
+        Y ~ {1, 2},  P(Y = 2 | U) = 1 / (1 + exp(q U)),  q = log((1 - quy) / quy)
+        Z ~ {1, 2},  P(Z = Y) = p_z_equals_y            (the digit actually drawn)
+        I | Z ~ uniform over the images of digit Z       (site "image_index")
+        X = clip(image I + (0.5 tanh(0.2 U) + 0.5) b, 0, max_value)
+
+    For ``quy > 0.5`` bright backgrounds go with ``Y = 2``; ``quy = 0.5`` makes ``Y``
+    independent of ``U``.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+    images : sequence of 2 torch.Tensor
+        Pools of flattened images of the digits coded ``Z = 1`` and ``Z = 2``, each of
+        shape ``(n_images_k, n_pixels)``.
+    quy : float, default=0.8
+        Confounding strength, in (0, 1).
+    b : float, default=100 / 255 * 16
+        Background brightness scale, on the scale of the images.
+    p_z_equals_y : float, default=0.95
+        Probability that the digit drawn matches the label.
+    max_value : float, default=16.0
+        Upper clip of the pixel values (16 for :func:`sklearn.datasets.load_digits`).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Sites ``"U"`` (float64), ``"Y"``, ``"Z"``, ``"image_index"`` (int64, index into
+        the pool of digit ``Z``), each ``(n,)``, and ``"X"`` (float64, ``(n, n_pixels)``).
+    """
+    if len(images) != 2:
+        raise ValueError(f"images must hold 2 image pools; got {len(images)}.")
+    counts = [int(pool.shape[0]) for pool in images]
+    n_pix = int(images[0].shape[1])
+    width = max(counts)
+    pools = torch.zeros((2, width, n_pix), dtype=_F64)
+    choose = torch.zeros((2, width), dtype=_F64)
+    for k, pool in enumerate(images):
+        pools[k, : counts[k]] = pool.to(_F64)
+        choose[k, : counts[k]] = 1.0 / counts[k]
+    q = math.log((1.0 - quy) / quy)
+    with pyro.plate("rows", n):
+        u = pyro.sample("U", dist.Normal(_t(0.0), _t(5.0)))
+        y = pyro.sample("Y", _two_level(torch.sigmoid(-q * u)))
+        z = pyro.sample(
+            "Z", _two_level(torch.where(y == 2, _t(p_z_equals_y), _t(1.0 - p_z_equals_y)))
+        )
+        idx = pyro.sample("image_index", dist.Categorical(probs=choose[z - 1]))
+        background = (0.5 * torch.tanh(0.2 * u) + 0.5) * b
+        x = torch.clamp(pools[z - 1, idx] + background.unsqueeze(-1), 0.0, max_value)
+        x = pyro.deterministic("X", x, event_dim=1)
+    return {"U": u, "Y": y, "Z": z, "image_index": idx, "X": x}
+
+
+def make_background_digits(
+    *,
+    n_samples: int | None = None,
+    n_test: int = 1000,
+    quy: float = 0.8,
+    b: float | None = None,
+    digits: tuple[int, int] = (2, 6),
+    random_state: RandomState = None,
+) -> Bunch:
+    """Semi-synthetic digits after Mao & Little, on scikit-learn's bundled 8x8 digits.
+
+    The paper's background-brightness experiment (MNIST digits 2 and 6) rebuilt offline on
+    :func:`sklearn.datasets.load_digits` (no download): an unmeasured ``U ~ N(0, 5**2)``
+    brightens the background of every image and, under confounding, makes label ``Y = 2``
+    more likely; the digit drawn ``Z`` (``P(Z = Y) = 0.95``) is the mechanism. Runs
+    :func:`background_digits_scm`.
+
+    The images of each digit are split once, at random from ``random_state``, into a
+    training half and a test half: training sets (``X``, ``X_oracle``) draw only from
+    the training half, test sets only from the test half, so no image appears in both.
+    Images are drawn with replacement, so any ``n_samples`` is allowed.
+
+    Parameters
+    ----------
+    n_samples : int or None, default=None
+        Number of confounded training rows (and of oracle rows); ``None`` means 2000.
+    n_test : int, default=1000
+        Number of rows in each test set.
+    quy : float, default=0.8
+        Confounding strength of the training data and of the confounded test set, in
+        (0, 1); 0.5 means no confounding.
+    b : float or None, default=None
+        Background brightness scale on the 0-16 scale of ``load_digits``; ``None`` means
+        ``100 / 255 * 16`` (the paper's ``b = 100`` on the 0-255 scale).
+    digits : tuple of 2 int, default=(2, 6)
+        The digits coded ``Z = 1`` and ``Z = 2`` (and the matching labels ``Y``).
+    random_state : int, numpy.random.Generator or None, default=None
+        Source of all randomness (image split and draws); the same seed gives identical
+        arrays.
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        With keys
+
+        - ``X`` (n_samples, 64) float64, ``y`` (n_samples,) int64 in {1, 2},
+          ``mechanism`` (n_samples,) int64 in {1, 2}, ``confounder`` (n_samples,)
+          float64: confounded training rows (training image pool);
+        - ``X_test_confounded``, ``y_test_confounded``, ... : ``n_test`` rows of the same
+          confounded SCM on the test image pool;
+        - ``X_test``, ``y_test``, ... : ``n_test`` non-confounded rows on the test pool,
+          ``Y`` uniform on {1, 2} independent of ``U`` and set by ``do(Y)`` (the same
+          distribution as ``quy = 0.5``);
+        - ``X_oracle``, ``y_oracle``, ... : ``n_samples`` non-confounded training rows;
+        - ``images_shape`` ``(8, 8)``, ``digits``, ``classes`` ``[1, 2]``,
+          ``train_images`` / ``test_images`` (indices into ``load_digits`` of each
+          pool), ``b``, ``quy``, ``feature_names``, ``graph`` ``"front_door"``, ``scm``,
+          ``description``.
+    """
+    n_samples = 2000 if n_samples is None else check_int("n_samples", n_samples)
+    n_test = check_int("n_test", n_test)
+    quy = _check_probability("quy", quy)
+    b = 100.0 / 255.0 * 16.0 if b is None else _check_real("b", b, nonnegative=True)
+    digits = _check_digits(digits)
+    rng = check_random_state(random_state)
+
+    images, target = load_digits(return_X_y=True)
+    train_pool: list[np.ndarray] = []
+    test_pool: list[np.ndarray] = []
+    for digit in digits:
+        idx = np.flatnonzero(target == digit)
+        idx = idx[rng.permutation(idx.size)]
+        half = idx.size // 2
+        train_pool.append(np.sort(idx[:half]))
+        test_pool.append(np.sort(idx[half:]))
+    train_images = [torch.tensor(images[i], dtype=_F64) for i in train_pool]
+    test_images = [torch.tensor(images[i], dtype=_F64) for i in test_pool]
+
+    def draw(n: int, pool: list[torch.Tensor], do_y: torch.Tensor | None) -> dict[str, np.ndarray]:
+        return _run(
+            background_digits_scm,
+            n,
+            rng,
+            do=None if do_y is None else {"Y": do_y},
+            images=pool,
+            quy=quy,
+            b=b,
+        )
+
+    train = draw(n_samples, train_images, None)
+    test_conf = draw(n_test, test_images, None)
+    test = draw(n_test, test_images, _independent_labels(rng, n_test, 0.5))
+    oracle = draw(n_samples, train_images, _independent_labels(rng, n_samples, 0.5))
+
+    out = Bunch()
+    for suffix, values in (
+        ("", train),
+        ("_test_confounded", test_conf),
+        ("_test", test),
+        ("_oracle", oracle),
+    ):
+        out["X" + suffix] = values["X"]
+        out["y" + suffix] = values["Y"]
+        out["mechanism" + suffix] = values["Z"]
+        out["confounder" + suffix] = values["U"]
+    out.update(
+        images_shape=(8, 8),
+        digits=digits,
+        classes=np.array([1, 2], dtype=np.int64),
+        train_images=train_pool,
+        test_images=test_pool,
+        b=b,
+        quy=quy,
+        feature_names=[f"pixel_{r}_{c}" for r in range(8) for c in range(8)],
+        graph=_GRAPH,
+        scm=background_digits_scm,
+        description=(
+            "Semi-synthetic digits after Mao & Little (arXiv:2410.20057) on scikit-learn's "
+            f"8x8 digits {digits[0]} (Y/Z = 1) and {digits[1]} (Y/Z = 2): U ~ N(0, 25); "
+            "P(Y=2|U) = 1/(1+exp(qU)), q = log((1-quy)/quy), "
+            f"quy = {quy}; P(Z=Y) = 0.95; "
+            f"X = clip(image of Z + (0.5 tanh(0.2U) + 0.5) * {b:.4g}, 0, 16). "
+            "Test sets draw from a held-out half of the images; the non-confounded test and "
+            "oracle sets draw Y uniformly, independent of U, and set it by do(Y)."
+        ),
+    )
+    return out
+
+
+def _check_digits(digits: Any) -> tuple[int, int]:
+    try:
+        pair = tuple(digits)
+    except TypeError:
+        pair = ()
+    if (
+        len(pair) != 2
+        or any(isinstance(d, bool) or not isinstance(d, numbers.Integral) for d in pair)
+        or any(not 0 <= int(d) <= 9 for d in pair)
+        or int(pair[0]) == int(pair[1])
+    ):
+        raise ValueError(
+            f"digits must be a pair of two different ints in 0-9, e.g. (2, 6); got {digits!r}."
+        )
+    return int(pair[0]), int(pair[1])
