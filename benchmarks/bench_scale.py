@@ -108,15 +108,18 @@ def mnist_shaped(n: int, seed: int) -> dict[str, np.ndarray]:
 
 # =============================================================================== children
 class _Timers:
-    """Wrap the estimator module's ``causal_weights``, ``KMeans`` and ``weighted_em`` with
-    timers (in the benchmark child only)."""
+    """Wrap ``causal_weights`` (where the estimators call it), ``KMeans`` (the
+    initialisation's) and ``weighted_em`` (the estimator's) with timers (in the benchmark
+    child only)."""
 
     def __init__(self) -> None:
         self.times = {"weights": 0.0, "kmeans": 0.0, "em": 0.0}
         self.calls = {"weights": 0, "kmeans": 0, "em": 0}
 
     def install(self) -> None:
+        import causal_mixtures.estimators.common as common
         import causal_mixtures.estimators.gaussian_mixture as est
+        import causal_mixtures.mixture.init as init
 
         timers = self
 
@@ -130,7 +133,7 @@ class _Timers:
                     timers.calls[key] += 1
             return wrapper
 
-        class TimedKMeans(est.KMeans):
+        class TimedKMeans(init.KMeans):
             def fit(self, *args: Any, **kwargs: Any) -> Any:
                 t0 = time.perf_counter()
                 try:
@@ -139,9 +142,9 @@ class _Timers:
                     timers.times["kmeans"] += time.perf_counter() - t0
                     timers.calls["kmeans"] += 1
 
-        est.causal_weights = timed("weights", est.causal_weights)
+        common.causal_weights = timed("weights", common.causal_weights)
         est.weighted_em = timed("em", est.weighted_em)
-        est.KMeans = TimedKMeans
+        init.KMeans = TimedKMeans
 
 
 def _deconfound(X: np.ndarray, y: np.ndarray, z: np.ndarray, *, k: int, cov: str,

@@ -141,8 +141,8 @@ def _fit(spec: dict) -> dict:
     import torch
 
     import causal_mixtures as cm
-    from causal_mixtures.mixture import svi as svi
-    from causal_mixtures.mixture.em import MixtureParams, compute_precision_cholesky, log_likelihood
+    from causal_mixtures.mixture import svi
+    from causal_mixtures.mixture.params import Mixture
 
     z = np.load(spec["path"])
     X, W = z["X"], z["W"]
@@ -154,15 +154,14 @@ def _fit(spec: dict) -> dict:
         Xt = torch.tensor(X)
         Wt = torch.tensor(W.T.copy())
         cov = torch.tensor(np.linalg.inv(z["precisions"]))
-        init = MixtureParams(torch.tensor(z["weights"]), torch.tensor(z["means"]), cov,
-                             compute_precision_cholesky(cov, "full"), "full")
+        init = Mixture(torch.tensor(z["weights"]), torch.tensor(z["means"]), cov, "full")
         with PeakMemory() as pm:
             t0 = time.perf_counter()
             out = svi.fit_map(Xt, Wt, init, subsample_size=SUBSAMPLE, n_steps=spec["n_steps"],
                               learning_rate=spec["lr"], random_state=spec["seed"])
             res["time_s"] = time.perf_counter() - t0
         Wn = Wt / Wt.sum(-1, keepdim=True)
-        ll = log_likelihood(Xt, out.params)
+        ll = out.mixture.log_prob(Xt)
         res["objective"] = (Wn * ll).sum(-1).tolist()
         res["n_iter"] = out.n_iter.tolist()
         res["converged"] = out.converged.tolist()

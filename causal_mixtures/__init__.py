@@ -7,7 +7,7 @@ The flow: graph spec → identification → densities → causal weights → wei
 SVI, one Pyro model) → diagnostics gate → samples of ``p(x | do(y))`` → downstream estimator.
 """
 
-from causal_mixtures.diagnostics.checks import (
+from causal_mixtures.diagnostics import (
     DiagnosticsReport,
     Thresholds,
     check_fit,
@@ -16,12 +16,8 @@ from causal_mixtures.diagnostics.checks import (
     to_inference_data,
 )
 from causal_mixtures.diagnostics.plots import plot_ppc, plot_trace, plot_weights
+from causal_mixtures.estimators import CausalBootstrap, CausalGaussianMixture, MechanismLearner
 from causal_mixtures.estimators import plugin as plugin
-from causal_mixtures.estimators.gaussian_mixture import (
-    CausalBootstrap,
-    CausalGaussianMixture,
-    MechanismLearner,
-)
 from causal_mixtures.estimators.msm import fit_linear_msm
 from causal_mixtures.graph.core import CausalGraph
 from causal_mixtures.graph.identify import Estimand, identify

@@ -46,6 +46,16 @@ def check_finite(name: str, values: np.ndarray, *, hint: str = "") -> None:
 
 def as_2d_float(name: str, values: Any, *, allow_1d: bool = False) -> np.ndarray:
     """Convert to a finite float64 2-D array (a copy, never a view of the user's data)."""
+    if hasattr(values, "toarray") or type(values).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"{name} is a sparse matrix, but dense data is required. Convert it with "
+            f"{name}.toarray() (or reduce it first, e.g. with TruncatedSVD)."
+        )
+    if np.asarray(values).dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {name} has a complex dtype. Pass the real part "
+            f"({name}.real) or split real and imaginary parts into columns."
+        )
     arr = np.array(values, dtype=np.float64, copy=True)
     if arr.ndim == 1:
         if not allow_1d:

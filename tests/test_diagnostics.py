@@ -28,7 +28,7 @@ from causal_mixtures.diagnostics.checks import (
     weight_checks,
     weighted_quantiles,
 )
-from causal_mixtures.mixture.em import n_parameters
+from causal_mixtures.mixture.params import n_parameters
 
 # --------------------------------------------------------------------------------------
 # fixtures: one healthy fit, one strongly confounded fit, one mixture with K too small
@@ -142,7 +142,7 @@ def test_mixture_arrays_match_estimator(bimodal, covariance_type: str) -> None:
     ).fit(X, weights=w)
     mix = _mixture(model)
     pts = X[:7]
-    logq = mix.log_density(np.broadcast_to(pts, (2, 7, 2)))[0, 0]
+    logq = mix.log_prob_at(np.broadcast_to(pts, (2, 7, 2)))[0, 0]
     for j in range(2):
         np.testing.assert_allclose(logq[j], model.score_samples(pts, do=j), rtol=1e-10)
     mean, cov = mix.moments()
@@ -173,9 +173,9 @@ def test_mixture_sample_moments(bimodal) -> None:
         np.broadcast_to(mix.means, (1, 20_000, 2, 2, 2)),
         np.broadcast_to(mix.covariances, (1, 20_000, 2, 2, 2, 2)),
         "full",
-        False,
+        draw_axes=True,
     )
-    x = big.sample(np.random.default_rng(0))[0]  # (20000, n_do, d)
+    x = big.sample_each(np.random.default_rng(0))[0]  # (20000, n_do, d)
     mean, cov = mix.moments()
     se = np.sqrt(np.diagonal(cov[0, 0], axis1=-2, axis2=-1) / 20_000)
     assert np.all(np.abs(x.mean(0) - mean[0, 0]) < 4 * se)  # 4 Monte-Carlo standard errors
@@ -466,7 +466,7 @@ def test_posterior_draw_quantities_match_estimator(bimodal, covariance_type) -> 
     bayes.posterior_ = post
     mix = _mixture(bayes)
     pts = np.broadcast_to(X[:4], (2, 4, 2))
-    logq = mix.log_density(pts)
+    logq = mix.log_prob_at(pts)
     mean, cov = mix.moments()
     c, dr, j = 1, 2, 1
     one = copy.deepcopy(model)
@@ -485,9 +485,9 @@ def test_posterior_draw_quantities_match_estimator(bimodal, covariance_type) -> 
             for a in (draws.weights, draws.means, draws.covariances)
         ),
         covariance_type,
-        False,
+        draw_axes=True,
     )
-    x = big.sample(np.random.default_rng(1))[0, :, j]
+    x = big.sample_each(np.random.default_rng(1))[0, :, j]
     se = np.sqrt(np.diag(cov[c, dr, j]) / 40_000)
     assert np.all(np.abs(x.mean(0) - mean[c, dr, j]) < 4 * se)  # 4 Monte-Carlo s.e.
     # Variances within 4 s.e.; the s.e. of a sample variance is sd((x - m)²)/sqrt(n),

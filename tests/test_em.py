@@ -11,7 +11,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 import causal_mixtures as cm
-from causal_mixtures.mixture.em import MixtureParams, compute_precision_cholesky, weighted_em
+from causal_mixtures.mixture.em import weighted_em
+from causal_mixtures.mixture.params import Mixture
 
 COV_TYPES = ["full", "diag", "spherical"]
 
@@ -135,12 +136,9 @@ def test_lower_bound_is_weighted_loglik_at_final_params(
 def test_singular_covariance_message() -> None:
     X = np.zeros((20, 2))
     X[:, 1] = np.arange(20)
-    params = MixtureParams(
-        torch.ones(1, 1),
-        torch.zeros(1, 1, 2),
-        torch.eye(2)[None, None].double(),
-        compute_precision_cholesky(torch.eye(2)[None, None].double(), "full"),
-        "full",
+    params = Mixture(
+        torch.ones(1, 1).double(), torch.zeros(1, 1, 2).double(),
+        torch.eye(2)[None, None].double(), "full",
     )
     with pytest.raises(ValueError, match="increase reg_covar"):
         weighted_em(torch.tensor(X), torch.ones(1, 20, dtype=torch.float64), params, reg_covar=0.0)

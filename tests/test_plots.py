@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 import causal_mixtures as cm
 from causal_mixtures.diagnostics.plots import plot_ppc, plot_trace, plot_weights
-from causal_mixtures.mixture.em import n_parameters
+from causal_mixtures.mixture.params import n_parameters
 
 matplotlib.use("Agg")
 

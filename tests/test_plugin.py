@@ -70,7 +70,7 @@ def test_plugin_discrete_mechanism_and_errors() -> None:
     # E[X | do(y)] = 2 P(z=1 | y) + E[U] = 1.6 (y=1) or 0.4 (y=0). SE ≈ 0.045: fitted
     # E[x | y', z] (≈0.03), p(z | y) (≈0.02) and 5 000 draws of var ≈ 3 (≈0.025). 4 SE:
     np.testing.assert_allclose(est.means_[:, 0, 0], [0.4, 1.6], atol=0.18)
-    with pytest.raises(ValueError, match="strategy must be one of"):
+    with pytest.raises(ValueError, match="'strategy' parameter of CausalGaussianMixture must be one of"):
         cm.CausalGaussianMixture(strategy="magic").fit(X, y, mechanism=z)
     with pytest.raises(ValueError, match="strategy='plugin' samples the front-door formula"):
         cm.CausalGaussianMixture(strategy="plugin").fit(X, weights=np.ones((n, 2)))

@@ -118,24 +118,6 @@ def test_continuous_y_without_do():
         cm.CausalGaussianMixture().fit(reg.X, reg.y, mechanism=reg.mechanism)
 
 
-@pytest.mark.parametrize(
-    "param, value, msg",
-    [
-        ("n_components", 0, "n_components must be a positive int or 'auto'; got 0"),
-        ("covariance_type", "tied", "covariance_type must be one of"),
-        ("inference", "mcmc", "inference must be one of"),
-        ("tol", -1.0, "tol must be a number >= 0.0; got -1.0"),
-        ("max_iter", 0, "max_iter must be an int >= 1; got 0"),
-        ("density", "parzen", "density must be one of"),
-        ("weight_smoothing", "clip", "weight_smoothing must be one of"),
-        ("init_params", "spectral", "init_params must be one of"),
-    ],
-)
-def test_bad_hyperparameters(data, param, value, msg):
-    with pytest.raises(ValueError, match=msg):
-        fit(data, est={param: value})
-
-
 def test_sample_unknown_do(data):
     est = fit(data)
     with pytest.raises(

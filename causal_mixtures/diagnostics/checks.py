@@ -85,12 +85,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp, ndtr
 
 from causal_mixtures._random import check_random_state
 from causal_mixtures.diagnostics import arviz as _arviz
 from causal_mixtures.exceptions import ConvergenceWarning, DiagnosticsError, DiagnosticsWarning
-from causal_mixtures.mixture.em import COVARIANCE_TYPES, n_parameters
+from causal_mixtures.mixture.params import COVARIANCE_TYPES, Mixture, n_parameters
 from causal_mixtures.weights.core import CausalWeights
 
 __all__ = [
@@ -423,155 +422,7 @@ class DiagnosticsReport:
 # the fitted model, seen as arrays
 
 
-@dataclass
-class _Mixture:
-    """Mixture parameters with leading (chain, draw) axes; a point fit has chain = draw = 1."""
-
-    weights: np.ndarray  # (C, D, n_do, K)
-    means: np.ndarray  # (C, D, n_do, K, d)
-    covariances: np.ndarray  # (C, D, n_do, K, d, d) | (C, D, n_do, K, d) | (C, D, n_do, K)
-    covariance_type: str
-    is_posterior: bool
-
-    @property
-    def n_chains(self) -> int:
-        return int(self.weights.shape[0])
-
-    @property
-    def n_draws(self) -> int:
-        return int(self.weights.shape[1])
-
-    @property
-    def n_do(self) -> int:
-        return int(self.weights.shape[2])
-
-    @property
-    def n_components(self) -> int:
-        return int(self.weights.shape[3])
-
-    @property
-    def n_features(self) -> int:
-        return int(self.means.shape[-1])
-
-    def thin(self, max_draws: int) -> _Mixture:
-        """At most ``max_draws`` draws in all, evenly spaced within each chain."""
-        per_chain = max(1, max_draws // self.n_chains)
-        if self.n_draws <= per_chain:
-            return self
-        idx = np.linspace(0, self.n_draws - 1, per_chain).round().astype(int)
-        return _Mixture(
-            self.weights[:, idx],
-            self.means[:, idx],
-            self.covariances[:, idx],
-            self.covariance_type,
-            self.is_posterior,
-        )
-
-    def marginal_var(self) -> np.ndarray:
-        """Per-component, per-feature variances, shape (C, D, n_do, K, d)."""
-        c = self.covariances
-        if self.covariance_type == "full":
-            return np.diagonal(c, axis1=-2, axis2=-1)
-        if self.covariance_type == "diag":
-            return c
-        return np.broadcast_to(c[..., None], self.means.shape)
-
-    def moments(self) -> tuple[np.ndarray, np.ndarray]:
-        """Mean (C, D, n_do, d) and covariance (C, D, n_do, d, d) of every mixture
-        (``Σ π_k (Σ_k + μ_k μ_kᵀ) − m mᵀ``, without forming per-component d × d matrices
-        for diagonal and spherical covariances)."""
-        pi = self.weights
-        mean = np.einsum("...k,...kd->...d", pi, self.means)
-        second = np.einsum("...k,...kd,...ke->...de", pi, self.means, self.means)
-        if self.covariance_type == "full":
-            second = second + np.einsum("...k,...kde->...de", pi, self.covariances)
-        else:
-            within = np.einsum("...k,...kd->...d", pi, self.marginal_var())
-            second = second + within[..., :, None] * np.eye(self.n_features)
-        cov = second - mean[..., :, None] * mean[..., None, :]
-        return mean, 0.5 * (cov + np.swapaxes(cov, -1, -2))
-
-    def predictive_moments(self) -> tuple[np.ndarray, np.ndarray]:
-        """Mean (n_do, d) and covariance (n_do, d, d) of the (posterior) predictive."""
-        mean, cov = self.moments()
-        m = mean.mean((0, 1))
-        second = (cov + mean[..., :, None] * mean[..., None, :]).mean((0, 1))
-        return m, second - m[..., :, None] * m[..., None, :]
-
-    def log_density(self, points: np.ndarray) -> np.ndarray:
-        """``log q(x | do)`` at ``points`` of shape (n_do, P, d); returns (C, D, n_do, P).
-
-        Computed one (chain, do value) at a time to bound memory."""
-        c, dr, n_do, _ = self.weights.shape
-        out = np.empty((c, dr, n_do, points.shape[1]))
-        with np.errstate(divide="ignore"):
-            log_pi = np.log(self.weights)
-        var = None if self.covariance_type == "full" else self.marginal_var()
-        for a in range(c):
-            for j in range(n_do):
-                out[a, :, j] = self._log_density_one(
-                    points[j],
-                    log_pi[a, :, j],
-                    self.means[a, :, j],
-                    self.covariances[a, :, j] if var is None else var[a, :, j],
-                )
-        return out
-
-    def _log_density_one(
-        self, points: np.ndarray, log_pi: np.ndarray, means: np.ndarray, cov: np.ndarray
-    ) -> np.ndarray:
-        """Draws of one mixture: log_pi (D, K), means (D, K, d), cov (D, K, d, d) full or
-        the variances (D, K, d); points (P, d). Returns (D, P)."""
-        d = self.n_features
-        diff = points[None, None] - means[:, :, None, :]  # D K P d
-        if self.covariance_type == "full":
-            chol = np.linalg.cholesky(cov)  # D K d d
-            z = np.linalg.solve(chol, np.swapaxes(diff, -1, -2))  # D K d P
-            maha = (z * z).sum(-2)
-            half_logdet = np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(-1)
-        else:
-            maha = (diff * diff / cov[:, :, None, :]).sum(-1)
-            half_logdet = 0.5 * np.log(cov).sum(-1)
-        log_n = -0.5 * (d * math.log(2 * math.pi) + maha) - half_logdet[..., None]
-        return logsumexp(log_n + log_pi[..., None], axis=1)
-
-    def marginal_cdf(self, t: np.ndarray) -> np.ndarray:
-        """Predictive marginal CDF of every feature: ``t`` (n_do, d, T) -> (n_do, d, T),
-        averaged over the draws."""
-        mu = self.means[..., None]  # C D J K d 1
-        sd = np.sqrt(self.marginal_var())[..., None]
-        cdf = ndtr((t[None, None, :, None] - mu) / sd)  # C D J K d T
-        cdf = (self.weights[..., None, None] * cdf).sum(3)
-        return cdf.mean((0, 1))
-
-    def marginal_pdf_1d(self, j: int, f: int, t: np.ndarray) -> np.ndarray:
-        """Predictive marginal density of feature ``f`` under do value ``j`` at ``t`` (T,)."""
-        mu = self.means[:, :, j, :, f][..., None]  # C D K 1
-        sd = np.sqrt(self.marginal_var()[:, :, j, :, f])[..., None]
-        z = (t - mu) / sd
-        pdf = np.exp(-0.5 * z * z) / (sd * math.sqrt(2 * math.pi))
-        return (self.weights[:, :, j, :, None] * pdf).sum(2).mean((0, 1))
-
-    def sample(self, rng: np.random.Generator) -> np.ndarray:
-        """One draw of ``x`` per (chain, draw, do value): (C, D, n_do, d)."""
-        c, dr, j, k = self.weights.shape
-        d = self.n_features
-        flat_w = self.weights.reshape(-1, k)
-        u = rng.random(len(flat_w))[:, None]
-        comp = (np.cumsum(flat_w / flat_w.sum(-1, keepdims=True), -1) < u).sum(-1)
-        comp = np.minimum(comp, k - 1)
-        rows = np.arange(len(flat_w))
-        mu = self.means.reshape(-1, k, d)[rows, comp]
-        eps = rng.standard_normal((len(flat_w), d))
-        if self.covariance_type == "full":
-            chol = np.linalg.cholesky(self.covariances.reshape(-1, k, d, d)[rows, comp])
-            x = mu + np.einsum("nij,nj->ni", chol, eps)
-        else:
-            x = mu + eps * np.sqrt(self.marginal_var().reshape(-1, k, d)[rows, comp])
-        return x.reshape(c, dr, j, d)
-
-
-def _posterior_mixture(model: Any, post: dict[str, Any]) -> _Mixture:
+def _posterior_mixture(model: Any, post: dict[str, Any]) -> Mixture:
     ct = getattr(model, "covariance_type", "full")
     missing = [k for k in ("weights", "means", "covariances") if k not in post]
     if missing:
@@ -589,22 +440,16 @@ def _posterior_mixture(model: Any, post: dict[str, Any]) -> _Mixture:
             f"K), means (..., K, d) and covariances for covariance_type={ct!r}; got "
             f"{w.shape}, {m.shape}, {c.shape}."
         )
-    return _Mixture(w, m, c, ct, True)
+    return Mixture(w, m, c, ct, is_posterior=True)
 
 
 def _current_posterior(model: Any) -> dict[str, Any] | None:
-    """``model.posterior_`` unless a later non-Bayesian fit made it stale (the estimator
-    records the point estimate the posterior belongs to in ``_posterior_point``)."""
-    post = getattr(model, "posterior_", None)
-    if post is None:
-        return None
-    point = getattr(model, "_posterior_point", None)
-    if point is not None and point is not getattr(model, "means_", None):
-        return None
-    return post
+    """``model.posterior_``: every fit clears the previous fit's attributes, so a posterior
+    is present exactly when the last fit was Bayesian."""
+    return getattr(model, "posterior_", None)
 
 
-def _mixture(model: Any) -> _Mixture | None:
+def _mixture(model: Any) -> Mixture | None:
     """The model's mixture parameters, or ``None`` when it has none (a bootstrap)."""
     post = _current_posterior(model)
     if post is not None:
@@ -614,13 +459,12 @@ def _mixture(model: Any) -> _Mixture | None:
     ct = model.covariance_type
     if ct not in COVARIANCE_TYPES:  # pragma: no cover - validated by the estimator
         raise ValueError(f"unknown covariance_type {ct!r}")
-    return _Mixture(
-        np.asarray(model.weights_, dtype=float)[None, None],
-        np.asarray(model.means_, dtype=float)[None, None],
-        np.asarray(model.covariances_, dtype=float)[None, None],
+    return Mixture(
+        np.asarray(model.weights_, dtype=float),
+        np.asarray(model.means_, dtype=float),
+        np.asarray(model.covariances_, dtype=float),
         ct,
-        False,
-    )
+    ).with_draw_axes()
 
 
 def _unwrap(model: Any) -> Any:
@@ -856,7 +700,7 @@ def _convergence_checks(model: Any, do_values: np.ndarray) -> list[Check]:
 _N_PROBE_AXES = 2
 
 
-def _probe_points(mix: _Mixture) -> np.ndarray:
+def _probe_points(mix: Mixture) -> np.ndarray:
     """Label-invariant probe points per do value: the predictive mean, and the mean plus or
     minus one standard deviation along the (up to) two leading principal axes of the
     predictive covariance. Shape (n_do, 1 + 2 min(d, 2), d)."""
@@ -868,7 +712,7 @@ def _probe_points(mix: _Mixture) -> np.ndarray:
     return np.concatenate([mean[:, None, :], mean[:, None, :] + steps], axis=1)
 
 
-def label_invariant_draws(mix: _Mixture) -> dict[str, np.ndarray]:
+def label_invariant_draws(mix: Mixture) -> dict[str, np.ndarray]:
     """Quantities that do not change when components are relabelled, per draw:
     ``interventional_mean`` (C, D, n_do, d), ``interventional_cov`` (C, D, n_do, d, d) and
     ``log_density`` at probe points (C, D, n_do, 1 + 2 min(d, 2)): the predictive mean and
@@ -877,11 +721,11 @@ def label_invariant_draws(mix: _Mixture) -> dict[str, np.ndarray]:
     return {
         "interventional_mean": mean,
         "interventional_cov": cov,
-        "log_density": mix.log_density(_probe_points(mix)),
+        "log_density": mix.log_prob_at(_probe_points(mix)),
     }
 
 
-def _flat_quantities(mix: _Mixture) -> np.ndarray:
+def _flat_quantities(mix: Mixture) -> np.ndarray:
     """Label-invariant quantities, flattened per do value: (C, D, n_do, m)."""
     q = label_invariant_draws(mix)
     c, dr, j, d = q["interventional_mean"].shape
@@ -948,7 +792,7 @@ def posterior_summary(model: Any) -> Any:
     )
 
 
-def _posterior_checks(mix: _Mixture, do_values: np.ndarray, th: Thresholds) -> list[Check]:
+def _posterior_checks(mix: Mixture, do_values: np.ndarray, th: Thresholds) -> list[Check]:
     q = _flat_quantities(mix)
     n_chains = mix.n_chains
     rh = _arviz.rhat(q) if mix.n_draws >= 4 else np.full(q.shape[2:], np.nan)
@@ -1033,7 +877,7 @@ def _posterior_checks(mix: _Mixture, do_values: np.ndarray, th: Thresholds) -> l
     return out
 
 
-def _ppc_checks(mix: _Mixture, X: np.ndarray, cw: CausalWeights, th: Thresholds) -> list[Check]:
+def _ppc_checks(mix: Mixture, X: np.ndarray, cw: CausalWeights, th: Thresholds) -> list[Check]:
     W = cw.values
     mix = mix.thin(_MAX_PPC_DRAWS)
     d_mean, d_cov = _weighted_moments(X, W)
@@ -1155,7 +999,7 @@ def _heldout_check(
 
 
 def _model_size(
-    mix: _Mixture | None, n_do: int, d: int | None, override: Any
+    mix: Mixture | None, n_do: int, d: int | None, override: Any
 ) -> tuple[np.ndarray, str]:
     """Free parameters per do value for the ESS floor, and a description of the model."""
     if override is not None:
@@ -1283,7 +1127,7 @@ def diagnose(
     return DiagnosticsReport(checks, title=title, notes=notes)
 
 
-def _title(model: Any, cw: CausalWeights, mix: _Mixture | None) -> str:
+def _title(model: Any, cw: CausalWeights, mix: Mixture | None) -> str:
     name = type(model).__name__
     bits = [f"{cw.n_samples} rows", f"{cw.n_do} do value{'s' if cw.n_do != 1 else ''}"]
     if mix is not None:
@@ -1567,7 +1411,7 @@ def to_inference_data(
         }
         stats = getattr(model, "sample_stats_", None) or {}
         groups["sample_stats"] = {k: np.asarray(v) for k, v in stats.items()}
-        predictive = mix.sample(rng)
+        predictive = mix.sample_each(rng)
     else:
         stats = {}
         trace = getattr(model, "lower_bounds_", None)
@@ -1582,14 +1426,14 @@ def to_inference_data(
         if getattr(model, "n_iter_", None) is not None:
             stats["n_iter"] = np.asarray(model.n_iter_, dtype=np.int64)[None, None]
         groups["sample_stats"] = stats
-        reps = _Mixture(
+        reps = Mixture(
             np.broadcast_to(mix.weights, (1, n_draws, *mix.weights.shape[2:])),
             np.broadcast_to(mix.means, (1, n_draws, *mix.means.shape[2:])),
             np.broadcast_to(mix.covariances, (1, n_draws, *mix.covariances.shape[2:])),
             mix.covariance_type,
             False,
         )
-        predictive = reps.sample(rng)
+        predictive = reps.sample_each(rng)
     groups["posterior_predictive"] = {"X_do": predictive}
     groups["constant_data"] = {
         "causal_weights": np.ascontiguousarray(cw.values.T),

@@ -1,11 +1,9 @@
-"""Estimators: the causally weighted Gaussian mixture, the causal bootstrap and the
-mechanism-learning meta-estimator.
+"""The causally weighted Gaussian mixture (CW-GMM): one mixture per intervention value,
+fitted to the observational rows with the causal weights (or to plug-in draws of the
+front-door formula), then sampled into a deconfounded dataset.
 
-Assumed graph (the default, ``graph="front_door"``)::
-
-        U (unobserved)
-       ↙          ↘
-      Y  →  Z  →   X          y: cause / label, z: mechanism, x: effect / features
+The estimator orchestrates: weights → initialisation → fitter (EM, SVI-MAP, variational
+posterior or NUTS, all of one shape) → K selection by the weighted BIC → fitted attributes.
 
 References
 ----------
@@ -15,92 +13,71 @@ multiple unknown confounding through front-door causal bootstrapping. arXiv:2410
 
 from __future__ import annotations
 
-import math
-import numbers
+import os
 import warnings
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
-from sklearn.cluster import KMeans, kmeans_plusplus
-from sklearn.utils.metaestimators import available_if
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 
-from causal_mixtures._random import RandomState, check_random_state, derive_seed
-from causal_mixtures._validation import as_2d_float, feature_names, resolve_device
+from causal_mixtures._random import RandomState, check_random_state
+from causal_mixtures._validation import (
+    Boolean,
+    HasMethods,
+    InstanceOf,
+    Interval,
+    Options,
+    SequenceOf,
+    as_2d_float,
+    check_int,
+    resolve_device,
+    validate_params,
+)
+from causal_mixtures.estimators.common import (
+    as_frame,
+    check_fit_inputs,
+    clear_fit,
+    draws_per_do,
+    estimate_weights,
+    match_do,
+)
+from causal_mixtures.estimators.plugin import PluginFrontDoor
 from causal_mixtures.exceptions import ConvergenceWarning
-from causal_mixtures.mixture import svi as _svi
-from causal_mixtures.mixture.em import (
-    COVARIANCE_TYPES,
-    EMResult,
-    MixtureParams,
-    log_likelihood,
-    n_parameters,
-    params_from_responsibilities,
-    weighted_em,
+from causal_mixtures.graph.core import CausalGraph
+from causal_mixtures.mixture.bayes import (
+    GUIDES,
+    WEIGHT_MASS,
+    check_nuts_size,
+    fit_nuts,
+    fit_posterior,
+    likelihood_mass,
+    posterior_predictive,
 )
-from causal_mixtures.weights.core import (
-    CausalWeights,
-    _as_cause,
-    causal_weights,
-    check_n_components,
-)
+from causal_mixtures.mixture.em import weighted_em
+from causal_mixtures.mixture.init import INIT_PARAMS, initial_mixture
+from causal_mixtures.mixture.model import MixturePrior
+from causal_mixtures.mixture.params import COVARIANCE_TYPES, Mixture, n_parameters
+from causal_mixtures.mixture.result import FitResult
+from causal_mixtures.mixture.svi import fit_map
+from causal_mixtures.weights.adjustment import ADJUSTED_DENSITIES
+from causal_mixtures.weights.core import CausalWeights, as_mechanism, check_n_components, kish_ess
+from causal_mixtures.weights.density import DENSITIES, ConditionalDensity, is_discrete
 
-__all__ = ["CausalBootstrap", "CausalGaussianMixture", "MechanismLearner"]
+__all__ = ["CausalGaussianMixture"]
 
 INFERENCE = ("em", "svi", "bayes")
-INIT_PARAMS = ("kmeans", "k-means++", "random_from_data")
 STRATEGIES = ("weighting", "plugin")
+SVI_INITS = ("em", "init_params")
 _DEFAULT_MAX_AUTO_K = 10
 
-
-def _check_fit_inputs(
-    X: Any, y: Any, weights: Any
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    X_arr = as_2d_float("X", X)
-    names = feature_names(X)
-    y_arr = None
-    if y is not None:
-        y_arr = _as_cause(y)
-        if len(y_arr) != len(X_arr):
-            raise ValueError(
-                f"X and y must have the same number of rows; got {len(X_arr)} rows in X and "
-                f"{len(y_arr)} in y."
-            )
-    elif weights is None:
-        raise ValueError("y (the cause) is required unless explicit weights are given.")
-    return X_arr, y_arr, names
-
-
-def _match_do(do: Any, do_values: np.ndarray) -> int:
-    """Index of the intervention value ``do`` among the fitted ones."""
-    if isinstance(do, np.ndarray) and do.ndim > 0:
-        if do.size != 1:
-            raise ValueError(f"do must be a single intervention value here; got {do!r}.")
-        do = do.reshape(-1)[0]
-    for j, v in enumerate(do_values.tolist()):
-        if v == do:
-            return j
-    if isinstance(do, numbers.Real) and do_values.dtype.kind in "fiu":
-        close = np.flatnonzero(np.isclose(do_values.astype(float), float(do), rtol=1e-9, atol=1e-12))
-        if len(close):
-            return int(close[0])
-    shown = do_values.tolist() if len(do_values) <= 12 else f"{do_values[:6].tolist()}..."
-    raise ValueError(
-        f"do={do!r} is not one of the intervention values the model was fitted for: {shown}. "
-        "Refit with it included in do=, or pick one of these."
-    )
-
-
-def _batch(arr: Any, b: int, shape_tail: tuple[int, ...], name: str, dtype, device) -> torch.Tensor:
-    t = torch.tensor(np.asarray(arr, dtype=np.float64), dtype=dtype, device=device)
-    if t.shape == shape_tail:
-        t = t.expand((b, *shape_tail)).clone()
-    if tuple(t.shape[1:]) != shape_tail:
-        raise ValueError(
-            f"{name} must have shape {shape_tail} or (n_do, *{shape_tail}); got {tuple(t.shape)}."
-        )
-    return t
+_ARRAY_LIKE = InstanceOf((np.ndarray, list, tuple, torch.Tensor), "an array-like")
+_RANDOM_STATE = [
+    None,
+    Interval("int", 0, 2**32 - 1),
+    InstanceOf((np.random.Generator, np.random.RandomState), "a numpy Generator or RandomState"),
+]
 
 
 class CausalGaussianMixture(BaseEstimator):
@@ -109,7 +86,7 @@ class CausalGaussianMixture(BaseEstimator):
     ``q_y`` estimates the interventional distribution ``p(x | do(y))``.
 
     All intervention values (and all ``n_init`` restarts) are fitted at once, batched on a
-    leading axis, by weighted EM in float64 (:mod:`causal_mixtures.em`).
+    leading axis, by weighted EM in float64 (:mod:`causal_mixtures.mixture.em`).
 
     Parameters
     ----------
@@ -123,7 +100,7 @@ class CausalGaussianMixture(BaseEstimator):
     covariance_type : {"full", "diag", "spherical"}, default="full"
     inference : {"em", "svi", "bayes"}, default="em"
         Fitting method; all three fit the same Pyro model
-        (:class:`~causal_mixtures.mixture.CausalMixtureModel`). ``"em"`` (weighted EM) is the
+        (:class:`~causal_mixtures.mixture.model.CausalMixtureModel`). ``"em"`` (weighted EM) is the
         production fitter. ``"svi"``: MAP under flat priors (the same weighted
         maximum-likelihood optimum) by stochastic variational inference with an
         ``AutoDelta`` guide, warm-started from EM; it supports minibatches
@@ -131,7 +108,7 @@ class CausalGaussianMixture(BaseEstimator):
         the mixture parameters under weakly informative, data-scaled priors (SVI with a
         Gaussian guide, or NUTS with ``guide="nuts"``); then :meth:`sample` draws from the
         posterior predictive and :meth:`posterior_datasets` gives many plausible
-        deconfounded datasets. See :mod:`causal_mixtures.svi`.
+        deconfounded datasets. See :mod:`causal_mixtures.mixture.bayes`.
     density : str or ConditionalDensity, default="auto"
         Estimator of the weight factors ``p(z | y)``; see :mod:`causal_mixtures.density`.
     weight_smoothing : {None, "psis"}, default=None
@@ -163,7 +140,7 @@ class CausalGaussianMixture(BaseEstimator):
         method): the observational rows, weighted by the causal weights. ``"plugin"``
         (front-door graphs only): fit Gaussian-mixture conditionals ``p(z | y)`` and
         ``p(x | y', z)`` and sample the front-door formula itself
-        (:class:`~causal_mixtures.plugin.PluginFrontDoor`), then fit the mixture for each
+        (:class:`~causal_mixtures.estimators.plugin.PluginFrontDoor`), then fit the mixture for each
         intervention value to those draws. No importance weights are involved, so
         intervention values far from the bulk of the data keep their precision; the price
         is that the conditionals must be well specified. Use it for continuous causes under
@@ -320,132 +297,95 @@ class CausalGaussianMixture(BaseEstimator):
         self.plugin_components = plugin_components
         self.plugin_draws = plugin_draws
 
+    # One table, checked at fit (scikit-learn's contract): any one constraint must hold.
+    _parameter_constraints: dict[str, list[Any]] = {
+        "graph": [None, InstanceOf((str, os.PathLike, CausalGraph), "a graph name, a path or a CausalGraph")],
+        "n_components": [Interval("int", 1, None), Options("auto")],
+        "covariance_type": [Options(*COVARIANCE_TYPES)],
+        "inference": [Options(*INFERENCE)],
+        "density": [
+            Options(*dict.fromkeys(DENSITIES + ADJUSTED_DENSITIES)),
+            InstanceOf(ConditionalDensity, "a ConditionalDensity"),
+            HasMethods("fit", "log_prob"),
+        ],
+        "weight_smoothing": [None, Options("psis")],
+        "tol": [Interval("real", 0, None)],
+        "reg_covar": [Interval("real", 0, None)],
+        "max_iter": [Interval("int", 1, None)],
+        "n_init": [Interval("int", 1, None)],
+        "init_params": [Options(*INIT_PARAMS)],
+        "weights_init": [None, _ARRAY_LIKE],
+        "means_init": [None, _ARRAY_LIKE],
+        "precisions_init": [None, _ARRAY_LIKE],
+        "n_components_range": [None, SequenceOf(Interval("int", 1, None))],
+        "random_state": _RANDOM_STATE,
+        "device": [InstanceOf((str, torch.device), "'cpu', 'cuda', 'cuda:N' or a torch.device")],
+        "verbose": [Boolean(), Interval("int", 0, None)],
+        "weight_mass": [None, Options(*WEIGHT_MASS)],
+        "n_steps": [Interval("int", 1, None)],
+        "learning_rate": [Interval("real", 0, None, closed="neither")],
+        "subsample_size": [None, Interval("int", 1, None)],
+        "n_posterior_draws": [Interval("int", 2, None)],
+        "guide": [Options(*GUIDES)],
+        "svi_init": [Options(*SVI_INITS)],
+        "strategy": [Options(*STRATEGIES)],
+        "plugin_components": [Interval("int", 1, None)],
+        "plugin_draws": [None, Interval("int", 1, None)],
+    }
+    _parameter_hints = {
+        "n_components": "Try n_components=3, or 'auto' to choose K by the weighted BIC.",
+        "n_components_range": "Try n_components_range=range(1, 11).",
+        "random_state": "Try random_state=0.",
+    }
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "density_estimator"
+        tags.target_tags.required = True
+        return tags
+
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
-        k = self.n_components
-        if not (k == "auto" or (isinstance(k, numbers.Integral) and not isinstance(k, bool) and k >= 1)):
-            raise ValueError(f"n_components must be a positive int or 'auto'; got {k!r}.")
-        if self.covariance_type not in COVARIANCE_TYPES:
-            raise ValueError(
-                f"covariance_type must be one of {list(COVARIANCE_TYPES)}; got "
-                f"{self.covariance_type!r}."
-            )
-        if self.inference not in INFERENCE:
-            raise ValueError(
-                f"inference must be one of {list(INFERENCE)}; got {self.inference!r}."
-            )
-        if self.strategy not in STRATEGIES:
-            raise ValueError(
-                f"strategy must be one of {list(STRATEGIES)}; got {self.strategy!r}."
-            )
+        validate_params(self, self._parameter_constraints)
         if self.strategy == "plugin" and self.inference != "em":
             raise ValueError(
                 f"strategy='plugin' is fitted by EM only; got inference={self.inference!r}. "
                 "Use inference='em' or strategy='weighting'."
             )
-        if self.init_params not in INIT_PARAMS:
+        if self.guide == "nuts" and self.inference == "bayes" and self.subsample_size is not None:
             raise ValueError(
-                f"init_params must be one of {list(INIT_PARAMS)}; got {self.init_params!r}."
+                "guide='nuts' uses every row at every step and cannot subsample; got "
+                f"subsample_size={self.subsample_size!r}. Use subsample_size=None, or an SVI guide."
             )
-        for name, lo, integer in (
-            ("tol", 0.0, False), ("reg_covar", 0.0, False), ("max_iter", 1, True), ("n_init", 1, True)
-        ):
-            v = getattr(self, name)
-            ok = isinstance(v, numbers.Integral) if integer else isinstance(v, numbers.Real)
-            if not ok or isinstance(v, bool) or v < lo:
-                kind = "an int" if integer else "a number"
-                raise ValueError(f"{name} must be {kind} >= {lo}; got {v!r}.")
-
-    # ------------------------------------------------------------------ weights
-    def _causal_weights(
-        self, X: np.ndarray, y: np.ndarray | None, mechanism: Any, covariates: Any, do: Any, weights: Any
-    ) -> CausalWeights:
-        if weights is not None:
-            if isinstance(weights, CausalWeights):
-                cw = weights
-            else:
-                cw = CausalWeights.from_array(weights, do)
-            if cw.n_samples != len(X):
-                raise ValueError(
-                    f"weights must have one row per sample of X ({len(X)}); got {cw.n_samples}."
-                )
-            return cw
-        assert y is not None
-        if len(np.unique(y)) < 2:
-            raise ValueError(
-                f"y must take at least two distinct values to define interventions; got a "
-                f"single value {np.unique(y).tolist()}. Mechanism learning contrasts "
-                "interventions on the cause."
-            )
-        return causal_weights(
-            self.graph, X, y, mechanism=mechanism, covariates=covariates, do=do,
-            density=self.density, weight_smoothing=self.weight_smoothing,
-        )
-
-    # ------------------------------------------------------------------ initialisation
-    def _initial_params(
-        self, X: np.ndarray, Xt: torch.Tensor, Wt: torch.Tensor, W: np.ndarray, k: int,
-        n_init: int, rng: np.random.Generator,
-    ) -> MixtureParams:
-        """Initial parameters for the batch ``[restart 0: do 0..J-1, restart 1: ...]``."""
-        n_do, n = W.shape
-        d = X.shape[1]
-        b = n_do * n_init
-        ct = self.covariance_type
-        dtype, device = Xt.dtype, Xt.device
-        user = (self.weights_init, self.means_init, self.precisions_init)
-        resp = None
-        if not all(v is not None for v in user):
-            labels = np.empty((b, n), dtype=np.int64)
-            for r in range(n_init):
-                for j in range(n_do):
-                    w = W[j]
-                    seed = derive_seed(rng) % (2**32 - 1)
-                    if self.init_params == "kmeans":
-                        lab = KMeans(k, n_init=1, random_state=seed).fit(X, sample_weight=w).labels_
-                    else:
-                        if self.init_params == "k-means++":
-                            centres, _ = kmeans_plusplus(X, k, sample_weight=w, random_state=seed)
-                        else:
-                            idx = rng.choice(n, size=k, replace=False, p=w / w.sum())
-                            centres = X[idx]
-                        lab = ((X[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
-                    labels[r * n_do + j] = lab
-            resp = torch.nn.functional.one_hot(torch.as_tensor(labels, device=device), k).to(dtype)
-        Wb = Wt.repeat(n_init, 1)
-        if resp is not None:
-            params = params_from_responsibilities(Xt, Wb / Wb.sum(-1, keepdim=True), resp, self.reg_covar, ct)
-        else:
-            params = None
-        tail_cov = {"full": (k, d, d), "diag": (k, d), "spherical": (k,)}[ct]
-        weights = params.weights if params is not None else None
-        means = params.means if params is not None else None
-        prec_chol = params.precisions_cholesky if params is not None else None
-        covs = params.covariances if params is not None else None
-        if self.weights_init is not None:
-            weights = _batch(self.weights_init, n_do, (k,), "weights_init", dtype, device).repeat(n_init, 1)
-        if self.means_init is not None:
-            means = _batch(self.means_init, n_do, (k, d), "means_init", dtype, device).repeat(n_init, 1, 1)
-        if self.precisions_init is not None:
-            prec = _batch(self.precisions_init, n_do, tail_cov, "precisions_init", dtype, device)
-            prec = prec.repeat((n_init,) + (1,) * len(tail_cov))
-            if ct == "full":
-                covs = torch.linalg.inv(prec)
-                prec_chol = torch.linalg.cholesky(prec)
-            else:
-                covs = 1.0 / prec
-                prec_chol = torch.sqrt(prec)
-        return MixtureParams(weights, means, covs, prec_chol, ct)
 
     # ------------------------------------------------------------------ fitting
-    def _fit_k(
+    def _k_grid(self, W: np.ndarray) -> np.ndarray:
+        if self.n_components != "auto":
+            return np.asarray([self.n_components])
+        if self.n_components_range is not None:
+            return np.asarray(list(self.n_components_range))
+        n_pos = (W > 0).sum(1)
+        return np.arange(1, min(_DEFAULT_MAX_AUTO_K, int(n_pos.min())) + 1)
+
+    def _initial(
+        self, X: np.ndarray, Xt: torch.Tensor, W: np.ndarray, k: int, n_init: int,
+        rng: np.random.Generator,
+    ) -> Mixture:
+        return initial_mixture(
+            X, Xt, W, k, covariance_type=self.covariance_type, init_params=self.init_params,
+            n_init=n_init, reg_covar=self.reg_covar, rng=rng, weights_init=self.weights_init,
+            means_init=self.means_init, precisions_init=self.precisions_init,
+        )
+
+    def _fit_em_k(
         self, X: np.ndarray, Xt: torch.Tensor, W: np.ndarray, k: int, rng: np.random.Generator,
-        progress: Any = None,
-    ) -> EMResult:
-        n_do = W.shape[0]
-        n_init = self.n_init
+        progress: Any,
+    ) -> FitResult:
+        """Weighted EM with ``n_init`` restarts for every do value at once; the best restart
+        (largest weighted log-likelihood) of each do value is kept."""
+        n_do, n_init = W.shape[0], self.n_init
         Wt = torch.tensor(W, dtype=Xt.dtype, device=Xt.device)
-        init = self._initial_params(X, Xt, Wt, W, k, n_init, rng)
+        init = self._initial(X, Xt, W, k, n_init, rng)
 
         def callback(it: int, objective: torch.Tensor) -> None:
             if progress is not None:
@@ -459,28 +399,109 @@ class CausalGaussianMixture(BaseEstimator):
         if n_init == 1:
             return res
         lb = res.lower_bound.reshape(n_init, n_do)
-        best = lb.argmax(0) * n_do + torch.arange(n_do, device=lb.device)
-        history = [h[best] for h in res.history]
-        return EMResult(res.params.select(best), res.lower_bound[best], res.converged[best],
-                        res.n_iter[best], history)
+        return res.select(lb.argmax(0) * n_do + torch.arange(n_do, device=lb.device))
 
-    def _plugin_draws(
+    def _bic(self, res: FitResult, k: int, d: int, ess: np.ndarray) -> np.ndarray:
+        # The weighted log-likelihood is put on the scale of the data by the Kish ESS.
+        total = ess * res.lower_bound.cpu().numpy()
+        return -2.0 * total + n_parameters(k, d, self.covariance_type) * np.log(ess)
+
+    def _fit_em(
+        self, X: np.ndarray, W: np.ndarray, rng: np.random.Generator, device: torch.device,
+        verbose: bool, do_values: np.ndarray,
+    ) -> tuple[FitResult, int, np.ndarray]:
+        """EM over the K grid: the result with the smallest BIC summed over do values, its
+        K and its BIC per do value (the grid is stored when ``n_components="auto"``)."""
+        ess = kish_ess(W, axis=1)
+        # X is a private float64 copy: share its memory instead of copying again.
+        Xt = torch.from_numpy(X).to(device)
+        grid = self._k_grid(W)
+        check_n_components(int(grid.max()), W, do_values)
+        progress = None
+        if verbose:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=len(grid) * self.max_iter, desc="weighted EM", leave=False)
+        try:
+            results, bics = [], []
+            for k in grid.tolist():
+                res = self._fit_em_k(X, Xt, W, int(k), rng, progress)
+                results.append(res)
+                bics.append(self._bic(res, int(k), X.shape[1], ess))
+        finally:
+            if progress is not None:
+                progress.close()
+        bics_arr = np.asarray(bics)
+        best = int(bics_arr.sum(1).argmin())
+        if self.n_components == "auto":
+            self.n_components_grid_ = grid
+            self.bic_grid_ = bics_arr
+        return results[best], int(grid[best]), bics_arr[best]
+
+    def _fit_pyro(
+        self, X: np.ndarray, W: np.ndarray, device: torch.device, do_values: np.ndarray
+    ) -> tuple[FitResult, int, MixturePrior | None]:
+        """SVI-MAP, variational posterior or NUTS from the EM fit (``svi_init="em"``) or
+        from the ``init_params`` initialisation."""
+        if self.inference == "bayes" and self.guide == "nuts":
+            check_nuts_size(len(X))
+        if self.svi_init == "em":
+            with warnings.catch_warnings():
+                # EM is only the starting point here; convergence is judged on this fit.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                em, k, _ = self._fit_em(
+                    X, W, check_random_state(self.random_state), device, False, do_values
+                )
+            init = em.mixture
+            rng = check_random_state(self.random_state)
+        else:
+            if self.n_components == "auto":
+                raise ValueError(
+                    "n_components='auto' chooses K by the weighted BIC of EM fits; use "
+                    "svi_init='em' with it, or pass an int n_components."
+                )
+            rng = check_random_state(self.random_state)
+            k = int(self.n_components)
+            check_n_components(k, W, do_values)
+            Xt0 = torch.tensor(X, dtype=torch.float64, device=device)
+            init = self._initial(X, Xt0, W, k, 1, rng)
+        Xt = torch.tensor(X, dtype=torch.float64, device=device)
+        Wt = torch.tensor(W, dtype=torch.float64, device=device)
+        mass = likelihood_mass(W, self._weight_mass())
+        common = dict(random_state=rng, verbose=bool(self.verbose))
+        svi_opts = dict(
+            subsample_size=self.subsample_size, n_steps=self.n_steps,
+            learning_rate=self.learning_rate, tol=self.tol,
+        )
+        prior = None
+        if self.inference == "svi":
+            res = fit_map(Xt, Wt, init, **svi_opts, **common)
+        else:
+            prior = MixturePrior.from_data(Xt)
+            if self.guide == "nuts":
+                res = fit_nuts(Xt, Wt, init, mass=mass, prior=prior,
+                               n_draws=self.n_posterior_draws, **common)
+            else:
+                res = fit_posterior(Xt, Wt, init, mass=mass, prior=prior, guide=self.guide,
+                                    n_draws=self.n_posterior_draws, **svi_opts, **common)
+        return res, k, prior
+
+    def _weight_mass(self) -> str:
+        return self.weight_mass if self.weight_mass is not None else "ess"
+
+    def _plugin_rows(
         self, X: np.ndarray, y: np.ndarray | None, mechanism: Any, cw: CausalWeights,
         weights: Any, rng: np.random.Generator,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Draws of the front-door formula for every do value, stacked, with indicator
         weights (row block j belongs to do value j), so one batched EM fits them all."""
-        from causal_mixtures.estimators.plugin import PluginFrontDoor
-        from causal_mixtures.weights.core import _as_mechanism
-        from causal_mixtures.weights.density import is_discrete
-
         if weights is not None or cw.estimand is None or cw.estimand.kind != "front_door":
             kind = "explicit weights" if cw.estimand is None else cw.estimand.kind
             raise ValueError(
                 f"strategy='plugin' samples the front-door formula and needs a front-door "
                 f"graph with the mechanism data; got {kind}. Use strategy='weighting'."
             )
-        z = _as_mechanism(mechanism, len(X))
+        z = as_mechanism(mechanism, len(X))
         m = int(self.plugin_draws or max(len(X), 5000))
         sampler = PluginFrontDoor(
             self.plugin_components,
@@ -489,15 +510,8 @@ class CausalGaussianMixture(BaseEstimator):
             random_state=int(rng.integers(0, 2**31 - 1)),
         ).fit(X, y, z)
         self.plugin_ = sampler
-        n_do = cw.n_do
         draws = np.concatenate([sampler.sample(m, v, rng) for v in cw.do_values.tolist()])
-        W = np.kron(np.eye(n_do), np.ones(m))  # (n_do, n_do * m) block indicators
-        return draws, W
-
-    def _bic(self, res: EMResult, k: int, d: int, ess: np.ndarray) -> np.ndarray:
-        # DESIGN §2: put the weighted log-likelihood on the scale of the data (Kish ESS).
-        total = ess * res.lower_bound.cpu().numpy()
-        return -2.0 * total + n_parameters(k, d, self.covariance_type) * np.log(ess)
+        return draws, np.kron(np.eye(cw.n_do), np.ones(m))  # (n_do, n_do * m) indicators
 
     def fit(
         self,
@@ -532,78 +546,66 @@ class CausalGaussianMixture(BaseEstimator):
         -------
         self
         """
+        clear_fit(self)
         self._check_params()
-        _svi.check_params(self)  # also drops the attributes of an earlier svi/bayes fit
-        X_arr, y_arr, names = _check_fit_inputs(X, y, weights)
-        if self.inference != "em":
-            return _svi.fit_estimator(
-                self, X, y, mechanism=mechanism, covariates=covariates, do=do, weights=weights
-            )
-        cw = self._causal_weights(X_arr, y_arr, mechanism, covariates, do, weights)
-        rng = check_random_state(self.random_state)
-        X_obs = X_arr
-        if self.strategy == "plugin":
-            X_arr, W = self._plugin_draws(X_arr, y_arr, mechanism, cw, weights, rng)
-        else:
-            W = cw.values.T.copy()  # (n_do, n)
-        n_pos = (W > 0).sum(1)
-        ess = W.sum(1) ** 2 / (W * W).sum(1)
+        X_arr, y_arr, names = check_fit_inputs(X, y, weights)
+        cw = estimate_weights(
+            self.graph, X_arr, y_arr, mechanism=mechanism, covariates=covariates, do=do,
+            weights=weights, density=self.density, weight_smoothing=self.weight_smoothing,
+        )
         device = resolve_device(self.device)
-        # X_arr is already a private float64 copy: share its memory instead of copying again.
-        Xt = torch.from_numpy(X_arr).to(device)
-        d = X_arr.shape[1]
-        if self.n_components == "auto":
-            grid = np.asarray(
-                self.n_components_range
-                if self.n_components_range is not None
-                else range(1, min(_DEFAULT_MAX_AUTO_K, int(n_pos.min())) + 1)
-            )
+        X_obs = X_arr
+        prior = None
+        if self.inference == "em":
+            rng = check_random_state(self.random_state)
+            if self.strategy == "plugin":
+                X_arr, W = self._plugin_rows(X_arr, y_arr, mechanism, cw, weights, rng)
+            else:
+                W = cw.values.T.copy()  # (n_do, n)
+            res, k, bic = self._fit_em(X_arr, W, rng, device, bool(self.verbose), cw.do_values)
         else:
-            grid = np.asarray([self.n_components])
-        check_n_components(int(grid.max()), W, cw.do_values)
-        progress = None
-        if self.verbose:
-            from tqdm.auto import tqdm
-
-            progress = tqdm(total=len(grid) * self.max_iter, desc="weighted EM", leave=False)
-        try:
-            results, bics = [], []
-            for k in grid.tolist():
-                res = self._fit_k(X_arr, Xt, W, int(k), rng, progress)
-                results.append(res)
-                bics.append(self._bic(res, int(k), d, ess))
-        finally:
-            if progress is not None:
-                progress.close()
-        bics_arr = np.asarray(bics)
-        best = int(bics_arr.sum(1).argmin())
-        res = results[best]
-        if self.n_components == "auto":
-            self.n_components_grid_ = grid
-            self.bic_grid_ = bics_arr
-        self._store(res, cw, int(grid[best]), bics_arr[best], X_obs, names)
+            W = cw.values.T.copy()
+            res, k, prior = self._fit_pyro(X_arr, W, device, cw.do_values)
+            bic = self._bic(res, k, X_arr.shape[1], cw.ess)
+        self._store(res, cw, k, bic, X_obs, names, prior)
         if not bool(res.converged.all()):
-            bad = cw.do_values[~res.converged.cpu().numpy()].tolist()
-            warnings.warn(
-                f"weighted EM did not converge for do value(s) {bad} within max_iter="
-                f"{self.max_iter} iterations (tol={self.tol}). Increase max_iter or tol, or "
-                "check the weights (causal_weights_).",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+            self._warn_not_converged(res, cw)
         return self
 
+    def _warn_not_converged(self, res: FitResult, cw: CausalWeights) -> None:
+        bad = cw.do_values[~res.converged.cpu().numpy()].tolist()
+        if self.inference == "em":
+            msg = (
+                f"weighted EM did not converge for do value(s) {bad} within max_iter="
+                f"{self.max_iter} iterations (tol={self.tol}). Increase max_iter or tol, or "
+                "check the weights (causal_weights_)."
+            )
+        elif res.info.get("guide") == "nuts":
+            msg = (
+                "NUTS had divergent transitions, so its draws may miss parts of the posterior. "
+                "Increase n_posterior_draws (longer warm-up), or use an SVI guide."
+            )
+        else:
+            what = "SVI" if self.inference == "svi" else "SVI (posterior)"
+            msg = (
+                f"{what} did not converge for do value(s) {bad} within n_steps={self.n_steps} "
+                f"(tol={self.tol}). Increase n_steps or learning_rate, or check the weights "
+                "(causal_weights_)."
+            )
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+
     def _store(
-        self, res: EMResult, cw: CausalWeights, k: int, bic: np.ndarray, X: np.ndarray, names: Any
+        self, res: FitResult, cw: CausalWeights, k: int, bic: np.ndarray, X: np.ndarray,
+        names: Any, prior: MixturePrior | None,
     ) -> None:
-        p = res.params
+        p = res.mixture.to_numpy()
         self.do_values_ = np.asarray(cw.do_values)
         self.causal_weights_ = cw
         self.n_components_ = k
-        self.weights_ = p.weights.cpu().numpy()
-        self.means_ = p.means.cpu().numpy()
-        self.covariances_ = p.covariances.cpu().numpy()
-        self.precisions_cholesky_ = p.precisions_cholesky.cpu().numpy()
+        self.weights_ = p.weights
+        self.means_ = p.means
+        self.covariances_ = p.covariances
+        self.precisions_cholesky_ = p.precisions_cholesky
         if self.covariance_type == "full":
             pc = self.precisions_cholesky_
             self.precisions_ = pc @ np.swapaxes(pc, -1, -2)
@@ -612,31 +614,52 @@ class CausalGaussianMixture(BaseEstimator):
         self.converged_ = res.converged.cpu().numpy()
         self.n_iter_ = res.n_iter.cpu().numpy()
         self.lower_bound_ = res.lower_bound.cpu().numpy()
-        self.lower_bounds_ = torch.stack(res.history).cpu().numpy()
+        self.lower_bounds_ = res.history.cpu().numpy()
         self.bic_ = bic
         self.n_features_in_ = X.shape[1]
         if names is not None:
             self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        if self.inference != "em":
+            self.weight_mass_ = self._weight_mass()
+            self.likelihood_mass_ = likelihood_mass(cw.values.T.copy(), self.weight_mass_)
+            self.fitted_inference_ = self.inference
+        if res.posterior is not None:
+            post = res.posterior
+            self.posterior_ = {
+                "weights": post.weights, "means": post.means, "covariances": post.covariances,
+            }
+            self.guide_ = res.info.get("guide")
+            assert prior is not None
+            self.prior_ = MixturePrior(
+                prior.concentration,
+                prior.mean_loc.cpu().numpy(),
+                prior.mean_scale.cpu().numpy(),
+                prior.scale_scale.cpu().numpy(),
+                prior.lkj_concentration,
+            )
 
     # ------------------------------------------------------------------ using the fit
     def _check_fitted(self) -> None:
         if not hasattr(self, "means_"):
-            from sklearn.exceptions import NotFittedError
-
             raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' first."
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
             )
 
-    def _params_for(self, j: int, device: torch.device) -> MixtureParams:
-        def t(a: np.ndarray) -> torch.Tensor:
-            return torch.tensor(a[j : j + 1], dtype=torch.float64, device=device)
+    def mixture(self) -> Mixture:
+        """The fitted mixtures as one :class:`~causal_mixtures.mixture.params.Mixture`
+        (NumPy): the posterior draws for ``inference="bayes"``, else the point fit.
 
-        return MixtureParams(
-            t(self.weights_), t(self.means_), t(self.covariances_), t(self.precisions_cholesky_),
-            self.covariance_type,
-        )
+        The posterior belongs to the last fit: every ``fit`` clears the attributes of the
+        previous one, so ``posterior_`` exists exactly when the last fit was Bayesian.
+        """
+        self._check_fitted()
+        post = getattr(self, "posterior_", None)
+        if post is not None:
+            return Mixture(post["weights"], post["means"], post["covariances"],
+                           self.covariance_type, is_posterior=True)
+        return Mixture(self.weights_, self.means_, self.covariances_, self.covariance_type,
+                       self.precisions_cholesky_)
 
     def to_inference_data(self, X: Any = None, y: Any = None, **kwargs: Any) -> Any:
         """The fit as an ArviZ ``InferenceData``; see
@@ -653,7 +676,7 @@ class CausalGaussianMixture(BaseEstimator):
         **kwargs
             ``n_draws``, ``random_state``.
         """
-        from causal_mixtures.diagnostics.checks import to_inference_data
+        from causal_mixtures.diagnostics import to_inference_data
 
         self._check_fitted()
         return to_inference_data(self, X, y, **kwargs)
@@ -678,10 +701,12 @@ class CausalGaussianMixture(BaseEstimator):
                 f"X has {X_arr.shape[1]} features, but the model was fitted with "
                 f"{self.n_features_in_}."
             )
-        j = _match_do(do, self.do_values_)
+        j = match_do(do, self.do_values_)
         device = resolve_device(self.device)
         Xt = torch.tensor(X_arr, dtype=torch.float64, device=device)
-        return log_likelihood(Xt, self._params_for(j, device))[0].cpu().numpy()
+        point = Mixture(self.weights_, self.means_, self.covariances_, self.covariance_type,
+                        self.precisions_cholesky_)
+        return point.select_do(j).to_torch(device).log_prob(Xt)[0].cpu().numpy()
 
     def sample(self, n_samples: int = 1, *, do: Any, random_state: RandomState = None) -> np.ndarray:
         """Draw from the fitted interventional mixture ``q(x | do(y))``.
@@ -704,11 +729,10 @@ class CausalGaussianMixture(BaseEstimator):
             Rows in random order (not grouped by component).
         """
         self._check_fitted()
-        if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive int; got {n_samples!r}.")
-        j = _match_do(do, self.do_values_)
+        n = check_int("n_samples", n_samples)
+        j = match_do(do, self.do_values_)
         rng = check_random_state(self.random_state if random_state is None else random_state)
-        return self._sample_index(j, int(n_samples), rng)
+        return self.mixture().sample(n, j, rng)
 
     def posterior_datasets(
         self, n_datasets: int, *, n_samples: Any = None, random_state: RandomState = None
@@ -742,44 +766,41 @@ class CausalGaussianMixture(BaseEstimator):
             When the model was not fitted with ``inference="bayes"``, or ``n_datasets``
             exceeds ``n_posterior_draws``.
         """
-        return _svi.posterior_datasets(self, n_datasets, n_samples, random_state)
-
-    def _sample_index(self, j: int, n: int, rng: np.random.Generator) -> np.ndarray:
-        posterior = _svi.fitted_posterior(self)
-        if posterior is not None:  # inference="bayes": the posterior predictive
-            return _svi.sample_posterior_predictive(posterior, self.covariance_type, j, n, rng)
-        counts = rng.multinomial(n, self.weights_[j] / self.weights_[j].sum())
-        d = self.n_features_in_
-        out = []
-        for k, m in enumerate(counts.tolist()):
-            if m == 0:
-                continue
-            eps = rng.standard_normal((m, d))
-            mu = self.means_[j, k]
-            if self.covariance_type == "full":
-                chol = np.linalg.cholesky(self.covariances_[j, k])
-                out.append(mu + eps @ chol.T)
-            elif self.covariance_type == "diag":
-                out.append(mu + eps * np.sqrt(self.covariances_[j, k]))
-            else:
-                out.append(mu + eps * math.sqrt(self.covariances_[j, k]))
-        X = np.concatenate(out, axis=0)
-        return X[rng.permutation(n)]
-
-    def _n_per_do(self, n_rows: int, n_samples: Any) -> np.ndarray:
-        n_do = len(self.do_values_)
-        if n_samples is None:
-            m = max(1, n_rows // n_do)
-            return np.full(n_do, m)
-        counts = np.asarray(n_samples).reshape(-1)
-        if counts.size == 1:
-            counts = np.full(n_do, int(counts[0]))
-        if counts.size != n_do or np.any(counts < 1) or counts.dtype.kind not in "iu":
+        self._check_fitted()
+        if not hasattr(self, "posterior_"):
             raise ValueError(
-                f"n_samples must be None, a positive int (draws per intervention value) or "
-                f"{n_do} positive ints; got {n_samples!r}."
+                "posterior_datasets needs a posterior over the mixture parameters, but this "
+                f"model was fitted with inference={getattr(self, 'fitted_inference_', 'em')!r}, "
+                "which gives a single point estimate. Refit with inference='bayes'."
             )
-        return counts
+        n_datasets = check_int("n_datasets", n_datasets)
+        posterior = self.mixture()
+        n_draws = posterior.n_chains * posterior.n_draws
+        if n_datasets > n_draws:
+            raise ValueError(
+                f"n_datasets={n_datasets} exceeds the {n_draws} stored posterior draws, and "
+                "each dataset comes from a different draw. Refit with n_posterior_draws >= "
+                f"{n_datasets}."
+            )
+        counts = draws_per_do(self.causal_weights_.n_samples, n_samples, len(self.do_values_))
+        rng = check_random_state(self.random_state if random_state is None else random_state)
+        chosen = rng.choice(n_draws, size=n_datasets, replace=False)
+        obs = posterior_predictive(
+            posterior, self.prior_, chosen, int(counts.max()), rng, resolve_device(self.device)
+        )  # (n_datasets, n_do, m, d)
+        names = getattr(self, "feature_names_in_", None)
+        out = []
+        for i in range(n_datasets):
+            X_new = np.concatenate([obs[i, j, : int(c)] for j, c in enumerate(counts)], axis=0)
+            y_new = np.repeat(self.do_values_, counts)
+            order = rng.permutation(len(y_new))
+            X_new, y_new = X_new[order], y_new[order]
+            if names is not None:
+                import pandas as pd
+
+                X_new = pd.DataFrame(X_new, columns=list(names))
+            out.append((X_new, y_new))
+        return out
 
     def fit_resample(
         self,
@@ -826,315 +847,14 @@ class CausalGaussianMixture(BaseEstimator):
         """
         self._check_fitted()
         n_rows = n_rows if n_rows is not None else self.causal_weights_.n_samples
-        counts = self._n_per_do(n_rows, n_samples)
+        counts = draws_per_do(n_rows, n_samples, len(self.do_values_))
         rng = check_random_state(self.random_state if random_state is None else random_state)
-        parts = [self._sample_index(j, int(m), rng) for j, m in enumerate(counts)]
+        mixture = self.mixture()
+        parts = [mixture.sample(int(m), j, rng) for j, m in enumerate(counts)]
         X_new = np.concatenate(parts, axis=0)
         y_new = np.repeat(self.do_values_, counts)
         order = rng.permutation(len(y_new))
         X_new, y_new = X_new[order], y_new[order]
-        return _like(template, X_new), y_new
+        return as_frame(template, X_new), y_new
 
 
-def _like(template: Any, X_new: np.ndarray) -> Any:
-    cols = getattr(template, "columns", None)
-    if cols is None:
-        return X_new
-    import pandas as pd
-
-    return pd.DataFrame(X_new, columns=cols)
-
-
-class CausalBootstrap(BaseEstimator):
-    """Front-door causal bootstrap: resample the observed rows with probabilities given by
-    the causal weights (the baseline of Mao & Little). It can only repeat observed points.
-
-    Parameters
-    ----------
-    graph : str or CausalGraph, default="front_door"
-    density : str or ConditionalDensity, default="auto"
-    weight_smoothing : {None, "psis"}, default=None
-    random_state : int, Generator or None, default=None
-
-    Attributes
-    ----------
-    causal_weights_ : CausalWeights
-    do_values_ : ndarray of shape (n_do,)
-    sample_indices_ : ndarray of shape (n_new,)
-        Source row of every resampled row, in output order.
-    """
-
-    def __init__(
-        self,
-        graph: Any = "front_door",
-        *,
-        density: Any = "auto",
-        weight_smoothing: str | None = None,
-        random_state: RandomState = None,
-    ) -> None:
-        self.graph = graph
-        self.density = density
-        self.weight_smoothing = weight_smoothing
-        self.random_state = random_state
-
-    def fit_resample(
-        self,
-        X: Any,
-        y: Any,
-        *,
-        mechanism: Any = None,
-        covariates: Any = None,
-        do: Any = None,
-        n_samples: Any = None,
-    ) -> tuple[Any, Any]:
-        """Resample ``(X, y)`` into a deconfounded dataset.
-
-        Parameters
-        ----------
-        X, y, mechanism, covariates, do
-            As in :meth:`CausalGaussianMixture.fit`.
-        n_samples : int, sequence of int or None
-            Draws per intervention value; ``None`` means ``n_samples_in // n_do``.
-
-        Returns
-        -------
-        X_new, y_new
-        """
-        X_arr, y_arr, _ = _check_fit_inputs(X, y, None)
-        helper = CausalGaussianMixture(
-            self.graph, density=self.density, weight_smoothing=self.weight_smoothing
-        )
-        cw = helper._causal_weights(X_arr, y_arr, mechanism, covariates, do, None)
-        self.causal_weights_ = cw
-        self.do_values_ = np.asarray(cw.do_values)
-        helper.do_values_ = self.do_values_
-        counts = helper._n_per_do(len(X_arr), n_samples)
-        rng = check_random_state(self.random_state)
-        idx = np.concatenate(
-            [rng.choice(len(X_arr), size=int(m), p=cw.values[:, j]) for j, m in enumerate(counts)]
-        )
-        y_new = np.repeat(self.do_values_, counts)
-        order = rng.permutation(len(idx))
-        self.sample_indices_ = idx[order]
-        self.n_features_in_ = X_arr.shape[1]
-        return _like(X, X_arr[self.sample_indices_]), y_new[order]
-
-
-def _estimator_has(attr: str):
-    def check(self: MechanismLearner) -> bool:
-        if hasattr(self, "estimator_"):
-            return hasattr(self.estimator_, attr)
-        return hasattr(self.estimator, attr)
-
-    return check
-
-
-class MechanismLearner(MetaEstimatorMixin, BaseEstimator):
-    """Train any scikit-learn estimator on a deconfounded dataset (mechanism learning).
-
-    ``fit`` resamples the observational data with ``resampler`` (by default a
-    :class:`CausalGaussianMixture`) into draws from ``p(x | do(y))`` labelled with ``y``, then
-    fits a clone of ``estimator`` on them. The fitted model predicts ``y`` from ``x`` through
-    the causal relationship rather than through the confounders.
-
-    With ``n_resamples = M > 1`` it trains an ensemble of ``M`` models on ``M`` deconfounded
-    datasets and reports the spread of their predictions, like
-    ``GaussianProcessRegressor.predict(return_std=True)``. With a resampler fitted with
-    ``inference="bayes"`` the datasets come from ``M`` different posterior draws
-    (:meth:`CausalGaussianMixture.posterior_datasets`), so the spread reflects the
-    uncertainty of the deconfounding fit; with any other resampler they are independent
-    resamples of one fit, and the spread reflects resampling noise only.
-
-    Parameters
-    ----------
-    estimator : estimator object
-        Any scikit-learn classifier or regressor.
-    resampler : CausalGaussianMixture or CausalBootstrap, optional
-        Cloned before use; default ``CausalGaussianMixture()``.
-    n_resamples : int, default=1
-        Number of deconfounded datasets, hence of downstream models.
-    check : {"raise", "warn", "off"}, default="warn"
-        Diagnostics gate (:func:`causal_mixtures.diagnose`) run on the fitted resampler
-        before the downstream model is trained. ``"raise"``: refuse to train on a fit that
-        fails a check (:class:`~causal_mixtures.DiagnosticsError` naming the failed checks
-        and what to try). ``"warn"``: train, with a
-        :class:`~causal_mixtures.DiagnosticsWarning`. ``"off"``: skip the checks.
-
-    Attributes
-    ----------
-    estimator_ : estimator
-        The fitted downstream model (the first one when ``n_resamples > 1``).
-    estimators_ : list of estimator
-        The ``n_resamples`` fitted downstream models.
-    resampler_ : the fitted resampler
-    diagnostics_ : DiagnosticsReport
-        The gate's report (empty with ``check="off"``).
-    classes_ : ndarray
-        For classifiers.
-    """
-
-    def __init__(
-        self, estimator: Any, *, resampler: Any = None, n_resamples: int = 1,
-        check: str = "warn",
-    ) -> None:
-        self.estimator = estimator
-        self.resampler = resampler
-        self.n_resamples = n_resamples
-        self.check = check
-
-    def fit(
-        self,
-        X: Any,
-        y: Any,
-        *,
-        mechanism: Any = None,
-        covariates: Any = None,
-        do: Any = None,
-        n_samples: Any = None,
-    ) -> MechanismLearner:
-        """Deconfound ``(X, y)`` with the resampler, then fit the estimator on the result.
-
-        Parameters
-        ----------
-        X, y, mechanism, covariates, do
-            As in :meth:`CausalGaussianMixture.fit`.
-        n_samples : int or None
-            Draws per intervention value for each deconfounded training set.
-
-        Returns
-        -------
-        self
-        """
-        m = self.n_resamples
-        if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
-            raise ValueError(f"n_resamples must be an int >= 1; got {m!r}.")
-        from causal_mixtures.diagnostics.checks import CHECK_MODES, check_fit
-
-        if self.check not in CHECK_MODES:
-            raise ValueError(f"check must be one of {list(CHECK_MODES)}; got {self.check!r}.")
-        resampler = clone(self.resampler) if self.resampler is not None else CausalGaussianMixture()
-        if m == 1:
-            datasets = [
-                resampler.fit_resample(
-                    X, y, mechanism=mechanism, covariates=covariates, do=do, n_samples=n_samples
-                )
-            ]
-        elif isinstance(resampler, CausalGaussianMixture):
-            resampler.fit(X, y, mechanism=mechanism, covariates=covariates, do=do)
-            if _svi.fitted_posterior(resampler) is not None:
-                datasets = resampler.posterior_datasets(m, n_samples=n_samples)
-            else:
-                rng = check_random_state(resampler.random_state)
-                datasets = [
-                    resampler.resample(n_samples, n_rows=len(X), template=X, random_state=rng)
-                    for _ in range(m)
-                ]
-        else:
-            rng = check_random_state(getattr(resampler, "random_state", None))
-            datasets = []
-            for _ in range(m):
-                r = clone(resampler).set_params(random_state=derive_seed(rng) % (2**32 - 1))
-                datasets.append(
-                    r.fit_resample(
-                        X, y, mechanism=mechanism, covariates=covariates, do=do,
-                        n_samples=n_samples,
-                    )
-                )
-                resampler = r
-        self.resampler_ = resampler
-        self.diagnostics_ = check_fit(resampler, self.check, X, stacklevel=3)
-        self.estimators_ = [clone(self.estimator).fit(X_new, y_new) for X_new, y_new in datasets]
-        self.estimator_ = self.estimators_[0]
-        if hasattr(self.estimator_, "classes_"):
-            self.classes_ = self.estimator_.classes_
-        self.n_features_in_ = resampler.n_features_in_
-        return self
-
-    def _check_std(self, return_std: bool) -> None:
-        if return_std and len(self.estimators_) < 2:
-            raise ValueError(
-                "return_std=True needs an ensemble to measure the spread across models: got "
-                f"n_resamples={self.n_resamples}. Refit with n_resamples >= 2 (and a resampler "
-                "with inference='bayes' for the uncertainty of the deconfounding)."
-            )
-
-    def predict(self, X: Any, return_std: bool = False) -> Any:
-        """Predict with the downstream estimator(s).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        return_std : bool, default=False
-            Regressors with ``n_resamples >= 2`` only: also return the standard deviation
-            (ddof=1) of the ensemble's predictions.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            One model: its prediction. An ensemble: the mean prediction (regressors), or the
-            class with the largest mean probability (classifiers; majority vote without
-            ``predict_proba``).
-        y_std : ndarray of shape (n_samples,)
-            Only when ``return_std=True``.
-        """
-        self._check_std(return_std)
-        if is_classifier(self.estimator_):
-            if return_std:
-                raise ValueError(
-                    "predict(X, return_std=True) is for regressors; for a classifier use "
-                    "predict_proba(X, return_std=True)."
-                )
-            if len(self.estimators_) == 1:
-                return self.estimator_.predict(X)
-            if hasattr(self.estimator_, "predict_proba"):
-                return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-            votes = np.stack([np.searchsorted(self.classes_, e.predict(X)) for e in self.estimators_])
-            counts = np.apply_along_axis(np.bincount, 0, votes, minlength=len(self.classes_))
-            return self.classes_[np.argmax(counts, axis=0)]
-        if len(self.estimators_) == 1:
-            return self.estimator_.predict(X)
-        preds = np.stack([np.asarray(e.predict(X), dtype=float) for e in self.estimators_])
-        mean = preds.mean(0)
-        return (mean, preds.std(0, ddof=1)) if return_std else mean
-
-    @available_if(_estimator_has("predict_proba"))
-    def predict_proba(self, X: Any, return_std: bool = False) -> Any:
-        """Class probabilities from the downstream estimator(s).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        return_std : bool, default=False
-            With ``n_resamples >= 2``: also return the standard deviation (ddof=1) of each
-            probability across the ensemble.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            The (mean) probabilities.
-        proba_std : ndarray of shape (n_samples, n_classes)
-            Only when ``return_std=True``.
-        """
-        self._check_std(return_std)
-        if len(self.estimators_) == 1:
-            return self.estimator_.predict_proba(X)
-        probas = np.stack([e.predict_proba(X) for e in self.estimators_])
-        mean = probas.mean(0)
-        return (mean, probas.std(0, ddof=1)) if return_std else mean
-
-    @available_if(_estimator_has("decision_function"))
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Decision function of the downstream estimator (ensemble mean)."""
-        if len(self.estimators_) == 1:
-            return self.estimator_.decision_function(X)
-        return np.mean([e.decision_function(X) for e in self.estimators_], axis=0)
-
-    def score(self, X: Any, y: Any) -> float:
-        """Accuracy (classifiers) or R² (regressors) of :meth:`predict` on ``(X, y)``."""
-        if len(self.estimators_) == 1:
-            return self.estimator_.score(X, y)
-        from sklearn.metrics import accuracy_score, r2_score
-
-        if is_classifier(self.estimator_):
-            return float(accuracy_score(y, self.predict(X)))
-        return float(r2_score(y, self.predict(X)))

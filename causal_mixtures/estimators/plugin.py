@@ -26,6 +26,8 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.mixture import GaussianMixture
 
+from causal_mixtures.weights.density import unique_rows
+
 __all__ = ["ConditionalGaussianMixture", "PluginFrontDoor"]
 
 
@@ -142,8 +144,7 @@ class PluginFrontDoor:
         self.y_ = y.copy()
         self.n_features_ = X.shape[1]
         if self.discrete_mechanism:
-            self.z_levels_, z_codes = np.unique(z, axis=0, return_inverse=True)
-            z_codes = z_codes.reshape(-1)
+            self.z_levels_, z_codes = unique_rows(z)
         if self.discrete_cause:
             self.classes_ = np.unique(y)
             self.z_given_y_, self.x_given_yz_ = {}, {}

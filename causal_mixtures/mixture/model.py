@@ -53,7 +53,7 @@ import torch
 from pyro import poutine
 from pyro.distributions import constraints
 
-from causal_mixtures.mixture.em import COVARIANCE_TYPES
+from causal_mixtures.mixture.params import COVARIANCE_TYPES
 
 __all__ = [
     "CausalMixtureModel",

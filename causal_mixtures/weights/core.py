@@ -215,7 +215,7 @@ def check_n_components(n_components: int, W: np.ndarray, do_values: np.ndarray) 
         )
 
 
-def _as_cause(y: Any) -> np.ndarray:
+def as_cause(y: Any) -> np.ndarray:
     arr = np.array(y, copy=True)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
@@ -229,7 +229,7 @@ def _as_cause(y: Any) -> np.ndarray:
     return arr
 
 
-def _as_mechanism(mechanism: Any, n: int) -> np.ndarray:
+def as_mechanism(mechanism: Any, n: int) -> np.ndarray:
     if mechanism is None:
         raise ValueError(
             "mechanism is required for the front-door graph: pass the mechanism (the "
@@ -357,7 +357,7 @@ def causal_weights(
 
     g = resolve_graph(graph)
     estimand = identify(g)
-    y_arr = _as_cause(y) if y is not None else None
+    y_arr = as_cause(y) if y is not None else None
     if y_arr is None:
         raise ValueError("y (the cause) is required; got None.")
     n = len(y_arr)
@@ -386,7 +386,7 @@ def causal_weights(
             discrete_cause=discrete_cause,
         )
     else:
-        z = _as_mechanism(mechanism, n)
+        z = as_mechanism(mechanism, n)
         dens = make_density(density, z, discrete_cause=discrete_cause).fit(z, y_arr)
         log_num = dens.log_prob_grid(z, do_values)  # (n, n_do)
         if discrete_cause and set(np.unique(y_arr).tolist()) <= set(do_values.tolist()):

@@ -68,7 +68,7 @@ def is_discrete(values: np.ndarray, *, max_levels: int = _MAX_DISCRETE_LEVELS) -
     if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
         return False
     rows = arr.reshape(len(arr), -1)
-    return len(np.unique(rows, axis=0)) <= max_levels
+    return len(unique_rows(rows)[0]) <= max_levels
 
 
 def _no_support(value: Any, classes: np.ndarray) -> PositivityError:
@@ -78,14 +78,28 @@ def _no_support(value: Any, classes: np.ndarray) -> PositivityError:
     )
 
 
+def unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a 2-D array and the index of each row among them, for any dtype
+    (``np.unique(axis=0)`` refuses object arrays: strings, mixed labels)."""
+    if rows.dtype.kind != "O":
+        levels, codes = np.unique(rows, axis=0, return_inverse=True)
+        return levels, codes.reshape(-1)
+    keys = [tuple(r) for r in rows.tolist()]
+    distinct = sorted(set(keys), key=lambda k: tuple((type(v).__name__, repr(v)) for v in k))
+    index = {k: i for i, k in enumerate(distinct)}
+    levels = np.empty((len(distinct), rows.shape[1]), dtype=object)
+    for i, k in enumerate(distinct):
+        levels[i] = k
+    return levels, np.array([index[k] for k in keys], dtype=np.int64)
+
+
 def _rows_as_codes(
     z: np.ndarray, levels: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Map each row of ``z`` to the index of its distinct value (-1 when unseen)."""
     rows = z.reshape(len(z), -1)
     if levels is None:
-        levels, codes = np.unique(rows, axis=0, return_inverse=True)
-        return levels, codes.reshape(-1)
+        return unique_rows(rows)
     lookup = {tuple(r): i for i, r in enumerate(levels.tolist())}
     codes = np.array([lookup.get(tuple(r), -1) for r in rows.tolist()], dtype=np.int64)
     return levels, codes

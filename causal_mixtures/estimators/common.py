@@ -1,0 +1,131 @@
+"""What every estimator shares: checking ``fit``'s inputs, estimating the causal weights,
+matching a ``do`` value, counting draws per do value, clearing an earlier fit, and giving the
+output the user's DataFrame columns."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from causal_mixtures._validation import as_2d_float, feature_names
+from causal_mixtures.weights.core import CausalWeights, as_cause, causal_weights
+
+__all__ = [
+    "as_frame",
+    "check_fit_inputs",
+    "clear_fit",
+    "draws_per_do",
+    "estimate_weights",
+    "match_do",
+]
+
+
+def clear_fit(est: Any) -> None:
+    """Drop every fitted attribute (names ending in ``_``, and the private fit state
+    ``_fit_*``) so that a refit leaves nothing of the previous fit behind."""
+    for name in list(vars(est)):
+        if (name.endswith("_") and not name.startswith("__")) or name.startswith("_fit_"):
+            delattr(est, name)
+
+
+def check_fit_inputs(
+    X: Any, y: Any, weights: Any
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``X`` as a private float64 copy, ``y`` as a 1-D copy and ``X``'s column names."""
+    X_arr = as_2d_float("X", X)
+    names = feature_names(X)
+    y_arr = None
+    if y is not None:
+        y_arr = as_cause(y)
+        if len(y_arr) != len(X_arr):
+            raise ValueError(
+                f"X and y must have the same number of rows; got {len(X_arr)} rows in X and "
+                f"{len(y_arr)} in y."
+            )
+    elif weights is None:
+        raise ValueError(
+            "y (the cause) is required: this estimator requires y to be passed, but the "
+            "target y is None. Pass y, or explicit weights=."
+        )
+    return X_arr, y_arr, names
+
+
+def estimate_weights(
+    graph: Any,
+    X: np.ndarray,
+    y: np.ndarray | None,
+    *,
+    mechanism: Any,
+    covariates: Any,
+    do: Any,
+    weights: Any,
+    density: Any,
+    weight_smoothing: str | None,
+) -> CausalWeights:
+    """The causal weights of ``(X, y)``: the given ``weights`` (validated) or estimated."""
+    if weights is not None:
+        cw = weights if isinstance(weights, CausalWeights) else CausalWeights.from_array(weights, do)
+        if cw.n_samples != len(X):
+            raise ValueError(
+                f"weights must have one row per sample of X ({len(X)}); got {cw.n_samples}."
+            )
+        return cw
+    if y is None:  # pragma: no cover - check_fit_inputs refuses this
+        raise ValueError("y (the cause) is required unless explicit weights are given.")
+    if len(np.unique(y)) < 2:
+        raise ValueError(
+            f"y must take at least two distinct values to define interventions; got a "
+            f"single value {np.unique(y).tolist()}. Mechanism learning contrasts "
+            "interventions on the cause."
+        )
+    return causal_weights(
+        graph, X, y, mechanism=mechanism, covariates=covariates, do=do,
+        density=density, weight_smoothing=weight_smoothing,
+    )
+
+
+def match_do(do: Any, do_values: np.ndarray) -> int:
+    """Index of the intervention value ``do`` among the fitted ones."""
+    if isinstance(do, np.ndarray) and do.ndim > 0:
+        if do.size != 1:
+            raise ValueError(f"do must be a single intervention value here; got {do!r}.")
+        do = do.reshape(-1)[0]
+    for j, v in enumerate(do_values.tolist()):
+        if v == do:
+            return j
+    if isinstance(do, numbers.Real) and do_values.dtype.kind in "fiu":
+        close = np.flatnonzero(np.isclose(do_values.astype(float), float(do), rtol=1e-9, atol=1e-12))
+        if len(close):
+            return int(close[0])
+    shown = do_values.tolist() if len(do_values) <= 12 else f"{do_values[:6].tolist()}..."
+    raise ValueError(
+        f"do={do!r} is not one of the intervention values the model was fitted for: {shown}. "
+        "Refit with it included in do=, or pick one of these."
+    )
+
+
+def draws_per_do(n_rows: int, n_samples: Any, n_do: int) -> np.ndarray:
+    """Draws per intervention value: ``None`` means ``n_rows // n_do`` each (balanced)."""
+    if n_samples is None:
+        return np.full(n_do, max(1, n_rows // n_do))
+    counts = np.asarray(n_samples).reshape(-1)
+    if counts.size == 1:
+        counts = np.full(n_do, int(counts[0]))
+    if counts.size != n_do or np.any(counts < 1) or counts.dtype.kind not in "iu":
+        raise ValueError(
+            f"n_samples must be None, a positive int (draws per intervention value) or "
+            f"{n_do} positive ints; got {n_samples!r}."
+        )
+    return counts
+
+
+def as_frame(template: Any, X_new: np.ndarray) -> Any:
+    """``X_new`` as a DataFrame with ``template``'s columns when it has any."""
+    cols = getattr(template, "columns", None)
+    if cols is None:
+        return X_new
+    import pandas as pd
+
+    return pd.DataFrame(X_new, columns=cols)

@@ -1,0 +1,110 @@
+"""Weighted initialisation of batched mixtures: weighted k-means, k-means++ seeding or centres
+drawn with probability ``w``, then one M-step; user parameters override any part."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans, kmeans_plusplus
+
+from causal_mixtures._random import derive_seed
+from causal_mixtures.mixture.em import params_from_responsibilities
+from causal_mixtures.mixture.params import Mixture
+
+__all__ = ["INIT_PARAMS", "initial_mixture"]
+
+INIT_PARAMS = ("kmeans", "k-means++", "random_from_data")
+
+
+def _batch(arr: Any, b: int, shape_tail: tuple[int, ...], name: str, dtype, device) -> torch.Tensor:
+    t = torch.tensor(np.asarray(arr, dtype=np.float64), dtype=dtype, device=device)
+    if t.shape == shape_tail:
+        t = t.expand((b, *shape_tail)).clone()
+    if tuple(t.shape[1:]) != shape_tail or t.shape[0] != b:
+        raise ValueError(
+            f"{name} must have shape {shape_tail} or ({b}, *{shape_tail}) (one per "
+            f"intervention value); got {tuple(t.shape)}."
+        )
+    return t
+
+
+def initial_mixture(
+    X: np.ndarray,
+    Xt: torch.Tensor,
+    W: np.ndarray,
+    n_components: int,
+    *,
+    covariance_type: str,
+    init_params: str,
+    n_init: int,
+    reg_covar: float,
+    rng: np.random.Generator,
+    weights_init: Any = None,
+    means_init: Any = None,
+    precisions_init: Any = None,
+) -> Mixture:
+    """Initial mixtures for the batch ``[restart 0: do 0..J-1, restart 1: ...]``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        The rows (NumPy, for scikit-learn's k-means).
+    Xt : Tensor of shape (n, d)
+        The same rows as a tensor (device and dtype of the fit).
+    W : ndarray of shape (n_do, n)
+        Non-negative weights per do value.
+    n_components : int
+    covariance_type, init_params, n_init, reg_covar
+        As in :class:`~causal_mixtures.CausalGaussianMixture`.
+    rng : numpy.random.Generator
+        One seed is drawn per (restart, do value), in that order.
+    weights_init, means_init, precisions_init : array-like, optional
+        scikit-learn shapes, optionally with a leading do axis; when all three are given no
+        k-means runs.
+
+    Returns
+    -------
+    Mixture
+        Torch, batch ``n_init * n_do``.
+    """
+    n_do, n = W.shape
+    d = X.shape[1]
+    k = n_components
+    b = n_do * n_init
+    ct = covariance_type
+    dtype, device = Xt.dtype, Xt.device
+    params = None
+    if weights_init is None or means_init is None or precisions_init is None:
+        labels = np.empty((b, n), dtype=np.int64)
+        for r in range(n_init):
+            for j in range(n_do):
+                w = W[j]
+                seed = derive_seed(rng) % (2**32 - 1)
+                if init_params == "kmeans":
+                    lab = KMeans(k, n_init=1, random_state=seed).fit(X, sample_weight=w).labels_
+                else:
+                    if init_params == "k-means++":
+                        centres, _ = kmeans_plusplus(X, k, sample_weight=w, random_state=seed)
+                    else:
+                        idx = rng.choice(n, size=k, replace=False, p=w / w.sum())
+                        centres = X[idx]
+                    lab = ((X[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
+                labels[r * n_do + j] = lab
+        resp = torch.nn.functional.one_hot(torch.as_tensor(labels, device=device), k).to(dtype)
+        Wt = torch.tensor(W, dtype=dtype, device=device).repeat(n_init, 1)
+        params = params_from_responsibilities(Xt, Wt / Wt.sum(-1, keepdim=True), resp, reg_covar, ct)
+    tail_cov = {"full": (k, d, d), "diag": (k, d), "spherical": (k,)}[ct]
+    weights = params.weights if params is not None else None
+    means = params.means if params is not None else None
+    if weights_init is not None:
+        weights = _batch(weights_init, n_do, (k,), "weights_init", dtype, device).repeat(n_init, 1)
+    if means_init is not None:
+        means = _batch(means_init, n_do, (k, d), "means_init", dtype, device).repeat(n_init, 1, 1)
+    if precisions_init is not None:
+        prec = _batch(precisions_init, n_do, tail_cov, "precisions_init", dtype, device)
+        prec = prec.repeat((n_init,) + (1,) * len(tail_cov))
+        return Mixture.from_precisions(weights, means, prec, ct)
+    assert params is not None
+    return Mixture(weights, means, params.covariances, ct, params.precisions_cholesky)

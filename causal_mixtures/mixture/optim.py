@@ -1,0 +1,245 @@
+"""Optimisation machinery shared by the Pyro fitters: an isolated parameter store and RNG,
+standardised coordinates, a hand-written Adam, and the SVI loop with its convergence test.
+
+Adam is hand-written to avoid importing ``torch._dynamo`` on first use of ``torch.optim``
+(about 3 s). The loop tracks the objective in windows of ``n_steps // 10`` steps (20 to
+100); a run has converged when the last two window means differ by less than ``tol`` or,
+for a stochastic objective, by less than two standard errors of its noise. Returned
+parameters are Polyak-Ruppert averages of the iterates. See ``docs/inference.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyro
+import torch
+from pyro import poutine
+from pyro.infer.util import is_validation_enabled
+
+from causal_mixtures._random import torch_rng
+from causal_mixtures.mixture.model import CausalMixtureModel
+
+__all__ = [
+    "Adam",
+    "Standardizer",
+    "as_mass",
+    "isolated",
+    "normalise_weights",
+    "plateaued",
+    "progress_bar",
+    "run_svi",
+    "window_size",
+]
+
+
+@contextlib.contextmanager
+def isolated(rng: np.random.Generator, device: torch.device) -> Iterator[None]:
+    """Local parameter store, module-local params and forked, seeded torch RNG."""
+    with (
+        torch_rng(rng, device),
+        pyro.get_param_store().scope(),
+        pyro.settings.context(module_local_params=True),
+    ):
+        yield
+
+
+@dataclass
+class Standardizer:
+    shift: torch.Tensor  # (d,)
+    scale: float
+
+    @classmethod
+    def from_data(cls, X: torch.Tensor) -> Standardizer:
+        var = X.var(0, unbiased=False).mean()
+        scale = float(torch.sqrt(var)) if float(var) > 0 else 1.0
+        return cls(X.mean(0), scale)
+
+    def data(self, X: torch.Tensor) -> torch.Tensor:
+        return (X - self.shift) / self.scale
+
+    def to_std(self, weights, means, covs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return weights, (means - self.shift) / self.scale, covs / self.scale**2
+
+    def to_raw(self, weights, means, covs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return weights, self.shift + self.scale * means, covs * self.scale**2
+
+    def log_jacobian(self, d: int) -> float:
+        """``log q_raw(x) − log q_std(x_std)``."""
+        return -d * math.log(self.scale)
+
+
+def as_mass(mass: Any, X: torch.Tensor) -> torch.Tensor:
+    """The likelihood mass as a new tensor on ``X``'s device (never sharing memory)."""
+    if isinstance(mass, torch.Tensor):
+        return mass.detach().to(dtype=X.dtype, device=X.device).clone()
+    return torch.tensor(np.asarray(mass, dtype=np.float64), dtype=X.dtype, device=X.device)
+
+
+def window_size(n_steps: int) -> int:
+    return int(min(100, max(20, n_steps // 10)))
+
+
+def plateaued(history: list[torch.Tensor], window: int, tol: float, noisy: bool) -> torch.Tensor:
+    """Per series: the mean of the last window differs from the previous one by less than
+    ``tol``, or (for a stochastic objective, ``noisy``) by less than two standard errors: no
+    improvement detectable above the minibatch / Monte-Carlo noise."""
+    h = torch.stack(history[-2 * window :])
+    a, b = h[:window], h[window:]
+    delta = (b.mean(0) - a.mean(0)).abs()
+    if not noisy:
+        return delta < tol
+    se = torch.sqrt(a.var(0) / window + b.var(0) / window)
+    return delta < torch.clamp(2.0 * se, min=tol)
+
+
+def progress_bar(verbose: bool, total: int, desc: str) -> Any:
+    if not verbose:
+        return None
+    try:
+        import ipywidgets  # noqa: F401
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - depends on the environment
+        from tqdm import tqdm
+    return tqdm(total=total, desc=desc, leave=False)
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2015) on a list of leaf tensors.
+
+    Equivalent to ``torch.optim.Adam`` with default betas for these plain parameters; kept
+    here because constructing a ``torch.optim`` optimiser imports ``torch._dynamo`` (about
+    3 s on first use in a process), which would dominate small fits.
+    """
+
+    def __init__(
+        self,
+        params: list[torch.Tensor],
+        multipliers: list[Any] | None = None,
+        betas=(0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        self.params = params
+        self.multipliers = multipliers or [1.0] * len(params)
+        self.b1, self.b2 = betas
+        self.eps = eps
+        self.t = 0
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self, lr: float) -> None:
+        self.t += 1
+        c1 = 1.0 - self.b1**self.t
+        c2 = 1.0 - self.b2**self.t
+        for p, m, v, k in zip(self.params, self.m, self.v, self.multipliers, strict=True):
+            if p.grad is None:
+                continue
+            g = p.grad
+            m.mul_(self.b1).add_(g, alpha=1.0 - self.b1)
+            v.mul_(self.b2).addcmul_(g, g, value=1.0 - self.b2)
+            p.sub_(lr * k * (m / c1) / ((v / c2).sqrt() + self.eps))
+
+
+def run_svi(
+    model: CausalMixtureModel,
+    guide: Any,
+    args: tuple,
+    *,
+    n_steps: int,
+    learning_rate: float,
+    tol: float,
+    per_do: bool,
+    offset: torch.Tensor,
+    progress: Any,
+    early_stop: bool = True,
+    loc_scale: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Maximise the ELBO with Adam (learning rate decayed geometrically to a tenth).
+
+    The objective is tracked in windows of steps; the series have converged when the last
+    two window means differ by less than ``tol`` or two standard errors. With
+    ``early_stop`` the run stops there, otherwise it runs all ``n_steps``. The parameters
+    returned are the average of the iterates (Polyak-Ruppert averaging) over the last
+    window, or over the second half of the run without ``early_stop``; this removes most of
+    the jitter that stochastic gradients leave in the parameters.
+
+    ``loc_scale`` (the Laplace standard deviations of a Gaussian guide) preconditions the
+    guide's location: its Adam steps are multiplied by it, which is Adam in coordinates
+    whitened by the Laplace approximation. Adam's steps have a fixed size whatever the
+    gradient's, so without this a location whose posterior is narrow (large ESS) would
+    jitter by more than its posterior width.
+
+    Returns the trace (per-do weighted log-likelihood or total ELBO, plus ``offset``), the
+    per-series convergence flags and the number of steps run.
+    """
+    guide(*args)  # set up the guide's parameters (with Pyro's argument validation on)
+    params = [p for p in guide.parameters() if p.requires_grad]
+    loc = getattr(guide, "loc", None) if loc_scale is not None else None
+    optim = Adam(params, [loc_scale if p is loc else 1.0 for p in params])
+    mass = torch.as_tensor(model.mass, dtype=args[0].dtype, device=args[0].device)
+    mass = mass.expand(model.n_do)
+    window = window_size(n_steps)
+    validate = is_validation_enabled()
+    # The objective is random with a sampling guide or minibatches; a full-batch MAP's is not.
+    noisy = not per_do or (model.subsample_size is not None and model.subsample_size < len(args[0]))
+    history: list[torch.Tensor] = []
+    converged = torch.zeros(model.n_do if per_do else 1, dtype=torch.bool)
+    step = 0
+    average = [torch.zeros_like(p) for p in params]
+    n_avg = 0
+    for step in range(1, n_steps + 1):
+        # Validation (support and shape checks on every distribution, ~25 % of a step) is
+        # done on the first step only: the model's structure does not change afterwards.
+        with pyro.validation_enabled(step == 1 and validate):
+            guide_tr = poutine.trace(guide).get_trace(*args)
+            model_tr = poutine.trace(poutine.replay(model, trace=guide_tr)).get_trace(*args)
+            model_tr.compute_log_prob()
+            elbo = model_tr.log_prob_sum() - guide_tr.log_prob_sum()
+        optim.zero_grad()
+        (-elbo).backward()
+        optim.step(learning_rate * 0.1 ** ((step - 1) / n_steps))
+        with torch.no_grad():
+            if (early_stop and n_avg == window) or (not early_stop and step == n_steps // 2 + 1):
+                n_avg = 0
+            n_avg += 1
+            for a, p in zip(average, params, strict=True):
+                a.mul_((n_avg - 1) / n_avg).add_(p.detach(), alpha=1.0 / n_avg)
+        with torch.no_grad():
+            if per_do:
+                value = (model_tr.nodes["obs"]["log_prob"].detach().sum(-1) / mass).cpu()
+            else:
+                value = elbo.detach().reshape(1).cpu()
+            value = value + offset.cpu()
+        history.append(value)
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(objective=f"{float(value.mean()):.4f}")
+        if step % window == 0 and step >= 2 * window:
+            converged = plateaued(history, window, tol, noisy)
+            if early_stop and bool(converged.all()):
+                break
+    if step < 2 * window:
+        converged = torch.zeros_like(converged)
+    with torch.no_grad():
+        for a, p in zip(average, params, strict=True):
+            p.copy_(a)
+    hist = torch.stack(history)
+    return (hist if per_do else hist[:, 0]), converged.expand(model.n_do).clone(), step
+
+
+def normalise_weights(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    if W.dim() != 2 or W.shape[1] != X.shape[0]:
+        raise ValueError(
+            f"W must have shape (n_do, n_samples) = (n_do, {X.shape[0]}); got {tuple(W.shape)}."
+        )
+    return W / W.sum(-1, keepdim=True)

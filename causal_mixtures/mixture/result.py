@@ -1,0 +1,64 @@
+"""The one result type of every fitter (EM, SVI-MAP, variational posterior, NUTS)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from causal_mixtures.mixture.params import Mixture
+
+__all__ = ["FitResult", "weighted_objective"]
+
+
+@dataclass
+class FitResult:
+    """What a fitter returns: the same fields whichever fitter ran.
+
+    Attributes
+    ----------
+    mixture : Mixture
+        Final parameters, torch, batch ``(B,)`` (one member per do value and restart); for a
+        posterior, its mean parameters.
+    lower_bound : Tensor of shape (B,)
+        Weighted log-likelihood ``Σ_n w̃_n log q(x_n)`` at ``mixture``.
+    converged : Tensor of shape (B,), bool
+    n_iter : Tensor of shape (B,), long
+        Steps (EM iterations, optimiser steps or MCMC transitions) run per member.
+    history : Tensor of shape (T, B) or (T,)
+        The objective trace: the weighted log-likelihood per member (EM, MAP, NUTS) or the
+        ELBO of the whole model (variational posterior).
+    posterior : Mixture or None
+        Posterior draws, NumPy, batch ``(chain, draw, B)``; ``None`` for point fits.
+    info : dict
+        Fitter-specific facts for the estimator to record (e.g. ``{"guide": "mvn"}``).
+    """
+
+    mixture: Mixture
+    lower_bound: torch.Tensor
+    converged: torch.Tensor
+    n_iter: torch.Tensor
+    history: torch.Tensor
+    posterior: Mixture | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def select(self, index: torch.Tensor) -> FitResult:
+        """The batch members ``index`` (e.g. the best restart of every do value)."""
+        history = self.history[:, index] if self.history.dim() == 2 else self.history
+        posterior = None
+        if self.posterior is not None:
+            idx = index.cpu().numpy()
+            posterior = self.posterior._map(lambda a: a[:, :, idx])
+        return FitResult(
+            self.mixture.select(index), self.lower_bound[index], self.converged[index],
+            self.n_iter[index], history, posterior, dict(self.info),
+        )
+
+
+def weighted_objective(X: torch.Tensor, W: torch.Tensor, mixture: Mixture) -> torch.Tensor:
+    """``Σ_n w̃_n log q(x_n)`` per member (weights normalised here; zero-weight rows add
+    nothing even where their density underflows)."""
+    Wn = W / W.sum(-1, keepdim=True)
+    ll = mixture.log_prob(X)
+    return torch.where(Wn > 0, Wn * ll, torch.zeros_like(ll)).sum(-1)
