@@ -64,6 +64,29 @@ def test_round_trip(spec: str) -> None:
     assert eval(repr(g), {"CausalGraph": CausalGraph}) == g
 
 
+def test_to_string_joins_edges_into_chains() -> None:
+    g = CausalGraph.from_string("A -> B; C -> D; B -> C; A -> E; B -> F; E -> F; D [effect]")
+    # each chain starts at the first edge not yet written and follows the first unwritten
+    # edge out of its last node
+    assert g.to_string() == "D [effect]; A -> B -> C -> D; A -> E -> F; B -> F"
+
+
+def test_long_chain_parses_and_round_trips() -> None:
+    # parsing and construction are linear in the size of the graph (this took ~13 s when
+    # they were quadratic); the test checks the result, not the time
+    n = 10_000
+    spec = " -> ".join(f"A{i}" for i in range(n))
+    g = CausalGraph.from_string(spec)
+    assert len(g.nodes) == n
+    assert len(g.directed) == n - 1
+    assert g.parents("A0") == ()
+    assert g.parents(f"A{n - 1}") == (f"A{n - 2}",)
+    assert g.children("A5000") == ("A5001",)
+    assert g.to_string() == spec
+    assert CausalGraph.from_string(g.to_string()) == g
+    assert g.topological_order() == g.nodes
+
+
 def test_parse_front_door() -> None:
     g = CausalGraph.from_string(FRONT_DOOR)
     assert g.nodes == ("Y", "Z", "X")
@@ -375,3 +398,24 @@ def test_mermaid() -> None:
     assert sum("<-.->" in line for line in lines) == len(g.bidirected)
     assert "#quot;" in text and '"say "hi""' not in text
     assert re.search(r"class n0 cause", text)
+
+
+def test_package_reexports() -> None:
+    import causal_mixtures.graph as graph
+    from causal_mixtures.graph.identify import Estimand, identify
+    from causal_mixtures.graph.specs import GraphSpec, list_graphs, load_graph, load_spec
+
+    assert graph.CausalGraph is CausalGraph
+    assert graph.KNOWN_ROLES is KNOWN_ROLES
+    assert graph.identify is identify  # the function (it shadows the submodule's name)
+    assert graph.Estimand is Estimand
+    assert (graph.GraphSpec, graph.list_graphs, graph.load_graph, graph.load_spec) == (
+        GraphSpec,
+        list_graphs,
+        load_graph,
+        load_spec,
+    )
+    assert sorted(graph.__all__) == sorted(
+        ["CausalGraph", "KNOWN_ROLES", "Estimand", "GraphSpec", "identify", "list_graphs"]
+        + ["load_graph", "load_spec"]
+    )

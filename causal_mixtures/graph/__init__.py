@@ -1,1 +1,21 @@
-"""graph."""
+"""Causal graphs: the graph language, :class:`CausalGraph`, identification, named specs.
+
+Text is parsed by :mod:`.dsl` into a :class:`CausalGraph` (:mod:`.core`, drawn by
+:mod:`.render`); :mod:`.identify` derives the estimand and :mod:`.specs` loads the graphs of
+the ``models/`` registry. See ``docs/graphs.md``.
+"""
+
+from causal_mixtures.graph.core import KNOWN_ROLES, CausalGraph
+from causal_mixtures.graph.identify import Estimand, identify
+from causal_mixtures.graph.specs import GraphSpec, list_graphs, load_graph, load_spec
+
+__all__ = [
+    "KNOWN_ROLES",
+    "CausalGraph",
+    "Estimand",
+    "GraphSpec",
+    "identify",
+    "list_graphs",
+    "load_graph",
+    "load_spec",
+]

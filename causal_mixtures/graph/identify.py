@@ -1,38 +1,8 @@
 """Identification: from a causal graph and its roles to an estimand and its weights.
 
-:func:`identify` decides which estimator of the interventional distribution
-``p(x | do(y))`` a graph supports and returns an :class:`Estimand` that says which conditional
-densities the causal weights need. The kind is decided from the roles declared in the graph:
-
-``"front_door"``
-    Nodes with the role ``mechanism`` and no covariates. The mechanisms ``Z`` (treated
-    jointly, as one vector ``z``) must satisfy Pearl's front-door criterion relative to the
-    cause ``Y`` and the effect ``X``:
-
-    1. ``Z`` intercepts every directed path from ``Y`` to ``X``;
-    2. there is no unblocked back-door path from ``Y`` to ``Z``;
-    3. every back-door path from ``Z`` to ``X`` is blocked by ``Y``.
-
-    Then ``p(x | do(y)) = Σ_z p(z | y) Σ_y' p(x | y', z) p(y')`` and the weights are
-    ``w_n(y) = p(z_n | y) / p(z_n | y_n)``.
-``"front_door_covariates"``
-    Mechanisms and covariates ``W``: the conditional front-door criterion, i.e. conditions 2
-    and 3 hold given ``W`` (and ``Y``), and no covariate is a descendant of ``Y`` or of a
-    mechanism. The weights are ``w_n(y) = p(z_n | w_n, y) / p(z_n | w_n, y_n)``.
-``"back_door"``
-    Covariates but no mechanism (or neither, if ``Y`` and ``X`` are unconfounded):
-    ``W`` blocks every back-door path from ``Y`` to ``X`` and contains no descendant of ``Y``.
-    The weights are ``w_n(y) = 1[y_n = y] / p(y | w_n)``.
-
-The criteria are checked by d-separation (:func:`networkx.is_d_separator`) on the graph
-with every latent confounder made explicit (:meth:`CausalGraph.to_networkx`). When a
-criterion fails, :class:`~causal_mixtures.exceptions.NotIdentifiableError` names the path
-that breaks it.
-
-References
-----------
-J. Pearl, *Causality*, 2nd ed., 2009, sections 3.3.1-3.3.2 (back-door and front-door).
-J. Mao and M. A. Little, arXiv:2410.20057 (front-door weights for mechanism learning).
+:func:`identify` checks the front-door or back-door criterion (by d-separation on the graph
+with its latent confounders made explicit) and returns an :class:`Estimand` saying which
+conditional densities the causal weights need. ``docs/graphs.md`` states the criteria.
 """
 
 from __future__ import annotations

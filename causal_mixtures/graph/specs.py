@@ -1,25 +1,8 @@
 """Named causal-graph specifications: the ``models/`` registry.
 
-Each spec is one TOML file in the top-level ``models/`` folder of the repository (shipped in
-wheels as the data package ``causal_mixtures._specs``)::
-
-    # models/front_door.toml
-    name = "front_door"
-    title = "Front door (mechanism learning)"
-    reference = "Pearl (2009) Causality p. 81; Mao & Little (2024) arXiv:2410.20057"
-    graph = "Y [cause]; Z [mechanism]; X [effect]; Y -> Z -> X; Y <-> X"
-    estimand = "p(X | do(Y)) = Σ_Z p(Z | Y) Σ_Y' p(X | Y', Z) p(Y')"
-    identifiable = true
-
-Keys: ``name``, ``title``, ``reference`` and ``graph`` (in the graph language of
-:mod:`causal_mixtures.graph`) are required; ``estimand`` (the expected identifying formula,
-as :attr:`causal_mixtures.Estimand.expression` writes it) is required unless
-``identifiable = false``; ``identifiable`` (default true), ``reason`` (for an
-unidentifiable graph, the expected reason) and ``description`` are optional.
-
-:func:`list_graphs` lists the registered names, :func:`load_graph` returns the graph and
-:func:`load_spec` the whole :class:`GraphSpec`. Both loaders also accept the path of any
-``.toml`` file with the same keys.
+Each spec is a TOML file in the repository's ``models/`` folder (the data package
+``causal_mixtures._specs`` in a wheel); :func:`load_graph` and :func:`load_spec` read one by
+name or path, :func:`list_graphs` lists them. ``docs/graphs.md`` describes the keys.
 """
 
 from __future__ import annotations
@@ -172,7 +155,7 @@ def load_spec(name_or_path: str | os.PathLike[str]) -> GraphSpec:
     ----------
     name_or_path : str or os.PathLike
         A name from :func:`list_graphs` (e.g. ``"front_door"``) or the path of a ``.toml``
-        file with the keys described in :mod:`causal_mixtures.library`. Graph text in the
+        file with the keys described in ``docs/graphs.md``. Graph text in the
         graph language is not accepted here: use :meth:`CausalGraph.from_string`.
 
     Returns
