@@ -828,7 +828,7 @@ class CausalGaussianMixture(BaseEstimator):
         y_new : ndarray of shape (n_new,)
         """
         self.fit(X, y, mechanism=mechanism, covariates=covariates, do=do)
-        return self.resample(n_samples=n_samples, n_rows=len(X), template=X)
+        return self.resample(n_samples=n_samples, template=X)
 
     def resample(self, n_samples: Any = None, *, n_rows: int | None = None, template: Any = None,
                  random_state: RandomState = None) -> tuple[Any, Any]:
