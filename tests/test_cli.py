@@ -1,15 +1,20 @@
 """Tests of the ``causal-mixtures`` command line (:mod:`causal_mixtures.cli`).
 
 ``main([...])`` runs in-process (fast, output captured by ``capsys``); one test runs the
-installed console script in a subprocess to prove the entry point works.
+installed console script in a subprocess to prove the entry point works, and two run
+``--help`` / ``--version`` / ``graphs`` in a fresh interpreter to check that they do not import
+torch.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
+import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +22,11 @@ import pandas as pd
 import pytest
 
 import causal_mixtures as cm
-from causal_mixtures.cli.main import main
+from causal_mixtures.cli import main
+from causal_mixtures.cli.options import DENSITY_CHOICES, MAX_ROWS
+
+# The folder holding the package under test: subprocesses import it, not another checkout.
+_PACKAGE_ROOT = Path(cm.__file__).resolve().parents[1]
 
 METHODS = ("classical supervised", "causal bootstrap", "CW-GMM (EM)", "oracle (interventional)")
 _FLOAT = r"(\d\.\d{3})"
@@ -279,8 +288,233 @@ def test_console_script_entry_point(csv_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "deconf.csv"
     proc = subprocess.run(
         [str(script), "deconfound", str(csv_path), *FAST, "--out", str(out)],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True, text=True, timeout=300, check=False, env=_subprocess_env(),
     )
     assert proc.returncode == 0, proc.stderr
     assert "1000 in, 1000 out" in proc.stdout
     assert len(pd.read_csv(out)) == 1000
+
+
+def _subprocess_env() -> dict[str, str]:
+    """The environment of a child interpreter that imports the package under test."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PACKAGE_ROOT),
+                                                      env.get("PYTHONPATH")]))
+    return env
+
+
+# ------------------------------------------------------------------------------ lazy imports
+# Run in a fresh interpreter: the commands that need no model must not import torch / pyro.
+_LAZY_SCRIPT = """
+import contextlib, io, sys
+{preamble}
+from causal_mixtures.cli import main
+for argv in (["--help"], ["--version"], ["graphs"], ["graphs", "--verbose"]):
+    with contextlib.redirect_stdout(io.StringIO()) as buf:
+        try:
+            status = main(argv)
+        except SystemExit as exc:
+            status = exc.code
+    assert status == 0, (argv, status)
+    assert buf.getvalue(), argv
+heavy = sorted(m for m in ("torch", "pyro") if m in sys.modules)
+assert not heavy, heavy
+"""
+
+# Stands in for ``causal_mixtures/__init__.py`` (which imports the whole package): a bare
+# package object, so only what the command line imports itself is loaded.
+_BARE_PACKAGE = """
+import importlib.util, types
+spec = importlib.util.find_spec("causal_mixtures")
+pkg = types.ModuleType("causal_mixtures")
+pkg.__path__ = list(spec.submodule_search_locations)
+pkg.__version__ = "0+bare"
+sys.modules["causal_mixtures"] = pkg
+"""
+
+
+def _run_lazy_script(preamble: str) -> subprocess.CompletedProcess[str]:
+    code = textwrap.dedent(_LAZY_SCRIPT).format(preamble=textwrap.dedent(preamble))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False, env=_subprocess_env())
+
+
+@pytest.mark.slow  # a fresh interpreter importing pandas and scikit-learn
+def test_cli_modules_import_torch_only_in_the_model_subcommands() -> None:
+    proc = _run_lazy_script(_BARE_PACKAGE)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="causal_mixtures/__init__.py imports the whole package (torch included) eagerly; "
+    "passes once its re-exports are lazy (PEP 562 __getattr__)",
+)
+def test_help_version_and_graphs_do_not_import_torch() -> None:
+    proc = _run_lazy_script("")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_density_choices_match_the_library() -> None:
+    from causal_mixtures.weights.density import DENSITIES
+
+    assert tuple(DENSITY_CHOICES) == tuple(DENSITIES)
+
+
+# ------------------------------------------------------------------------------ never overwrite
+@pytest.fixture
+def no_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any fit fail loudly: the checks under test must run before it."""
+
+    def fit_resample(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model was fitted")
+
+    monkeypatch.setattr(cm.CausalGaussianMixture, "fit_resample", fit_resample)
+
+
+@pytest.mark.usefixtures("no_fit")
+def test_deconfound_refuses_to_overwrite_its_input(
+    csv_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = csv_path.read_bytes()
+    status = main(["deconfound", str(csv_path), *FAST, "--out", str(csv_path)])
+    assert status == 2
+    _assert_one_line_error(capsys, status, "same file", "input", f"'{csv_path}'")
+    assert csv_path.read_bytes() == before
+
+
+@pytest.mark.usefixtures("no_fit")
+def test_deconfound_refuses_an_output_linked_to_its_input(
+    csv_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    link = tmp_path / "link.csv"
+    try:
+        link.symlink_to(csv_path)
+    except OSError:  # pragma: no cover - no symlinks here
+        pytest.skip("symbolic links are not supported")
+    before = csv_path.read_bytes()
+    status = main(["deconfound", str(csv_path), *FAST, "--out", str(link)])
+    assert status == 2
+    _assert_one_line_error(capsys, status, "link to", f"'{link}'", f"'{csv_path}'")
+    assert csv_path.read_bytes() == before and link.is_symlink()
+    # ... and the same when the input is given through the link.
+    status = main(["deconfound", str(link), *FAST, "--out", str(csv_path)])
+    _assert_one_line_error(capsys, status, "same file", f"'{link}'")
+    assert csv_path.read_bytes() == before
+
+
+@pytest.mark.usefixtures("no_fit")
+def test_deconfound_checks_the_output_folder_before_fitting(
+    csv_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = time.perf_counter()
+    status = main(["deconfound", str(csv_path), *FAST,
+                   "--out", str(tmp_path / "missing" / "deconf.csv")])
+    assert time.perf_counter() - start < 5.0
+    assert status == 2
+    _assert_one_line_error(capsys, status, "output folder", "missing", "does not exist")
+    folder = tmp_path / "folder.csv"
+    folder.mkdir()
+    status = main(["deconfound", str(csv_path), *FAST, "--out", str(folder)])
+    _assert_one_line_error(capsys, status, "is a directory")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="needs POSIX permissions and a non-root user")
+@pytest.mark.usefixtures("no_fit")
+def test_deconfound_refuses_a_read_only_output_folder(
+    csv_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        status = main(["deconfound", str(csv_path), *FAST, "--out", str(folder / "o.csv")])
+    finally:
+        folder.chmod(0o755)
+    _assert_one_line_error(capsys, status, "not writable", "ro")
+
+
+def test_deconfound_replaces_an_existing_output(
+    csv_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "deconf.csv"
+    out.write_text("old\n")
+    out.chmod(0o640)
+    link = tmp_path / "latest.csv"
+    link.symlink_to(out)
+    assert main(["deconfound", str(csv_path), *FAST, "--out", str(link)]) == 0
+    capsys.readouterr()
+    # Written through the link: the link still points at the (new) table, mode kept.
+    assert link.is_symlink() and link.resolve() == out.resolve()
+    assert len(pd.read_csv(out)) == 1000
+    assert out.stat().st_mode & 0o777 == 0o640
+    # No temporary file is left behind.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "deconf.csv", "latest.csv"]
+
+
+# ------------------------------------------------------------------------------ bad tables
+def test_deconfound_empty_csv_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "empty.csv"
+    src.write_bytes(b"")
+    status = main(["deconfound", str(src), *FAST, "--out", str(tmp_path / "o.csv")])
+    _assert_one_line_error(capsys, status, f"'{src}'", "empty")
+
+
+def test_deconfound_wrong_separator_suggests_sep(
+    table: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "semi.csv"
+    table.to_csv(src, index=False, sep=";")
+    out = tmp_path / "o.csv"
+    status = main(["deconfound", str(src), *FAST, "--out", str(out)])
+    _assert_one_line_error(capsys, status, f"'{src}'", "semicolon", "--sep ';'")
+    assert not out.exists()
+    assert main(["deconfound", str(src), *FAST, "--sep", ";", "--out", str(out)]) == 0
+    assert "1000 in, 1000 out" in capsys.readouterr().out
+    # A .tsv reads tab-separated by default; --sep overrides it.
+    tsv = tmp_path / "commas.tsv"
+    table.to_csv(tsv, index=False)
+    _assert_one_line_error(capsys, main(["deconfound", str(tsv), *FAST, "--out", str(out)]),
+                           "comma", "--sep ','")
+    assert main(["deconfound", str(tsv), *FAST, "--sep", ",", "--out", str(out)]) == 0
+    capsys.readouterr()
+    _assert_one_line_error(capsys, main(["deconfound", str(src), *FAST, "--sep", ";;",
+                                         "--out", str(out)]), "--sep", "one character")
+
+
+def test_deconfound_string_mechanism_is_one_error_line(
+    table: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "strz.csv"
+    table.assign(Z=table["Z"].map(lambda v: f"z{v:.2f}")).to_csv(src, index=False)
+    status = main(["deconfound", str(src), *FAST, "--out", str(tmp_path / "o.csv")])
+    _assert_one_line_error(capsys, status, "mechanism", "'Z'", "must be numeric")
+    assert status == 2
+
+
+# ------------------------------------------------------------------------------ row cap
+@pytest.mark.usefixtures("no_fit")
+def test_deconfound_caps_the_rows_drawn(
+    csv_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    n = MAX_ROWS // 2 + 1  # x 2 do values: just over the cap
+    argv = ["deconfound", str(csv_path), *FAST, "--n-samples", str(n),
+            "--out", str(tmp_path / "o.csv")]
+    status = main(argv)
+    assert status == 2
+    _assert_one_line_error(capsys, status, "10,000,000", "--force", "2 do values")
+    # --force lifts the cap: the run gets as far as the fit (stubbed out here).
+    with pytest.raises(AssertionError, match="the model was fitted"):
+        main([*argv, "--force"])
+
+
+def test_demo_caps_the_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["demo", "--n-samples", str(MAX_ROWS + 1), "--no-progress"])
+    assert status == 2
+    _assert_one_line_error(capsys, status, "--n-samples", "10,000,000", "--force")
+    status = main(["demo", "--draws-per-class", str(MAX_ROWS), "--no-progress"])
+    _assert_one_line_error(capsys, status, "--draws-per-class", "10,000,000")
