@@ -9,7 +9,7 @@ Conventions every ``bench_*.py`` follows so that ``run_all.py`` can drive it:
   ``render_markdown(result) -> str`` to re-render that section from the JSON.
 
 Thread counts are set here, in the benchmark processes, never in library code
-(PITFALLS.md, "Threads").
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations

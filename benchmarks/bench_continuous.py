@@ -1,6 +1,6 @@
 """Continuous cause: recovering E[x | do(y)] on the paper's linear-Gaussian regression.
 
-Data: ``make_regression_linear(n)`` (PAPER.md): ``U ~ N(0,1); Y = 2 + U + e; Z = 1.5 Y + e;
+Data: ``make_regression_linear(n)`` (the paper's regression): ``U ~ N(0,1); Y = 2 + U + e; Z = 1.5 Y + e;
 X = 5 U + Z + e``. The interventional slope ``dE[X | do(y)]/dy`` is 1.5, the observational
 one 4.0. The do-grid is ``--grid`` (10) evenly spaced values between the 5 % and 95 %
 quantiles of the training ``y``; the recovered slope is the least-squares slope of the
@@ -89,7 +89,7 @@ DOWN_LABELS = {
     "ideal": "ideal deconfounder (true draws of x under do(y))",
     "oracle": "oracle (non-confounded training rows)",
 }
-PAPER_DOWN = {  # PAPER.md: non-confounded MSE / R²
+PAPER_DOWN = {  # the paper's non-confounded MSE / R²
     "classical": "1.162 / 0.419",
     "bootstrap": "0.652 / 0.674",
     "weighting": "0.647 / 0.677",
@@ -177,7 +177,7 @@ DESIGN_TEXT = {
 
 
 def downstream_grid(y: np.ndarray, design: str, n_grid: int = DOWNSTREAM_GRID) -> np.ndarray:
-    """The do-grid of the downstream table: the paper's (``mean ± 0.95 range``, PAPER.md,
+    """The do-grid of the downstream table: the paper's (``mean ± 0.95 range``,
     read literally) or one inside the data."""
     if design == "paper":
         r = float(np.ptp(y))

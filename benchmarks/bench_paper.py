@@ -1,6 +1,6 @@
 """The paper's classification and background-digits experiments, and automatic K.
 
-Reproduces the tables of Mao & Little (arXiv:2410.20057; PAPER.md) with every method in the
+Reproduces the tables of Mao & Little (arXiv:2410.20057) with every method in the
 same run, ``--seeds`` seeds (10), mean ± sd, and sweeps the number of components K:
 
 * **2-D classification** (``make_classification_2d(5000)``): a linear SVM

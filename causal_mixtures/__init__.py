@@ -7,36 +7,72 @@ The flow: graph spec → identification → densities → causal weights → wei
 SVI, one Pyro model) → diagnostics gate → samples of ``p(x | do(y))`` → downstream estimator.
 """
 
-from causal_mixtures.diagnostics import (
-    DiagnosticsReport,
-    Thresholds,
-    check_fit,
-    diagnose,
-    heldout_loglik,
-    to_inference_data,
-)
-from causal_mixtures.diagnostics.plots import plot_ppc, plot_trace, plot_weights
-from causal_mixtures.estimators import CausalBootstrap, CausalGaussianMixture, MechanismLearner
-from causal_mixtures.estimators import plugin as plugin
-from causal_mixtures.estimators.msm import fit_linear_msm
-from causal_mixtures.graph.core import CausalGraph
-from causal_mixtures.graph.identify import Estimand, identify
-from causal_mixtures.graph.specs import GraphSpec, list_graphs, load_graph, load_spec
-from causal_mixtures.simulate import datasets as datasets
-from causal_mixtures.simulate.scm import StructuralCausalModel
-from causal_mixtures.weights.core import CausalWeights, causal_weights
-from causal_mixtures.weights.density import ConditionalDensity
-from causal_mixtures.weights.psis import pareto_khat, psis_smooth
+from __future__ import annotations
 
-from .exceptions import (
+import importlib
+from typing import Any
+
+from causal_mixtures.exceptions import (
     ConvergenceWarning,
     DiagnosticsError,
     DiagnosticsWarning,
     GraphSyntaxError,
+    InvalidParameterError,
     NotIdentifiableError,
     PositivityError,
     PositivityWarning,
 )
+
+# Public names are imported on first use (PEP 562), so that light entry points (the CLI's
+# --help, --version and graphs) do not import torch and Pyro.
+_LAZY = {
+    "DiagnosticsReport": "causal_mixtures.diagnostics",
+    "Thresholds": "causal_mixtures.diagnostics",
+    "check_fit": "causal_mixtures.diagnostics",
+    "diagnose": "causal_mixtures.diagnostics",
+    "heldout_loglik": "causal_mixtures.diagnostics",
+    "to_inference_data": "causal_mixtures.diagnostics",
+    "plot_ppc": "causal_mixtures.diagnostics.plots",
+    "plot_trace": "causal_mixtures.diagnostics.plots",
+    "plot_weights": "causal_mixtures.diagnostics.plots",
+    "CausalBootstrap": "causal_mixtures.estimators",
+    "CausalGaussianMixture": "causal_mixtures.estimators",
+    "MechanismLearner": "causal_mixtures.estimators",
+    "fit_linear_msm": "causal_mixtures.estimators.msm",
+    "CausalGraph": "causal_mixtures.graph.core",
+    "Estimand": "causal_mixtures.graph.identify",
+    "identify": "causal_mixtures.graph.identify",
+    "GraphSpec": "causal_mixtures.graph.specs",
+    "list_graphs": "causal_mixtures.graph.specs",
+    "load_graph": "causal_mixtures.graph.specs",
+    "load_spec": "causal_mixtures.graph.specs",
+    "StructuralCausalModel": "causal_mixtures.simulate.scm",
+    "CausalWeights": "causal_mixtures.weights.core",
+    "causal_weights": "causal_mixtures.weights.core",
+    "ConditionalDensity": "causal_mixtures.weights.density",
+    "pareto_khat": "causal_mixtures.weights.psis",
+    "psis_smooth": "causal_mixtures.weights.psis",
+}
+_LAZY_MODULES = {
+    "datasets": "causal_mixtures.simulate.datasets",
+    "plugin": "causal_mixtures.estimators.plugin",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _LAZY_MODULES:
+        value = importlib.import_module(_LAZY_MODULES[name])
+    else:
+        raise AttributeError(f"module 'causal_mixtures' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __version__ = "0.1.0"
 
@@ -53,6 +89,7 @@ __all__ = [
     "Estimand",
     "GraphSpec",
     "GraphSyntaxError",
+    "InvalidParameterError",
     "MechanismLearner",
     "NotIdentifiableError",
     "PositivityError",

@@ -36,7 +36,7 @@ def blobs(rng: np.random.Generator) -> np.ndarray:
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     """Torch with 2 threads on the 2-core CI machine ran small EM fits up to 50x slower under
-    load (PITFALLS.md, Threads); the suite pins 1 thread. Library code never does this."""
+    load (docs/benchmarks.md, threads); the suite pins 1 thread. Library code never does this."""
     import torch
 
     before = torch.get_num_threads()

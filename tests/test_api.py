@@ -1,4 +1,4 @@
-"""The public API contract of DESIGN.md §4: names and signatures that notebooks, the README
+"""The public API contract (docs/architecture.md, "Public API"): names and signatures that notebooks, the README
 and outside checks call. Extending is fine; renaming or dropping fails here."""
 
 from __future__ import annotations

@@ -346,11 +346,6 @@ def test_cli_modules_import_torch_only_in_the_model_subcommands() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="causal_mixtures/__init__.py imports the whole package (torch included) eagerly; "
-    "passes once its re-exports are lazy (PEP 562 __getattr__)",
-)
 def test_help_version_and_graphs_do_not_import_torch() -> None:
     proc = _run_lazy_script("")
     assert proc.returncode == 0, proc.stderr

@@ -45,7 +45,7 @@ def healthy():
 
 @pytest.fixture(scope="module")
 def confounded():
-    """The paper's strongly confounded regression (PAPER.md): heavy-tailed Gaussian weights."""
+    """The paper's strongly confounded regression (Mao & Little 2024): heavy-tailed Gaussian weights."""
     data = cm.datasets.make_regression_linear(1500, random_state=0)
     y = data.y
     half = 0.95 * (y.max() - y.min()) / 2

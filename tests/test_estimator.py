@@ -16,7 +16,7 @@ import causal_mixtures as cm
 
 
 def test_linear_gaussian_closed_form() -> None:
-    """DESIGN §2: X | do(Y=y) ~ N(d0 + c1·b·y, c0² + c1²σz² + σx²), recovered by K = 1."""
+    """Closed form: X | do(Y=y) ~ N(d0 + c1·b·y, c0² + c1²σz² + σx²), recovered by K = 1."""
     data = cm.datasets.make_front_door_linear(20_000, b=0.5, c0=2.0, c1=1.5, random_state=1)
     do = np.array([-1.0, 0.0, 1.0])
     est = cm.CausalGaussianMixture(n_components=1, density="gaussian", random_state=0)

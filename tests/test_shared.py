@@ -85,7 +85,7 @@ def test_normalised_weights_equal_ols_of_the_per_value_means(rng: np.random.Gene
 
 
 def test_recovers_the_interventional_slope_of_a_mild_front_door() -> None:
-    # DESIGN.md §2's mild linear-Gaussian front door (b = 0.5, c1 = 1.5, c0 = 2): true
+    # The mild linear-Gaussian front door (b = 0.5, c1 = 1.5, c0 = 2): true
     # E[x | do(y)] slope c1 * b = 0.75. Over seeds 0-19 at n = 20 000 the pooled slope had
     # mean 0.758 and sd 0.040 (largest k̂ 0.73 on this grid); 0.16 is 4 sd.
     data = cm.datasets.make_front_door_linear(20_000, random_state=3)

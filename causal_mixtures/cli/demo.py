@@ -26,7 +26,7 @@ from causal_mixtures.cli.options import (
 
 __all__ = ["PAPER_ACCURACY", "add_parser", "run"]
 
-# Reported accuracy of the reference experiment (PAPER.md, synthetic classification):
+# Reported accuracy of the reference experiment (Mao & Little 2024, synthetic classification):
 # (non-confounded test, confounded test).
 PAPER_ACCURACY: dict[str, tuple[float, float] | None] = {
     "classical supervised": (0.782, 0.853),
@@ -115,10 +115,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from sklearn.svm import SVC
     from tqdm import tqdm
 
-    from causal_mixtures.estimators.gaussian_mixture import (
-        CausalBootstrap,
-        CausalGaussianMixture,
-    )
+    from causal_mixtures.estimators import CausalBootstrap, CausalGaussianMixture
     from causal_mixtures.graph.specs import load_graph
     from causal_mixtures.simulate import datasets
     from causal_mixtures.weights.core import causal_weights

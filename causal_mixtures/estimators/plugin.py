@@ -13,7 +13,7 @@ class); continuous causes by joint mixtures over ``(y, z)`` and ``(y', z, x)``. 
 mechanisms use smoothed counts for ``p(z | y)`` and one mixture of ``x`` per ``(y', z)`` cell.
 
 Why: importance weights at intervention values far from the bulk of the data have a tiny
-effective sample size (PAPER.md: a few hundred out of 100 000), while the plug-in estimate
+effective sample size (a few hundred out of 100 000 in the paper's regression), while the plug-in estimate
 borrows strength from every row through the fitted conditionals. The price is model
 dependence: the conditionals must be well specified.
 """

@@ -27,21 +27,28 @@ References
 from __future__ import annotations
 
 import functools
-import math
-import numbers
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro import poutine
-from sklearn.datasets import load_digits
 from sklearn.utils import Bunch
 
-from causal_mixtures._random import RandomState, check_random_state, torch_rng
+from causal_mixtures._random import RandomState, check_random_state
 from causal_mixtures._validation import check_int
+from causal_mixtures.simulate.common import (
+    F64,
+    GRAPH,
+    as_tensor,
+    check_probability,
+    check_real,
+    independent_labels,
+    run_program,
+    sign,
+    two_level,
+)
+from causal_mixtures.simulate.digits import background_digits_scm, make_background_digits
 
 __all__ = [
     "background_digits_scm",
@@ -53,86 +60,6 @@ __all__ = [
     "make_regression_linear",
     "regression_scm",
 ]
-
-_F64 = torch.float64
-_GRAPH = "front_door"
-
-
-# --------------------------------------------------------------------------------------
-# validation helpers
-
-
-
-def _check_real(
-    name: str, value: Any, *, positive: bool = False, nonnegative: bool = False
-) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(float(value))
-    ):
-        raise ValueError(
-            f"{name} must be a finite real number; got {value!r} (type {type(value).__name__})."
-        )
-    value = float(value)
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be > 0; got {value!r}.")
-    if nonnegative and value < 0:
-        raise ValueError(f"{name} must be >= 0; got {value!r}.")
-    return value
-
-
-def _check_probability(name: str, value: Any) -> float:
-    value = _check_real(name, value)
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be a probability strictly between 0 and 1; got {value!r}.")
-    return value
-
-
-def _t(value: Any) -> torch.Tensor:
-    """A float64 tensor (a copy, so NumPy inputs are never shared with torch)."""
-    return torch.tensor(value, dtype=_F64)
-
-
-def _two_level(p2: torch.Tensor) -> dist.Categorical:
-    """Distribution over the labels {1, 2} with ``P(value = 2) = p2`` (int64 draws)."""
-    p2 = torch.as_tensor(p2, dtype=_F64)
-    probs = torch.stack([torch.zeros_like(p2), 1.0 - p2, p2], dim=-1)
-    return dist.Categorical(probs=probs)
-
-
-def _sign(condition: torch.Tensor, shift: float) -> torch.Tensor:
-    """``+shift`` where ``condition`` holds, ``-shift`` elsewhere (float64)."""
-    return torch.where(condition, _t(shift), _t(-shift))
-
-
-def _numpy(value: torch.Tensor) -> np.ndarray:
-    arr = value.detach().cpu().numpy()
-    if arr.dtype.kind == "f":
-        return arr.astype(np.float64, copy=True)
-    return arr.astype(np.int64, copy=True)
-
-
-def _independent_labels(rng: np.random.Generator, n: int, p_label_1: float) -> torch.Tensor:
-    """Labels in {1, 2} drawn independently of everything, with ``P(label = 1)``."""
-    labels = np.where(rng.random(n) < p_label_1, 1, 2).astype(np.int64)
-    return torch.tensor(labels, dtype=torch.int64)
-
-
-def _run(
-    program: Callable[..., dict[str, torch.Tensor]],
-    n: int,
-    rng: np.random.Generator,
-    *,
-    do: dict[str, torch.Tensor] | None = None,
-    **kwargs: Any,
-) -> dict[str, np.ndarray]:
-    """Run a Pyro program (optionally under ``poutine.do``) with torch seeded from ``rng``."""
-    fn = program if do is None else poutine.do(program, data=do)
-    with torch_rng(rng):
-        values = fn(n, **kwargs)
-    return {name: _numpy(value) for name, value in values.items()}
-
 
 # --------------------------------------------------------------------------------------
 # 1. synthetic classification (2-D)
@@ -177,13 +104,13 @@ def classification_scm(
         otherwise), ``"X1"``, ``"X2"``, each of shape ``(n,)``. Under
         ``poutine.do(classification_scm, data={"Y": y})`` the returned ``"Y"`` is ``y``.
     """
-    py = _t(list(p_y2_given_u))
+    py = as_tensor(list(p_y2_given_u))
     with pyro.plate("rows", n):
-        u = pyro.sample("U", _two_level(_t(p_u2)))
-        y = pyro.sample("Y", _two_level(py[u - 1]))
-        z = pyro.sample("Z", dist.Normal(_sign(y == 2, z_shift), 1.0))
-        x1 = pyro.sample("X1", dist.Normal(_sign(z >= 0, x1_shift), 1.0))
-        x2 = pyro.sample("X2", dist.Normal(_sign(u == 2, x2_shift), 1.0))
+        u = pyro.sample("U", two_level(as_tensor(p_u2)))
+        y = pyro.sample("Y", two_level(py[u - 1]))
+        z = pyro.sample("Z", dist.Normal(sign(y == 2, z_shift), 1.0))
+        x1 = pyro.sample("X1", dist.Normal(sign(z >= 0, x1_shift), 1.0))
+        x2 = pyro.sample("X2", dist.Normal(sign(u == 2, x2_shift), 1.0))
     return {"U": u, "Y": y, "Z": z, "X1": x1, "X2": x2}
 
 
@@ -245,15 +172,15 @@ def make_classification_2d(
     """
     n_samples = check_int("n_samples", n_samples)
     n_test = check_int("n_test", n_test)
-    p_y1_test = _check_probability("p_y1_test", p_y1_test)
+    p_y1_test = check_probability("p_y1_test", p_y1_test)
     rng = check_random_state(random_state)
 
-    train = _classification_split(_run(classification_scm, n_samples, rng))
-    test_conf = _classification_split(_run(classification_scm, n_test, rng))
-    y_nc = _independent_labels(rng, n_test, p_y1_test)
-    test = _classification_split(_run(classification_scm, n_test, rng, do={"Y": y_nc}))
-    y_or = _independent_labels(rng, n_samples, 0.5)
-    oracle = _classification_split(_run(classification_scm, n_samples, rng, do={"Y": y_or}))
+    train = _classification_split(run_program(classification_scm, n_samples, rng))
+    test_conf = _classification_split(run_program(classification_scm, n_test, rng))
+    y_nc = independent_labels(rng, n_test, p_y1_test)
+    test = _classification_split(run_program(classification_scm, n_test, rng, do={"Y": y_nc}))
+    y_or = independent_labels(rng, n_samples, 0.5)
+    oracle = _classification_split(run_program(classification_scm, n_samples, rng, do={"Y": y_or}))
 
     out = Bunch(feature_names=["X1", "X2"], classes=np.array([1, 2], dtype=np.int64))
     for suffix, (X, y, z, u) in (
@@ -266,7 +193,7 @@ def make_classification_2d(
         out["y" + suffix] = y
         out["mechanism" + suffix] = z
         out["confounder" + suffix] = u
-    out.graph = _GRAPH
+    out.graph = GRAPH
     out.scm = classification_scm
     out.description = (
         "Synthetic 2-D classification after Mao & Little (arXiv:2410.20057). "
@@ -326,11 +253,11 @@ def front_door_linear_scm(
         (shape ``(n, n_features)``).
     """
     with pyro.plate("rows", n):
-        u = pyro.sample("U", dist.Normal(_t(0.0), _t(1.0)))
-        y = pyro.sample("Y", dist.Normal(a0 + a1 * u, _t(sigma_y)))
-        z = pyro.sample("Z", dist.Normal(b * y, _t(sigma_z)))
+        u = pyro.sample("U", dist.Normal(as_tensor(0.0), as_tensor(1.0)))
+        y = pyro.sample("Y", dist.Normal(a0 + a1 * u, as_tensor(sigma_y)))
+        z = pyro.sample("Z", dist.Normal(b * y, as_tensor(sigma_z)))
         loc = (d0 + c0 * u + c1 * z).unsqueeze(-1).expand(n, n_features)
-        x = pyro.sample("X", dist.Normal(loc, _t(sigma_x)).to_event(1))
+        x = pyro.sample("X", dist.Normal(loc, as_tensor(sigma_x)).to_event(1))
     return {"U": u, "Y": y, "Z": z, "X": x}
 
 
@@ -351,14 +278,14 @@ def _front_door_do_sample(
 
     Runs :func:`front_door_linear_scm` under :func:`pyro.poutine.do`.
     """
-    y_value = _check_real("y_value", y_value)
+    y_value = check_real("y_value", y_value)
     n = check_int("n", n)
     rng = check_random_state(random_state)
-    values = _run(
+    values = run_program(
         front_door_linear_scm,
         n,
         rng,
-        do={"Y": torch.full((n,), y_value, dtype=_F64)},
+        do={"Y": torch.full((n,), y_value, dtype=F64)},
         n_features=n_features,
         **params,
     )
@@ -368,7 +295,7 @@ def _front_door_do_sample(
 def _check_front_door_params(**params: Any) -> dict[str, float]:
     out = {}
     for name, value in params.items():
-        out[name] = _check_real(name, value, positive=name.startswith("sigma"))
+        out[name] = check_real(name, value, positive=name.startswith("sigma"))
     return out
 
 
@@ -437,7 +364,7 @@ def make_front_door_linear(
         a0=a0, a1=a1, b=b, c0=c0, c1=c1, d0=d0, sigma_y=sigma_y, sigma_z=sigma_z, sigma_x=sigma_x
     )
     rng = check_random_state(random_state)
-    values = _run(front_door_linear_scm, n_samples, rng, n_features=n_features, **params)
+    values = run_program(front_door_linear_scm, n_samples, rng, n_features=n_features, **params)
 
     p = params
     shared_var = p["c0"] ** 2 + p["c1"] ** 2 * p["sigma_z"] ** 2
@@ -458,7 +385,7 @@ def make_front_door_linear(
         ),
         params=dict(params),
         feature_names=[f"X{j + 1}" for j in range(n_features)] if n_features > 1 else ["X"],
-        graph=_GRAPH,
+        graph=GRAPH,
         scm=front_door_linear_scm,
         description=(
             "Linear-Gaussian front-door SCM: U ~ N(0,1); Y = a0 + a1 U + sigma_y e; "
@@ -553,9 +480,9 @@ def make_regression_linear(
     n_test = check_int("n_test", n_test)
     rng = check_random_state(random_state)
 
-    train = _run(regression_scm, n_samples, rng)
-    test_conf = _run(regression_scm, n_test, rng)
-    test = _run(regression_scm, n_test, rng, u_effect_on_x=0.0)
+    train = run_program(regression_scm, n_samples, rng)
+    test_conf = run_program(regression_scm, n_test, rng)
+    test = run_program(regression_scm, n_test, rng, u_effect_on_x=0.0)
 
     out = Bunch()
     for suffix, values in (("", train), ("_test_confounded", test_conf), ("_test", test)):
@@ -574,7 +501,7 @@ def make_regression_linear(
         sample_interventional=functools.partial(_front_door_do_sample, params=params, n_features=1),
         params=params,
         feature_names=["X"],
-        graph=_GRAPH,
+        graph=GRAPH,
         scm=regression_scm,
         description=(
             "Synthetic linear-Gaussian regression after Mao & Little (arXiv:2410.20057): "
@@ -585,220 +512,3 @@ def make_regression_linear(
     )
     return out
 
-
-# --------------------------------------------------------------------------------------
-# 4. semi-synthetic background digits
-
-
-def background_digits_scm(
-    n: int,
-    images: Sequence[torch.Tensor],
-    *,
-    quy: float = 0.8,
-    b: float = 100.0 / 255.0 * 16.0,
-    p_z_equals_y: float = 0.95,
-    max_value: float = 16.0,
-) -> dict[str, torch.Tensor]:
-    """Pyro program of the semi-synthetic background-brightness SCM.
-
-    ::
-
-        U ~ N(0, 5**2)
-        Y ~ {1, 2},  P(Y = 2 | U) = 1 / (1 + exp(q U)),  q = log((1 - quy) / quy)
-        Z ~ {1, 2},  P(Z = Y) = p_z_equals_y            (the digit actually drawn)
-        I | Z ~ uniform over the images of digit Z       (site "image_index")
-        X = clip(image I + (0.5 tanh(0.2 U) + 0.5) b, 0, max_value)
-
-    For ``quy > 0.5`` bright backgrounds go with ``Y = 2``; ``quy = 0.5`` makes ``Y``
-    independent of ``U``.
-
-    Parameters
-    ----------
-    n : int
-        Number of rows.
-    images : sequence of 2 torch.Tensor
-        Pools of flattened images of the digits coded ``Z = 1`` and ``Z = 2``, each of
-        shape ``(n_images_k, n_pixels)``.
-    quy : float, default=0.8
-        Confounding strength, in (0, 1).
-    b : float, default=100 / 255 * 16
-        Background brightness scale, on the scale of the images.
-    p_z_equals_y : float, default=0.95
-        Probability that the digit drawn matches the label.
-    max_value : float, default=16.0
-        Upper clip of the pixel values (16 for :func:`sklearn.datasets.load_digits`).
-
-    Returns
-    -------
-    dict of str to torch.Tensor
-        Sites ``"U"`` (float64), ``"Y"``, ``"Z"``, ``"image_index"`` (int64, index into
-        the pool of digit ``Z``), each ``(n,)``, and ``"X"`` (float64, ``(n, n_pixels)``).
-    """
-    if len(images) != 2:
-        raise ValueError(f"images must hold 2 image pools; got {len(images)}.")
-    counts = [int(pool.shape[0]) for pool in images]
-    n_pix = int(images[0].shape[1])
-    width = max(counts)
-    pools = torch.zeros((2, width, n_pix), dtype=_F64)
-    choose = torch.zeros((2, width), dtype=_F64)
-    for k, pool in enumerate(images):
-        pools[k, : counts[k]] = pool.to(_F64)
-        choose[k, : counts[k]] = 1.0 / counts[k]
-    q = math.log((1.0 - quy) / quy)
-    with pyro.plate("rows", n):
-        u = pyro.sample("U", dist.Normal(_t(0.0), _t(5.0)))
-        y = pyro.sample("Y", _two_level(torch.sigmoid(-q * u)))
-        z = pyro.sample(
-            "Z", _two_level(torch.where(y == 2, _t(p_z_equals_y), _t(1.0 - p_z_equals_y)))
-        )
-        idx = pyro.sample("image_index", dist.Categorical(probs=choose[z - 1]))
-        background = (0.5 * torch.tanh(0.2 * u) + 0.5) * b
-        x = torch.clamp(pools[z - 1, idx] + background.unsqueeze(-1), 0.0, max_value)
-        x = pyro.deterministic("X", x, event_dim=1)
-    return {"U": u, "Y": y, "Z": z, "image_index": idx, "X": x}
-
-
-def make_background_digits(
-    *,
-    n_samples: int | None = None,
-    n_test: int = 1000,
-    quy: float = 0.8,
-    b: float | None = None,
-    digits: tuple[int, int] = (2, 6),
-    random_state: RandomState = None,
-) -> Bunch:
-    """Semi-synthetic digits after Mao & Little, on scikit-learn's bundled 8x8 digits.
-
-    The paper's background-brightness experiment (MNIST digits 2 and 6) rebuilt offline on
-    :func:`sklearn.datasets.load_digits` (no download): an unmeasured ``U ~ N(0, 5**2)``
-    brightens the background of every image and, under confounding, makes label ``Y = 2``
-    more likely; the digit drawn ``Z`` (``P(Z = Y) = 0.95``) is the mechanism. Runs
-    :func:`background_digits_scm`.
-
-    The images of each digit are split once, at random from ``random_state``, into a
-    training half and a test half: training sets (``X``, ``X_oracle``) draw only from
-    the training half, test sets only from the test half, so no image appears in both.
-    Images are drawn with replacement, so any ``n_samples`` is allowed.
-
-    Parameters
-    ----------
-    n_samples : int or None, default=None
-        Number of confounded training rows (and of oracle rows); ``None`` means 2000.
-    n_test : int, default=1000
-        Number of rows in each test set.
-    quy : float, default=0.8
-        Confounding strength of the training data and of the confounded test set, in
-        (0, 1); 0.5 means no confounding.
-    b : float or None, default=None
-        Background brightness scale on the 0-16 scale of ``load_digits``; ``None`` means
-        ``100 / 255 * 16`` (the paper's ``b = 100`` on the 0-255 scale).
-    digits : tuple of 2 int, default=(2, 6)
-        The digits coded ``Z = 1`` and ``Z = 2`` (and the matching labels ``Y``).
-    random_state : int, numpy.random.Generator or None, default=None
-        Source of all randomness (image split and draws); the same seed gives identical
-        arrays.
-
-    Returns
-    -------
-    sklearn.utils.Bunch
-        With keys
-
-        - ``X`` (n_samples, 64) float64, ``y`` (n_samples,) int64 in {1, 2},
-          ``mechanism`` (n_samples,) int64 in {1, 2}, ``confounder`` (n_samples,)
-          float64: confounded training rows (training image pool);
-        - ``X_test_confounded``, ``y_test_confounded``, ... : ``n_test`` rows of the same
-          confounded SCM on the test image pool;
-        - ``X_test``, ``y_test``, ... : ``n_test`` non-confounded rows on the test pool,
-          ``Y`` uniform on {1, 2} independent of ``U`` and set by ``do(Y)`` (the same
-          distribution as ``quy = 0.5``);
-        - ``X_oracle``, ``y_oracle``, ... : ``n_samples`` non-confounded training rows;
-        - ``images_shape`` ``(8, 8)``, ``digits``, ``classes`` ``[1, 2]``,
-          ``train_images`` / ``test_images`` (indices into ``load_digits`` of each
-          pool), ``b``, ``quy``, ``feature_names``, ``graph`` ``"front_door"``, ``scm``,
-          ``description``.
-    """
-    n_samples = 2000 if n_samples is None else check_int("n_samples", n_samples)
-    n_test = check_int("n_test", n_test)
-    quy = _check_probability("quy", quy)
-    b = 100.0 / 255.0 * 16.0 if b is None else _check_real("b", b, nonnegative=True)
-    digits = _check_digits(digits)
-    rng = check_random_state(random_state)
-
-    images, target = load_digits(return_X_y=True)
-    train_pool: list[np.ndarray] = []
-    test_pool: list[np.ndarray] = []
-    for digit in digits:
-        idx = np.flatnonzero(target == digit)
-        idx = idx[rng.permutation(idx.size)]
-        half = idx.size // 2
-        train_pool.append(np.sort(idx[:half]))
-        test_pool.append(np.sort(idx[half:]))
-    train_images = [torch.tensor(images[i], dtype=_F64) for i in train_pool]
-    test_images = [torch.tensor(images[i], dtype=_F64) for i in test_pool]
-
-    def draw(n: int, pool: list[torch.Tensor], do_y: torch.Tensor | None) -> dict[str, np.ndarray]:
-        return _run(
-            background_digits_scm,
-            n,
-            rng,
-            do=None if do_y is None else {"Y": do_y},
-            images=pool,
-            quy=quy,
-            b=b,
-        )
-
-    train = draw(n_samples, train_images, None)
-    test_conf = draw(n_test, test_images, None)
-    test = draw(n_test, test_images, _independent_labels(rng, n_test, 0.5))
-    oracle = draw(n_samples, train_images, _independent_labels(rng, n_samples, 0.5))
-
-    out = Bunch()
-    for suffix, values in (
-        ("", train),
-        ("_test_confounded", test_conf),
-        ("_test", test),
-        ("_oracle", oracle),
-    ):
-        out["X" + suffix] = values["X"]
-        out["y" + suffix] = values["Y"]
-        out["mechanism" + suffix] = values["Z"]
-        out["confounder" + suffix] = values["U"]
-    out.update(
-        images_shape=(8, 8),
-        digits=digits,
-        classes=np.array([1, 2], dtype=np.int64),
-        train_images=train_pool,
-        test_images=test_pool,
-        b=b,
-        quy=quy,
-        feature_names=[f"pixel_{r}_{c}" for r in range(8) for c in range(8)],
-        graph=_GRAPH,
-        scm=background_digits_scm,
-        description=(
-            "Semi-synthetic digits after Mao & Little (arXiv:2410.20057) on scikit-learn's "
-            f"8x8 digits {digits[0]} (Y/Z = 1) and {digits[1]} (Y/Z = 2): U ~ N(0, 25); "
-            "P(Y=2|U) = 1/(1+exp(qU)), q = log((1-quy)/quy), "
-            f"quy = {quy}; P(Z=Y) = 0.95; "
-            f"X = clip(image of Z + (0.5 tanh(0.2U) + 0.5) * {b:.4g}, 0, 16). "
-            "Test sets draw from a held-out half of the images; the non-confounded test and "
-            "oracle sets draw Y uniformly, independent of U, and set it by do(Y)."
-        ),
-    )
-    return out
-
-
-def _check_digits(digits: Any) -> tuple[int, int]:
-    try:
-        pair = tuple(digits)
-    except TypeError:
-        pair = ()
-    if (
-        len(pair) != 2
-        or any(isinstance(d, bool) or not isinstance(d, numbers.Integral) for d in pair)
-        or any(not 0 <= int(d) <= 9 for d in pair)
-        or int(pair[0]) == int(pair[1])
-    ):
-        raise ValueError(
-            f"digits must be a pair of two different ints in 0-9, e.g. (2, 6); got {digits!r}."
-        )
-    return int(pair[0]), int(pair[1])

@@ -91,7 +91,7 @@ from causal_mixtures.weights.density import (
     DiscreteDensity,
     GaussianMixtureDensity,
     HistogramDensity,
-    _rows_as_codes,
+    rows_as_codes,
     is_discrete,
 )
 
@@ -419,7 +419,7 @@ class MultinomialLogitDensity(AdjustmentDensity):
         self.max_iter = max_iter
 
     def fit(self, v: np.ndarray, given: ConditioningSet) -> MultinomialLogitDensity:
-        self.levels_, codes = _rows_as_codes(np.asarray(v))
+        self.levels_, codes = rows_as_codes(np.asarray(v))
         self.features_ = _Features().fit(given)
         feats = self.features_.transform(given, len(v))
         self.model_: LogisticRegression | None = None
@@ -430,7 +430,7 @@ class MultinomialLogitDensity(AdjustmentDensity):
         return self
 
     def log_prob(self, v: np.ndarray, given: ConditioningSet) -> np.ndarray:
-        _, codes = _rows_as_codes(np.asarray(v), self.levels_)
+        _, codes = rows_as_codes(np.asarray(v), self.levels_)
         m = len(codes)
         if self.model_ is None:
             logp = np.broadcast_to(self.log_freq_, (m, len(self.levels_)))

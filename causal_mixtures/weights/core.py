@@ -1,7 +1,7 @@
 """Causal weights: the importance weights that turn observational rows into an estimate of
 the interventional distribution ``p(x | do(y))``.
 
-Front-door (DESIGN.md §1): ``w_n(y) = p(z_n | y) / p(z_n | y_n)``, one column per
+Front-door: ``w_n(y) = p(z_n | y) / p(z_n | y_n)``, one column per
 intervention value, normalised to sum to one over the rows. For any ``f``,
 ``Σ_n w_n(y) f(x_n)`` estimates ``E[f(x) | do(y)]``.
 

@@ -93,7 +93,7 @@ def unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return levels, np.array([index[k] for k in keys], dtype=np.int64)
 
 
-def _rows_as_codes(
+def rows_as_codes(
     z: np.ndarray, levels: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Map each row of ``z`` to the index of its distinct value (-1 when unseen)."""
@@ -189,16 +189,16 @@ class DiscreteDensity(_PerClassDensity):
     def _prepare(self, z: np.ndarray) -> None:
         if self.alpha < 0:
             raise ValueError(f"alpha must be >= 0; got {self.alpha!r}.")
-        self.levels_, _ = _rows_as_codes(z)
+        self.levels_, _ = rows_as_codes(z)
 
     def _fit_one(self, z: np.ndarray) -> np.ndarray:
-        _, codes = _rows_as_codes(z, self.levels_)
+        _, codes = rows_as_codes(z, self.levels_)
         counts = np.bincount(codes, minlength=len(self.levels_)).astype(float) + self.alpha
         with np.errstate(divide="ignore"):
             return np.log(counts) - math.log(counts.sum())
 
     def _score_one(self, model: np.ndarray, z: np.ndarray) -> np.ndarray:
-        _, codes = _rows_as_codes(z, self.levels_)
+        _, codes = rows_as_codes(z, self.levels_)
         out = np.full(len(codes), -np.inf)
         seen = codes >= 0
         out[seen] = model[codes[seen]]
@@ -483,7 +483,7 @@ class LogisticDensity(ConditionalDensity):
         self.C = C
 
     def fit(self, z: np.ndarray, y: np.ndarray) -> LogisticDensity:
-        self.levels_, codes = _rows_as_codes(np.asarray(z))
+        self.levels_, codes = rows_as_codes(np.asarray(z))
         if len(self.levels_) < 2:
             raise ValueError("mechanism takes a single value; it cannot carry any effect of y.")
         self.model_ = LogisticRegression(C=self.C, max_iter=1000).fit(
@@ -492,7 +492,7 @@ class LogisticDensity(ConditionalDensity):
         return self
 
     def log_prob(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
-        _, codes = _rows_as_codes(np.asarray(z), self.levels_)
+        _, codes = rows_as_codes(np.asarray(z), self.levels_)
         logp = self.model_.predict_log_proba(np.asarray(y, dtype=float).reshape(-1, 1))
         out = np.full(len(codes), -np.inf)
         seen = codes >= 0
