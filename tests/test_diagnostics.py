@@ -12,13 +12,10 @@ import pytest
 from scipy.stats import norm
 
 import causal_mixtures as cm
-from causal_mixtures.diagnostics import arviz as _arviz
-from causal_mixtures.diagnostics.checks import (
+from causal_mixtures.diagnostics import (
     Check,
     DiagnosticsReport,
-    DiagnosticsWarning,
     Thresholds,
-    _mixture,
     check_fit,
     diagnose,
     heldout_loglik,
@@ -28,6 +25,9 @@ from causal_mixtures.diagnostics.checks import (
     weight_checks,
     weighted_quantiles,
 )
+from causal_mixtures.diagnostics import arviz as _arviz
+from causal_mixtures.diagnostics.fitted import mixture
+from causal_mixtures.exceptions import DiagnosticsWarning
 from causal_mixtures.mixture.params import n_parameters
 
 # --------------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def test_mixture_arrays_match_estimator(bimodal, covariance_type: str) -> None:
     model = cm.CausalGaussianMixture(
         None, n_components=2, covariance_type=covariance_type, random_state=0
     ).fit(X, weights=w)
-    mix = _mixture(model)
+    mix = mixture(model)
     pts = X[:7]
     logq = mix.log_prob_at(np.broadcast_to(pts, (2, 7, 2)))[0, 0]
     for j in range(2):
@@ -158,7 +158,7 @@ def test_mixture_arrays_match_estimator(bimodal, covariance_type: str) -> None:
     single = cm.CausalGaussianMixture(
         None, n_components=1, covariance_type=covariance_type, random_state=0
     ).fit(X, weights=w)
-    m1 = _mixture(single)
+    m1 = mixture(single)
     t = np.array([[[-1.0, 0.0, 2.0], [0.5, 1.0, 1.5]]] * 2)
     sd = np.sqrt(m1.marginal_var()[0, 0, :, 0])  # (n_do, d)
     expected = norm.cdf((t - m1.means[0, 0, :, 0, :, None]) / sd[..., None])
@@ -167,7 +167,7 @@ def test_mixture_arrays_match_estimator(bimodal, covariance_type: str) -> None:
 
 def test_mixture_sample_moments(bimodal) -> None:
     model, _, _ = bimodal
-    mix = _mixture(model)
+    mix = mixture(model)
     big = type(mix)(
         np.broadcast_to(mix.weights, (1, 20_000, 2, 2)),
         np.broadcast_to(mix.means, (1, 20_000, 2, 2, 2)),
@@ -464,7 +464,7 @@ def test_posterior_draw_quantities_match_estimator(bimodal, covariance_type) -> 
     }
     bayes = copy.deepcopy(model)
     bayes.posterior_ = post
-    mix = _mixture(bayes)
+    mix = mixture(bayes)
     pts = np.broadcast_to(X[:4], (2, 4, 2))
     logq = mix.log_prob_at(pts)
     mean, cov = mix.moments()
@@ -478,7 +478,7 @@ def test_posterior_draw_quantities_match_estimator(bimodal, covariance_type) -> 
         np.linalg.cholesky(prec) if covariance_type == "full" else np.sqrt(prec)
     )
     np.testing.assert_allclose(logq[c, dr, j], one.score_samples(X[:4], do=j), rtol=1e-10)
-    draws = _mixture(one)
+    draws = mixture(one)
     big = type(draws)(
         *(
             np.broadcast_to(a, (1, 40_000, *a.shape[2:]))
@@ -521,7 +521,7 @@ def test_posterior_summary(bimodal) -> None:
     assert summary["rhat"].max() < 1.01
     with pytest.raises(ValueError, match="posterior_"):
         posterior_summary(model)
-    q = label_invariant_draws(_mixture(with_posterior(model)))
+    q = label_invariant_draws(mixture(with_posterior(model)))
     assert q["interventional_cov"].shape == (4, 250, 2, 2, 2)
 
 

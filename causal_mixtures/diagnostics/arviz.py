@@ -1,26 +1,9 @@
 """The one adapter between :mod:`causal_mixtures` and ArviZ.
 
-Every ArviZ call of the package lives here, behind four small functions whose inputs and
-outputs are plain NumPy arrays and dicts, so that moving from ArviZ 0.23 (Python 3.11,
-``InferenceData``) to ArviZ 1.x (Python >= 3.12, ``xarray.DataTree``, split into
-``arviz_base`` / ``arviz_stats``) touches this file only:
-
-========================  ===========================================  ==========================================
-function                  ArviZ 0.23 (used here)                       ArviZ 1.x equivalent
-========================  ===========================================  ==========================================
-:func:`from_groups`       ``az.from_dict(posterior=..., ...)``         ``arviz_base.from_dict({"posterior": ...})``
-:func:`rhat`              ``az.rhat(az.convert_to_dataset(...))``      ``arviz_stats.rhat(array)`` (rank method)
-:func:`ess`               ``az.ess(..., method="bulk" | "tail")``      ``arviz_stats.ess(array, method=...)``
-:func:`psislw_khat`       ``az.psislw(log_w)`` (takes ``log w``)       ``arviz_stats.psislw(-log_w)`` (takes ``-log w``)
-========================  ===========================================  ==========================================
-
-Conventions pinned by tests (``tests/test_diagnostics.py``): :func:`psislw_khat` returns
-``-inf`` for weights without a tail (ArviZ 0.23 returns ``+inf`` there and ArviZ 1.x raises;
-both would read as "catastrophic" when the weights are in fact bounded), NaN for fewer than
-ten positive weights, and otherwise agrees with :func:`causal_mixtures.psis.pareto_khat`.
-
-ArviZ is imported lazily: ``import causal_mixtures`` stays fast, and ArviZ's once-a-day
-``FutureWarning`` about 1.0 appears only when diagnostics are used.
+Every ArviZ call of the package lives here, behind four small functions on plain NumPy
+arrays and dicts (:func:`from_groups`, :func:`rhat`, :func:`ess`, :func:`psislw_khat`), so
+that moving to ArviZ 1.x touches this file only; the mapping and the conventions pinned by
+the tests are in ``docs/diagnostics.md``. ArviZ is imported lazily.
 """
 
 from __future__ import annotations
@@ -156,11 +139,10 @@ def ess(draws: np.ndarray, method: str = "bulk") -> np.ndarray:
 
 def _has_tail(log_weights: np.ndarray) -> bool:
     """Whether at least five distinct weights lie above the PSIS tail cut-off (the same
-    rule as :func:`causal_mixtures.psis.pareto_khat`)."""
-    from causal_mixtures.weights.psis import _tail_length
-
+    rule as :func:`causal_mixtures.pareto_khat`)."""
     n = len(log_weights)
-    m = _tail_length(n)
+    # PSIS tail length min(0.2 n, 3 sqrt(n)), as in causal_mixtures.weights.psis.
+    m = int(min(math.ceil(0.2 * n), math.ceil(3 * math.sqrt(n))))
     if m < 5 or n <= m:
         return False
     srt = np.sort(log_weights)
@@ -170,7 +152,7 @@ def _has_tail(log_weights: np.ndarray) -> bool:
 def psislw_khat(weights: np.ndarray, *, log: bool = False) -> float:
     """Pareto ``k̂`` of importance weights computed by ArviZ's PSIS (``az.psislw``).
 
-    The independent cross-check of :func:`causal_mixtures.psis.pareto_khat`, with the same
+    The independent cross-check of :func:`causal_mixtures.pareto_khat`, with the same
     conventions: the argument is the weights themselves (or their logarithm with
     ``log=True``), *not* ``-log w``; zero weights are ignored.
 

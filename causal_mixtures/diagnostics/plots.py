@@ -14,19 +14,20 @@ from typing import Any
 import numpy as np
 
 from causal_mixtures.diagnostics.checks import (
-    _MAX_PPC_DRAWS,
+    MAX_PPC_DRAWS,
     PPC_PROBS,
-    Thresholds,
-    _check_X,
-    _feature_names,
-    _fmt,
-    _mixture,
-    _unwrap,
-    _weights_of,
-    label_invariant_draws,
     weight_checks,
     weighted_quantiles,
 )
+from causal_mixtures.diagnostics.fitted import (
+    check_X,
+    feature_names,
+    label_invariant_draws,
+    mixture,
+    unwrap,
+    weights_of,
+)
+from causal_mixtures.diagnostics.report import Thresholds, format_value
 from causal_mixtures.weights.core import CausalWeights
 
 __all__ = ["plot_ppc", "plot_trace", "plot_weights"]
@@ -88,8 +89,8 @@ def plot_weights(
     matplotlib.figure.Figure
     """
     th = thresholds if thresholds is not None else Thresholds()
-    model = _unwrap(model)
-    cw: CausalWeights = _weights_of(model)
+    model = unwrap(model)
+    cw: CausalWeights = weights_of(model)
     checks = weight_checks(model, thresholds=th)
     ess_checks = [c for c in checks if c.name == "weight_ess"]
     khat_checks = [c for c in checks if c.name == "weight_khat"]
@@ -102,7 +103,7 @@ def plot_weights(
         w = np.sort(cw.values[:, j])[::-1] * n
         w = w[w > 0]
         colour = cmap(j / max(cw.n_do - 1, 1))
-        ax_w.loglog(ranks[: len(w)], w, color=colour, lw=1.2, label=f"do={_fmt(cw.do_values[j], 3)}")
+        ax_w.loglog(ranks[: len(w)], w, color=colour, lw=1.2, label=f"do={format_value(cw.do_values[j], 3)}")
     ax_w.axhline(1.0, color="0.5", ls=":", lw=1)
     # Weights below a thousandth of the mean carry nothing; do not let them set the scale.
     ax_w.set_ylim(bottom=1e-3)
@@ -114,7 +115,7 @@ def plot_weights(
 
     x = np.arange(cw.n_do)
     ticks = _pick(cw.n_do, 8)
-    labels = [_fmt(cw.do_values[j], 3) for j in ticks]
+    labels = [format_value(cw.do_values[j], 3) for j in ticks]
     for ax, checks, ylabel, title in (
         (ax_ess, ess_checks, "Kish ESS", "Effective sample size"),
         (ax_k, khat_checks, "Pareto k-hat", "Pareto k-hat"),
@@ -187,14 +188,14 @@ def plot_ppc(
     -------
     matplotlib.figure.Figure
     """
-    model = _unwrap(model)
-    cw = _weights_of(model)
-    mix = _mixture(model)
+    model = unwrap(model)
+    cw = weights_of(model)
+    mix = mixture(model)
     if mix is None:
         raise ValueError(f"{type(model).__name__} has no fitted mixture to check; plot_ppc "
                          "needs a fitted CausalGaussianMixture.")
-    X_arr = _check_X(X, cw.n_samples, mix.n_features)
-    mix = mix.thin(_MAX_PPC_DRAWS)
+    X_arr = check_X(X, cw.n_samples, mix.n_features)
+    mix = mix.thin(MAX_PPC_DRAWS)
     do_values = np.asarray(cw.do_values)
     rows = _do_indices(do_values, do, max_do)
     if features is None:
@@ -204,7 +205,7 @@ def plot_ppc(
         bad = [f for f in cols if not 0 <= f < mix.n_features]
         if bad:
             raise ValueError(f"features {bad} out of range for {mix.n_features} features.")
-    names = _feature_names(model, mix.n_features)
+    names = feature_names(model, mix.n_features)
     if figsize is None:
         figsize = (max(3.2 * len(cols) + 0.5, 5.0), 2.5 * len(rows) + 0.6)
     fig = _figure(figsize)
@@ -226,7 +227,7 @@ def plot_ppc(
             if r == len(rows) - 1:
                 ax.set_xlabel(names[f])
             if c == 0:
-                ax.set_ylabel(f"do={_fmt(do_values[j], 3)}\ndensity")
+                ax.set_ylabel(f"do={format_value(do_values[j], 3)}\ndensity")
             if r == 0 and c == 0:
                 ax.legend(fontsize="small")
             ax.set_title(f"ESS {cw.ess[j]:.0f}", fontsize="small", loc="right")
@@ -265,8 +266,8 @@ def plot_trace(
 
     from causal_mixtures.diagnostics import arviz as _arviz
 
-    model = _unwrap(model)
-    mix = _mixture(model)
+    model = unwrap(model)
+    mix = mixture(model)
     if mix is None:
         raise ValueError(f"{type(model).__name__} has no fitted mixture; plot_trace needs a "
                          "fitted CausalGaussianMixture.")
@@ -295,7 +296,7 @@ def plot_trace(
             m = max(1, min(int(n_iter[j]), tr.shape[0]))
             ax.plot(np.arange(1, m + 1), tr[:m, j], color=cmap(j / max(tr.shape[1] - 1, 1)),
                     ls="-" if conv[j] else "--", lw=1.2,
-                    label=f"do={_fmt(do_values[j], 3)}" + ("" if conv[j] else " (not converged)"))
+                    label=f"do={format_value(do_values[j], 3)}" + ("" if conv[j] else " (not converged)"))
         inference = getattr(model, "inference", "em")
         ax.set_xlabel("iteration" if inference == "em" else
                       "draw" if getattr(model, "guide_", None) == "nuts" else "step")
@@ -309,12 +310,12 @@ def plot_trace(
         mean = label_invariant_draws(mix)["interventional_mean"][..., 0]  # C D J
         rh = _arviz.rhat(mean) if mix.n_chains >= 2 and mix.n_draws >= 4 else np.full(mix.n_do, math.nan)
         draws = np.arange(mix.n_draws)
-        names = _feature_names(model, mix.n_features)
+        names = feature_names(model, mix.n_features)
         for j in rows:
             ax = axes[k]
             for c in range(mix.n_chains):
                 ax.plot(draws, mean[c, :, j], lw=0.7, alpha=0.8, label=f"chain {c}")
-            ax.set_title(f"do={_fmt(do_values[j], 3)}: R-hat {_fmt(float(rh[j]), 3)}")
+            ax.set_title(f"do={format_value(do_values[j], 3)}: R-hat {format_value(float(rh[j]), 3)}")
             ax.set_xlabel("draw")
             ax.set_ylabel(f"E[{names[0]} | do]")
             k += 1
