@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from causal_mixtures.weights.psis import tail_length
+
 __all__ = ["ess", "from_groups", "psislw_khat", "rhat"]
 
 #: Groups :func:`from_groups` accepts (the InferenceData schema of ArviZ 0.x, which ignores
@@ -141,8 +143,7 @@ def _has_tail(log_weights: np.ndarray) -> bool:
     """Whether at least five distinct weights lie above the PSIS tail cut-off (the same
     rule as :func:`causal_mixtures.pareto_khat`)."""
     n = len(log_weights)
-    # PSIS tail length min(0.2 n, 3 sqrt(n)), as in causal_mixtures.weights.psis.
-    m = int(min(math.ceil(0.2 * n), math.ceil(3 * math.sqrt(n))))
+    m = tail_length(n)
     if m < 5 or n <= m:
         return False
     srt = np.sort(log_weights)

@@ -43,34 +43,34 @@ from causal_mixtures.estimators.common import (
     estimate_weights,
     match_do,
 )
-from causal_mixtures.estimators.plugin import PluginFrontDoor
+from causal_mixtures.estimators.fitting import (
+    bic_per_do,
+    fit_em,
+    fit_pyro,
+    not_converged_message,
+    plugin_rows,
+)
 from causal_mixtures.exceptions import ConvergenceWarning
 from causal_mixtures.graph.core import CausalGraph
 from causal_mixtures.mixture.bayes import (
     GUIDES,
     WEIGHT_MASS,
-    check_nuts_size,
-    fit_nuts,
-    fit_posterior,
     likelihood_mass,
     posterior_predictive,
 )
-from causal_mixtures.mixture.em import weighted_em
-from causal_mixtures.mixture.init import INIT_PARAMS, initial_mixture
+from causal_mixtures.mixture.init import INIT_PARAMS
 from causal_mixtures.mixture.model import MixturePrior
-from causal_mixtures.mixture.params import COVARIANCE_TYPES, Mixture, n_parameters
+from causal_mixtures.mixture.params import COVARIANCE_TYPES, Mixture
 from causal_mixtures.mixture.result import FitResult
-from causal_mixtures.mixture.svi import fit_map
 from causal_mixtures.weights.adjustment import ADJUSTED_DENSITIES
-from causal_mixtures.weights.core import CausalWeights, as_mechanism, check_n_components, kish_ess
-from causal_mixtures.weights.density import DENSITIES, ConditionalDensity, is_discrete
+from causal_mixtures.weights.core import CausalWeights
+from causal_mixtures.weights.density import DENSITIES, ConditionalDensity
 
 __all__ = ["CausalGaussianMixture"]
 
 INFERENCE = ("em", "svi", "bayes")
 STRATEGIES = ("weighting", "plugin")
 SVI_INITS = ("em", "init_params")
-_DEFAULT_MAX_AUTO_K = 10
 
 _ARRAY_LIKE = InstanceOf((np.ndarray, list, tuple, torch.Tensor), "an array-like")
 _RANDOM_STATE = [
@@ -359,159 +359,8 @@ class CausalGaussianMixture(BaseEstimator):
             )
 
     # ------------------------------------------------------------------ fitting
-    def _k_grid(self, W: np.ndarray) -> np.ndarray:
-        if self.n_components != "auto":
-            return np.asarray([self.n_components])
-        if self.n_components_range is not None:
-            return np.asarray(list(self.n_components_range))
-        n_pos = (W > 0).sum(1)
-        return np.arange(1, min(_DEFAULT_MAX_AUTO_K, int(n_pos.min())) + 1)
-
-    def _initial(
-        self, X: np.ndarray, Xt: torch.Tensor, W: np.ndarray, k: int, n_init: int,
-        rng: np.random.Generator,
-    ) -> Mixture:
-        return initial_mixture(
-            X, Xt, W, k, covariance_type=self.covariance_type, init_params=self.init_params,
-            n_init=n_init, reg_covar=self.reg_covar, rng=rng, weights_init=self.weights_init,
-            means_init=self.means_init, precisions_init=self.precisions_init,
-        )
-
-    def _fit_em_k(
-        self, X: np.ndarray, Xt: torch.Tensor, W: np.ndarray, k: int, rng: np.random.Generator,
-        progress: Any,
-    ) -> FitResult:
-        """Weighted EM with ``n_init`` restarts for every do value at once; the best restart
-        (largest weighted log-likelihood) of each do value is kept."""
-        n_do, n_init = W.shape[0], self.n_init
-        Wt = torch.tensor(W, dtype=Xt.dtype, device=Xt.device)
-        init = self._initial(X, Xt, W, k, n_init, rng)
-
-        def callback(it: int, objective: torch.Tensor) -> None:
-            if progress is not None:
-                progress.update(1)
-                progress.set_postfix(K=k, objective=f"{float(objective.mean()):.4f}")
-
-        res = weighted_em(
-            Xt, Wt.repeat(n_init, 1), init, reg_covar=self.reg_covar, tol=self.tol,
-            max_iter=self.max_iter, callback=callback,
-        )
-        if n_init == 1:
-            return res
-        lb = res.lower_bound.reshape(n_init, n_do)
-        return res.select(lb.argmax(0) * n_do + torch.arange(n_do, device=lb.device))
-
-    def _bic(self, res: FitResult, k: int, d: int, ess: np.ndarray) -> np.ndarray:
-        # The weighted log-likelihood is put on the scale of the data by the Kish ESS.
-        total = ess * res.lower_bound.cpu().numpy()
-        return -2.0 * total + n_parameters(k, d, self.covariance_type) * np.log(ess)
-
-    def _fit_em(
-        self, X: np.ndarray, W: np.ndarray, rng: np.random.Generator, device: torch.device,
-        verbose: bool, do_values: np.ndarray,
-    ) -> tuple[FitResult, int, np.ndarray]:
-        """EM over the K grid: the result with the smallest BIC summed over do values, its
-        K and its BIC per do value (the grid is stored when ``n_components="auto"``)."""
-        ess = kish_ess(W, axis=1)
-        # X is a private float64 copy: share its memory instead of copying again.
-        Xt = torch.from_numpy(X).to(device)
-        grid = self._k_grid(W)
-        check_n_components(int(grid.max()), W, do_values)
-        progress = None
-        if verbose:
-            from tqdm.auto import tqdm
-
-            progress = tqdm(total=len(grid) * self.max_iter, desc="weighted EM", leave=False)
-        try:
-            results, bics = [], []
-            for k in grid.tolist():
-                res = self._fit_em_k(X, Xt, W, int(k), rng, progress)
-                results.append(res)
-                bics.append(self._bic(res, int(k), X.shape[1], ess))
-        finally:
-            if progress is not None:
-                progress.close()
-        bics_arr = np.asarray(bics)
-        best = int(bics_arr.sum(1).argmin())
-        if self.n_components == "auto":
-            self.n_components_grid_ = grid
-            self.bic_grid_ = bics_arr
-        return results[best], int(grid[best]), bics_arr[best]
-
-    def _fit_pyro(
-        self, X: np.ndarray, W: np.ndarray, device: torch.device, do_values: np.ndarray
-    ) -> tuple[FitResult, int, MixturePrior | None]:
-        """SVI-MAP, variational posterior or NUTS from the EM fit (``svi_init="em"``) or
-        from the ``init_params`` initialisation."""
-        if self.inference == "bayes" and self.guide == "nuts":
-            check_nuts_size(len(X))
-        if self.svi_init == "em":
-            with warnings.catch_warnings():
-                # EM is only the starting point here; convergence is judged on this fit.
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                em, k, _ = self._fit_em(
-                    X, W, check_random_state(self.random_state), device, False, do_values
-                )
-            init = em.mixture
-            rng = check_random_state(self.random_state)
-        else:
-            if self.n_components == "auto":
-                raise ValueError(
-                    "n_components='auto' chooses K by the weighted BIC of EM fits; use "
-                    "svi_init='em' with it, or pass an int n_components."
-                )
-            rng = check_random_state(self.random_state)
-            k = int(self.n_components)
-            check_n_components(k, W, do_values)
-            Xt0 = torch.tensor(X, dtype=torch.float64, device=device)
-            init = self._initial(X, Xt0, W, k, 1, rng)
-        Xt = torch.tensor(X, dtype=torch.float64, device=device)
-        Wt = torch.tensor(W, dtype=torch.float64, device=device)
-        mass = likelihood_mass(W, self._weight_mass())
-        common = dict(random_state=rng, verbose=bool(self.verbose))
-        svi_opts = dict(
-            subsample_size=self.subsample_size, n_steps=self.n_steps,
-            learning_rate=self.learning_rate, tol=self.tol,
-        )
-        prior = None
-        if self.inference == "svi":
-            res = fit_map(Xt, Wt, init, **svi_opts, **common)
-        else:
-            prior = MixturePrior.from_data(Xt)
-            if self.guide == "nuts":
-                res = fit_nuts(Xt, Wt, init, mass=mass, prior=prior,
-                               n_draws=self.n_posterior_draws, **common)
-            else:
-                res = fit_posterior(Xt, Wt, init, mass=mass, prior=prior, guide=self.guide,
-                                    n_draws=self.n_posterior_draws, **svi_opts, **common)
-        return res, k, prior
-
     def _weight_mass(self) -> str:
         return self.weight_mass if self.weight_mass is not None else "ess"
-
-    def _plugin_rows(
-        self, X: np.ndarray, y: np.ndarray | None, mechanism: Any, cw: CausalWeights,
-        weights: Any, rng: np.random.Generator,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Draws of the front-door formula for every do value, stacked, with indicator
-        weights (row block j belongs to do value j), so one batched EM fits them all."""
-        if weights is not None or cw.estimand is None or cw.estimand.kind != "front_door":
-            kind = "explicit weights" if cw.estimand is None else cw.estimand.kind
-            raise ValueError(
-                f"strategy='plugin' samples the front-door formula and needs a front-door "
-                f"graph with the mechanism data; got {kind}. Use strategy='weighting'."
-            )
-        z = as_mechanism(mechanism, len(X))
-        m = int(self.plugin_draws or max(len(X), 5000))
-        sampler = PluginFrontDoor(
-            self.plugin_components,
-            discrete_cause=is_discrete(y),
-            discrete_mechanism=is_discrete(z),
-            random_state=int(rng.integers(0, 2**31 - 1)),
-        ).fit(X, y, z)
-        self.plugin_ = sampler
-        draws = np.concatenate([sampler.sample(m, v, rng) for v in cw.do_values.tolist()])
-        return draws, np.kron(np.eye(cw.n_do), np.ones(m))  # (n_do, n_do * m) indicators
 
     def fit(
         self,
@@ -559,40 +408,22 @@ class CausalGaussianMixture(BaseEstimator):
         if self.inference == "em":
             rng = check_random_state(self.random_state)
             if self.strategy == "plugin":
-                X_arr, W = self._plugin_rows(X_arr, y_arr, mechanism, cw, weights, rng)
+                X_arr, W, self.plugin_ = plugin_rows(self, X_arr, y_arr, mechanism, cw, weights, rng)
             else:
                 W = cw.values.T.copy()  # (n_do, n)
-            res, k, bic = self._fit_em(X_arr, W, rng, device, bool(self.verbose), cw.do_values)
+            res, k, bic, grid_info = fit_em(
+                self, X_arr, W, rng, device, bool(self.verbose), cw.do_values
+            )
         else:
             W = cw.values.T.copy()
-            res, k, prior = self._fit_pyro(X_arr, W, device, cw.do_values)
-            bic = self._bic(res, k, X_arr.shape[1], cw.ess)
+            res, k, prior, grid_info = fit_pyro(self, X_arr, W, device, cw.do_values)
+            bic = bic_per_do(self, res, k, X_arr.shape[1], cw.ess)
+        if grid_info is not None:
+            self.n_components_grid_, self.bic_grid_ = grid_info
         self._store(res, cw, k, bic, X_obs, names, prior)
         if not bool(res.converged.all()):
-            self._warn_not_converged(res, cw)
+            warnings.warn(not_converged_message(self, res, cw), ConvergenceWarning, stacklevel=2)
         return self
-
-    def _warn_not_converged(self, res: FitResult, cw: CausalWeights) -> None:
-        bad = cw.do_values[~res.converged.cpu().numpy()].tolist()
-        if self.inference == "em":
-            msg = (
-                f"weighted EM did not converge for do value(s) {bad} within max_iter="
-                f"{self.max_iter} iterations (tol={self.tol}). Increase max_iter or tol, or "
-                "check the weights (causal_weights_)."
-            )
-        elif res.info.get("guide") == "nuts":
-            msg = (
-                "NUTS had divergent transitions, so its draws may miss parts of the posterior. "
-                "Increase n_posterior_draws (longer warm-up), or use an SVI guide."
-            )
-        else:
-            what = "SVI" if self.inference == "svi" else "SVI (posterior)"
-            msg = (
-                f"{what} did not converge for do value(s) {bad} within n_steps={self.n_steps} "
-                f"(tol={self.tol}). Increase n_steps or learning_rate, or check the weights "
-                "(causal_weights_)."
-            )
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
 
     def _store(
         self, res: FitResult, cw: CausalWeights, k: int, bic: np.ndarray, X: np.ndarray,

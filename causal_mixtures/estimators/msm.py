@@ -1,39 +1,6 @@
 """Sharing strength across the do-grid: a linear marginal structural model (MSM).
 
-For a continuous cause the causal weights come as one column per intervention value
-``y_1 .. y_J`` of a grid. Fitting one mixture per value (the paper's method) treats the values
-as unrelated. A *linear marginal structural model*
-
-    E[x | do(y)] = a + B y
-
-ties them together: :func:`fit_linear_msm` fits ``a`` and ``B`` by weighted least squares
-over every (row, intervention value) pair ``(x_n, y_j)``, with the causal weight
-``w_n(y_j)`` as the pair's weight, i.e. it minimises
-
-    Σ_j c_j Σ_n w_n(y_j) ‖x_n − a − B y_j‖²
-
-(``c_j``: optional design weights over the grid). The MSM is then defined at every ``y``,
-inside or between the grid values.
-
-What pooling can and cannot do
-------------------------------
-The normal equations only involve the column masses ``Ω_j = c_j Σ_n w_n(y_j)`` and the
-per-value weighted means ``x̄_j``: the fit is the weighted least-squares line through the
-points ``(y_j, x̄_j)`` with weights ``Ω_j``. With the package's column-normalised
-:class:`~causal_mixtures.CausalWeights` and uniform ``c_j`` this is *exactly* ordinary least
-squares of the per-value means on the grid, which are the means of one-component CW-GMMs
-(weighted EM preserves the weighted mean for any ``K``). Pooling therefore smooths the
-*grid-to-grid* noise of the per-value estimates and gives the curve a parametric form and
-standard errors; it does **not** reduce the variance of the importance weights themselves.
-When the weights are heavy-tailed at every grid value (Pareto ``k̂ > 0.7``; e.g. the paper's
-linear-Gaussian regression, where ``corr(y, z) ≈ 0.9``), the per-value means are biased
-towards the confounded regression and so is the MSM. Use the plug-in front-door sampler
-(``CausalGaussianMixture(strategy="plugin")``) there; see ``docs/results.md``.
-
-References
-----------
-J. M. Robins, M. A. Hernán and B. Brumback (2000). Marginal structural models and causal
-inference in epidemiology. Epidemiology 11(5), 550-560.
+Details: ``docs/estimators.md``.
 """
 
 from __future__ import annotations

@@ -1,21 +1,6 @@
 """Plug-in front-door sampler: the front-door formula itself, with no importance weights.
 
-    p(x | do(y)) = Σ_z p(z | y) Σ_y' p(y') p(x | y', z)
-
-Both conditionals are Gaussian mixtures in closed form: a joint mixture over the conditioning
-and the target variables gives ``p(target | cond)`` as a mixture whose weights depend on the
-conditioning value (Ghahramani & Jordan 1994; the "Gaussian mixture regression" identity).
-Sampling is then ancestral: ``z ~ p(z | y)``, ``y' ~ p̂(y')`` (the empirical distribution of
-the observed causes) and ``x ~ p(x | y', z)``.
-
-Discrete causes are handled by one mixture per class (``p(z | y)`` and ``p(z, x | y')`` per
-class); continuous causes by joint mixtures over ``(y, z)`` and ``(y', z, x)``. Discrete
-mechanisms use smoothed counts for ``p(z | y)`` and one mixture of ``x`` per ``(y', z)`` cell.
-
-Why: importance weights at intervention values far from the bulk of the data have a tiny
-effective sample size (a few hundred out of 100 000 in the paper's regression), while the plug-in estimate
-borrows strength from every row through the fitted conditionals. The price is model
-dependence: the conditionals must be well specified.
+Details: ``docs/estimators.md``.
 """
 
 from __future__ import annotations

@@ -1,29 +1,6 @@
 """Weighted EM for Gaussian mixtures, batched over intervention values (and restarts).
 
-One call fits ``B`` independent mixtures at once, one per row of the weight matrix ``W`` of
-shape ``(B, n_samples)``: in mechanism learning ``B`` is the number of intervention values
-times the number of restarts. The data matrix ``X`` is shared by every batch member.
-
-The maths: with weights ``w̃_n >= 0`` summing to one,
-
-* E-step, in log space: ``log γ_nk = log π_k + log N(x_n; μ_k, Σ_k) − logsumexp_j(...)``;
-* M-step: ``W_k = Σ_n w̃_n γ_nk``, ``π_k = W_k``, ``μ_k = Σ_n w̃_n γ_nk x_n / W_k`` and
-  ``Σ_k = Σ_n w̃_n γ_nk (x_n − μ_k)(x_n − μ_k)ᵀ / W_k + reg_covar·I``;
-* objective ``L = Σ_n w̃_n log Σ_k π_k N(x_n; μ_k, Σ_k)``, non-decreasing every iteration.
-
-Implementation notes
---------------------
-* Each iteration is a single pass over the rows, in chunks of bounded memory: the chunk's
-  E-step produces the responsibilities, which are immediately reduced into the weighted
-  sufficient statistics ``(W_k, Σ w̃γx, Σ w̃γxxᵀ)``; no ``(B, n, K, d)`` tensor is ever
-  allocated. The data are centred once (column means) so that the one-pass covariance
-  ``S2/W − μμᵀ`` loses no precision in float64.
-* Parameters are stored as in scikit-learn: Cholesky factors of the precision matrices, so
-  the log-density needs one triangular product and no inverse. The ``B·K`` components of a
-  chunk are evaluated by a single matrix product against the concatenated factors.
-* Batch members converge separately: a member whose objective has changed by less than
-  ``tol`` keeps its parameters frozen while the others continue, so fitting ``B`` mixtures
-  together gives exactly the fits obtained one at a time.
+Details: ``docs/inference.md``.
 """
 
 from __future__ import annotations

@@ -1,46 +1,6 @@
 """The Pyro model of the causally weighted Gaussian mixture (CW-GMM), shared by every fitter.
 
-One model, :class:`CausalMixtureModel`, describes ``n_do`` Gaussian mixtures with ``K``
-components in ``d`` dimensions, one per intervention value, observed through the causal
-weights::
-
-    for j in do values:                                  plate "do"          (dim -2)
-        π_j ~ Dirichlet(α·1_K)                           site "weights"      (n_do, 1, K)
-        for k in components:                             plate "components"  (dim -1)
-            μ_jk ~ N(m, diag(s_μ²))                      site "means"        (n_do, K, d)
-            σ_jk ~ HalfNormal(s_σ)                       site "scales"       (n_do, K, d)
-            C_jk ~ LKJCholesky(d, η)                     site "corr_cholesky" (n_do, K, d, d)
-        for n in rows:                                   plate "data"        (dim -1)
-            x_n ~ Σ_k π_jk N(μ_jk, diag(σ_jk) C_jk C_jkᵀ diag(σ_jk))
-                  with log-likelihood scaled by  mass_j · w̃_jn              site "obs"
-
-* The mixture is marginalised with :class:`~pyro.distributions.MixtureSameFamily` instead of
-  an enumerated assignment site: ``TraceEnum_ELBO`` rejects per-row ``poutine.scale``
-  ("enumeration only supports scalar poutine.scale", pyro issue 1897), and a marginalised
-  observation site keeps :class:`~pyro.infer.Predictive` usable.
-* The causal weights enter as ``poutine.scale(scale=mass_j · w̃_jn)`` on the observation site.
-  ``poutine.scale`` rejects a scale ``<= 0``, so zero-weight rows are *masked*
-  (``poutine.mask``), never scaled by 0: they contribute exactly nothing, even where their
-  density underflows.
-* ``mass_j`` puts the normalised weights (``Σ_n w̃_jn = 1``) on the scale of a sample size:
-  ``n`` (the number of rows) or the Kish effective sample size; see
-  :mod:`causal_mixtures.svi` for the policy. With ``mass = 1`` the observation site's
-  log-probability is exactly EM's objective ``Σ_n w̃_jn log q_j(x_n)``.
-* With ``prior=None`` every parameter site is an improper flat "prior"
-  (:class:`~pyro.distributions.ImproperUniform` on the right support): MAP then *is* the
-  weighted maximum-likelihood fit that EM computes. :class:`MixturePrior` gives the weakly
-  informative, data-scaled priors of the Bayesian variant.
-* ``K = 1`` has no ``"weights"`` site, and a full covariance in ``d = 1`` has no
-  ``"corr_cholesky"`` site (the LKJ distribution needs ``d >= 2``).
-* The observation distribution is a :class:`GaussianMixture`, a ``MixtureSameFamily`` whose
-  ``sample`` draws the component index first and then only that component (torch's generic
-  sampler draws every component for every row and broadcasts the ``d × d`` factors, which
-  was 40× slower at 100k × 64).
-
-References
-----------
-Pyro issue 1897, "Support non-scalar poutine.scale in TraceEnum_ELBO",
-https://github.com/pyro-ppl/pyro/issues/1897.
+Details: ``docs/inference.md``.
 """
 
 from __future__ import annotations

@@ -1,27 +1,6 @@
 """Simulators with ground truth for mechanism learning.
 
-Every simulator is a structural causal model written as a Pyro program in which the
-unmeasured confounder ``U`` is an explicit sample site. The *same* program yields
-
-- confounded data, by running it as is;
-- non-confounded (interventional) data, by drawing the cause ``Y`` independently of ``U``
-  and intervening on it with :func:`pyro.poutine.do`.
-
-The programs are public (:func:`classification_scm`, :func:`regression_scm`,
-:func:`front_door_linear_scm`, :func:`background_digits_scm`) so they can be inspected,
-traced or intervened on directly. The ``make_*`` functions run them with seeded randomness
-and return a :class:`sklearn.utils.Bunch` of NumPy arrays.
-
-Roles follow the rest of the package: ``y`` is the cause (the label to predict),
-``mechanism`` is the front-door mediator ``z`` and ``X`` holds the effect features. All
-simulators follow the front-door graph ``Y -> Z -> X; Y <-> X`` (``graph = "front_door"``).
-
-References
-----------
-.. [1] J. Mao and M. A. Little, "Mechanism learning: reverse causal inference in the
-   presence of multiple unknown confounding through front-door causal bootstrapping",
-   arXiv:2410.20057, 2024.
-.. [2] J. Pearl, *Causality*, 2nd ed., Cambridge University Press, 2009, p. 81.
+Details: ``docs/simulators.md``.
 """
 
 from __future__ import annotations

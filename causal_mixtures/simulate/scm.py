@@ -1,42 +1,6 @@
 """A causal graph compiled into a structural causal model written as a Pyro program.
 
-:class:`StructuralCausalModel` turns a :class:`~causal_mixtures.graph.CausalGraph` into a
-Pyro program: one latent standard-normal sample site for every bidirected edge ``a <-> b``
-(named by :meth:`CausalGraph.latent_name`), then, for each observed node in topological
-order, one sample site drawn from its mechanism given its parents (observed parents and
-the latents of its bidirected edges). Interventions ``do(node = value)`` are applied with
-:func:`pyro.poutine.do`, so the same program gives observational and interventional data
-and the ground truth any estimator in this package can be tested against.
-
-Mechanisms
-----------
-*Linear-Gaussian* (the default for continuous nodes)::
-
-    node = intercept + sum_p coef[p] * p + noise_scale * e,   e ~ N(0, 1)
-
-where ``p`` runs over the observed parents and the latent parents. For such models
-:meth:`StructuralCausalModel.interventional_moments_exact` gives the exact mean and
-variance of any node under any intervention.
-
-*Categorical-logistic* (the default for nodes listed in ``discrete``, ``K`` categories
-coded ``0, ..., K - 1``)::
-
-    P(node = k | parents) = softmax_k(intercept[k] + sum_p coef[p][k] * p)
-
-A discrete parent enters the mechanisms of its children through its integer code.
-
-*User callables*: ``mechanism(parents) -> Distribution | Tensor``, where ``parents`` maps
-each parent name (observed parents first, then latents) to its tensor of shape
-``(n,)``. A returned distribution is sampled at the node's site (inside the plate of
-rows, so its batch shape must broadcast to ``(n,)``; it may have an event shape for a
-vector-valued node); a returned tensor is a deterministic function of the parents and is
-recorded as a ``Delta`` site, so it can still be intervened on. Exogenous noise of any
-form can be drawn inside the callable with extra ``pyro.sample`` statements.
-
-References
-----------
-.. [1] J. Pearl, *Causality*, 2nd ed., Cambridge University Press, 2009, ch. 1 and 7.
-.. [2] J. Mao and M. A. Little, arXiv:2410.20057, 2024.
+Details: ``docs/simulators.md``.
 """
 
 from __future__ import annotations

@@ -1,74 +1,6 @@
 """Covariate-adjusted causal weights: the back-door and the conditional front-door estimands.
 
-:func:`causal_mixtures.causal_weights` computes the front-door weights itself and hands every
-other estimand of :func:`~causal_mixtures.identification.identify` to
-:func:`adjusted_log_weights`, which returns the unnormalised log-weights
-``log w_n(y) = log_num[n, j] - log_den[n]`` (normalisation, positivity checks, Kish ESS and
-Pareto ``k̂`` are shared with the front door).
-
-Weight formulas
----------------
-``back_door`` with covariates ``W`` (none for an unconfounded graph, then ``p(y | w) = p(y)``):
-
-* discrete cause: ``w_n(y) = 1[y_n = y] / p(y_n | w_n)`` (inverse probability weighting);
-  after normalisation the weighted mean of ``f(x)`` is ``Σ_w p̂(w) mean(f(x) | y, w)``, the
-  stratified (adjustment-formula) estimate when ``W`` is discrete;
-* continuous cause: the kernel version ``w_n(y) = K_h(y_n - y) / p(y_n | w_n)`` with a
-  Gaussian kernel ``K_h``. Its expectation is ``Σ_w p(w) ∫ K_h(y' - y) E[f(x) | y', w] dy'``:
-  ``E[f(x) | do(y)]`` smoothed over ``y`` with the kernel, which is exact when
-  ``E[f(x) | y, w]`` is linear in ``y`` and has a bias of order ``h²`` otherwise. ``h`` is
-  Scott's rule for one dimension, ``h = sd(y) · n^(-1/5)``.
-
-``front_door_covariates`` (Pearl's front door conditionally on ``W``)::
-
-    w_n(y) = p(z_n | w_n, y) / p(z_n | w_n, y_n)
-
-Densities
----------
-Each estimand needs one conditional density ``p(v | c)``: of the cause given the covariates
-(back door, ``v = y``, ``c = w``) or of the mechanism given the cause and the covariates
-(front door with covariates, ``v = z``, ``c = (y, w)``). ``density=`` picks its estimator:
-
-=============  ==========================================================================
-name           model of ``p(v | c)``
-=============  ==========================================================================
-"discrete"     counts per cell of the (all discrete) conditioning variables: back door,
-               raw frequencies (``alpha = 0``: the observed ``(y_n, w_n)`` cell is never
-               empty, so smoothing would only add bias); front door with covariates,
-               Laplace-smoothed counts (``alpha = 1``, as the front-door ``"discrete"``)
-"logistic"     multinomial logistic regression of a discrete ``v`` on the conditioning
-               variables (discrete ones one-hot coded, continuous ones standardised),
-               weakly regularised (``C = 1e4``)
-"gaussian"     linear-Gaussian regression of a continuous ``v`` on the conditioning
-               variables (one-hot coded when discrete) with a Gaussian residual: the
-               conditional of a joint Gaussian when everything is continuous
-"kde"          per cell of the discrete conditioning variables, a joint Gaussian KDE of
-               (continuous conditioning variables, ``v``) over the KDE of the continuous
-               conditioning variables with the same kernel (Scott's bandwidth on the
-               standardised scale), an exact conditional density
-"histogram",   one such estimator per cell of the conditioning variables (they must all
-"gmm"          be discrete), as in :mod:`causal_mixtures.density`
-=============  ==========================================================================
-
-``density="auto"``: back door with a discrete cause, ``"discrete"`` when every covariate is
-discrete, else ``"logistic"``; back door with a continuous cause, ``"gaussian"``; front door
-with covariates, ``"discrete"`` for a discrete mechanism whose conditioning variables are all
-discrete, ``"logistic"`` for a discrete mechanism otherwise, ``"gaussian"`` for a continuous
-mechanism. A :class:`~causal_mixtures.density.ConditionalDensity` instance (for example
-``DiscreteDensity(alpha=0)``) is used once per cell of the conditioning variables, which must
-then all be discrete; it is copied, never modified.
-
-Data for the roles come in the order of the estimand's nodes: ``covariates`` has one column
-per node of :attr:`Estimand.covariates`, ``mechanism`` one per node of
-:attr:`Estimand.mechanisms` (a vector-valued node may take several columns). Roles the
-estimand does not use are ignored, so the same call can be tried under several graphs.
-
-References
-----------
-J. Pearl, *Causality*, 2nd ed., 2009, sections 3.3.1-3.3.2 (back-door adjustment, front door).
-J. M. Robins, M. A. Hernán and B. Brumback (2000), "Marginal structural models and causal
-inference in epidemiology", *Epidemiology* 11(5) (inverse probability weighting).
-J. Mao and M. A. Little, arXiv:2410.20057 (front-door causal bootstrap weights).
+Details: ``docs/weights.md``.
 """
 
 from __future__ import annotations
@@ -91,8 +23,8 @@ from causal_mixtures.weights.density import (
     DiscreteDensity,
     GaussianMixtureDensity,
     HistogramDensity,
-    rows_as_codes,
     is_discrete,
+    rows_as_codes,
 )
 
 __all__ = [

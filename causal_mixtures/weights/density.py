@@ -1,28 +1,6 @@
 """Conditional density estimators ``p(z | y)`` for the factors of the causal weights.
 
-Every estimator follows one small protocol:
-
-* ``fit(z, y)`` with ``z`` of shape (n, d_z) and ``y`` of shape (n,);
-* ``log_prob(z, y)`` -> (m,): ``log p(z_i | y_i)`` row by row;
-* ``log_prob_grid(z, values)`` -> (m, J): ``log p(z_i | y = values_j)`` for every pair.
-
-All densities are evaluated in log space; nothing is exponentiated or patched with ``+eps``.
-Which estimator to use is chosen by name (``density=``) or passed as an instance:
-
-==============  ===========================================  ==========================
-name            model                                        cause ``y``
-==============  ===========================================  ==========================
-"discrete"      smoothed counts over the values of ``z``      discrete
-"gaussian"      one Gaussian per class / joint Gaussian      discrete / continuous
-"kde"           Gaussian KDE, Scott bandwidth per dimension  discrete / continuous
-"histogram"     1-D histogram per class (shared bin edges)   discrete
-"gmm"           Gaussian mixture per class                   discrete
-"logistic"      multinomial logistic regression of z on y    continuous (discrete z)
-==============  ===========================================  ==========================
-
-``density="auto"`` picks "discrete" for discrete ``z``, "kde" for continuous ``z`` with a
-discrete cause and "gaussian" (the joint Gaussian of the reference experiments) for
-continuous ``z`` with a continuous cause.
+Details: ``docs/weights.md``.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ __all__ = ["KHAT_THRESHOLD", "pareto_khat", "psis_smooth"]
 KHAT_THRESHOLD = 0.7
 
 
-def _tail_length(n: int) -> int:
+def tail_length(n: int) -> int:
     return int(min(math.ceil(0.2 * n), math.ceil(3 * math.sqrt(n))))
 
 
@@ -36,7 +36,7 @@ def _fit_tail(log_weights: np.ndarray) -> tuple[float, float, np.ndarray, float,
     shift = float(lw.max())
     w = np.exp(lw - shift)
     n = len(w)
-    m = _tail_length(n)
+    m = tail_length(n)
     order = np.argsort(w, kind="stable")
     tail_idx = order[-m:]
     cutoff = float(w[order[-m - 1]]) if n > m else 0.0
