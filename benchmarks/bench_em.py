@@ -184,8 +184,11 @@ def _fitter(side: str, cfg: dict, X: np.ndarray, init: dict[str, np.ndarray], se
         raise ValueError(side)
 
     def fit_ours(rows: np.ndarray = X, n_iter: int = iters):
+        # Our reg_covar is relative to the mean feature variance: this value adds
+        # scikit-learn's absolute REG_COVAR (unit weights: the plain variance).
+        reg = REG_COVAR / float(np.mean(rows.var(0)))
         return cm.CausalGaussianMixture(
-            None, k, covariance_type=ct, tol=0.0, max_iter=n_iter, reg_covar=REG_COVAR, **kw
+            None, k, covariance_type=ct, tol=0.0, max_iter=n_iter, reg_covar=reg, **kw
         ).fit(rows, weights=W[: len(rows)])
 
     def summary_ours(m) -> dict:

@@ -14,6 +14,7 @@ from typing import Any
 
 from causal_mixtures.exceptions import (
     ConvergenceWarning,
+    DegenerateFitError,
     DiagnosticsError,
     DiagnosticsWarning,
     GraphSyntaxError,
@@ -83,6 +84,7 @@ __all__ = [
     "CausalWeights",
     "ConditionalDensity",
     "ConvergenceWarning",
+    "DegenerateFitError",
     "DiagnosticsError",
     "DiagnosticsReport",
     "DiagnosticsWarning",

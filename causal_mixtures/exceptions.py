@@ -12,6 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 __all__ = [
     "CausalMixturesError",
     "ConvergenceWarning",
+    "DegenerateFitError",
     "DiagnosticsError",
     "DiagnosticsWarning",
     "GraphSyntaxError",
@@ -47,6 +48,12 @@ class GraphSyntaxError(CausalMixturesError, ValueError):
 class InvalidParameterError(CausalMixturesError, ValueError, TypeError):
     """A constructor parameter has a value or type the estimator does not accept (raised at
     ``fit``, as in scikit-learn; both a ``ValueError`` and a ``TypeError``)."""
+
+
+class DegenerateFitError(CausalMixturesError, ValueError):
+    """The data cannot support the mixture asked for: too few effective rows for its
+    components, or a component collapsed onto the ``reg_covar`` floor where the data vary,
+    so its samples would be copies of training rows."""
 
 
 class NotIdentifiableError(CausalMixturesError, ValueError):

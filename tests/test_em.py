@@ -28,6 +28,15 @@ def _init_kwargs(gm: GaussianMixture) -> dict:
     return dict(weights_init=gm.weights_, means_init=gm.means_, precisions_init=gm.precisions_)
 
 
+def _relative(reg_covar: float, X: np.ndarray, w: np.ndarray | None = None) -> float:
+    """Our ``reg_covar`` is relative to the mean feature variance of the (weighted) rows:
+    the value that adds scikit-learn's absolute ``reg_covar``."""
+    w = np.ones(len(X)) if w is None else np.asarray(w, dtype=float)
+    w = w / w.sum()
+    mean = w @ X
+    return reg_covar / float(np.mean(w @ (X - mean) ** 2))
+
+
 @pytest.mark.parametrize("ct", COV_TYPES)
 def test_unit_weights_reproduce_sklearn(blobs: np.ndarray, ct: str) -> None:
     init = _sklearn_init(blobs, 3, ct)
@@ -35,7 +44,8 @@ def test_unit_weights_reproduce_sklearn(blobs: np.ndarray, ct: str) -> None:
         3, covariance_type=ct, tol=1e-10, max_iter=1000, **_init_kwargs(init)
     ).fit(blobs)
     ours = cm.CausalGaussianMixture(
-        None, 3, covariance_type=ct, tol=1e-10, max_iter=1000, **_init_kwargs(init)
+        None, 3, covariance_type=ct, tol=1e-10, max_iter=1000, reg_covar=_relative(1e-6, blobs),
+        **_init_kwargs(init),
     ).fit(blobs, weights=np.ones(len(blobs)))
     # Same algorithm from the same start: agreement is limited by float64 rounding
     # accumulated over the iterations; 1e-6 is the issue's contract.
@@ -78,10 +88,10 @@ def test_integer_weight_equals_repeated_rows(
     b.fit(np.repeat(blobs, m, axis=0), weights=np.ones(int(m.sum())))
     np.testing.assert_allclose(a.means_, b.means_, rtol=0, atol=1e-9)
     np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=0, atol=1e-9)
-    # And sklearn on the repeated rows agrees too.
-    ref = GaussianMixture(3, covariance_type=ct, tol=1e-10, max_iter=500, **init).fit(
-        np.repeat(blobs, m, axis=0)
-    )
+    # And sklearn on the repeated rows agrees too (with its absolute reg_covar).
+    reg = 1e-6 / _relative(1.0, blobs, m.astype(float))
+    ref = GaussianMixture(3, covariance_type=ct, tol=1e-10, max_iter=500, reg_covar=reg,
+                          **init).fit(np.repeat(blobs, m, axis=0))
     np.testing.assert_allclose(a.means_[0], ref.means_, atol=1e-6)
 
 

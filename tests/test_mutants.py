@@ -83,3 +83,77 @@ def test_learner_hands_its_check_mode_to_the_gate(data) -> None:
         check="raise",
     ).fit(data.X, data.y, mechanism=data.mechanism)
     assert ok.diagnostics_.ok
+
+
+# ---------------------------------------------------------------------- round 1 survivors
+def test_kish_ess_closed_forms() -> None:
+    assert kish_ess(np.ones(50)) == pytest.approx(50.0, rel=1e-15)
+    assert kish_ess(np.eye(1, 50)[0]) == pytest.approx(1.0, rel=1e-15)
+    # (1 + 1 + 2 + 2)² / (1 + 1 + 4 + 4) = 36 / 10, on either axis of a 2-D array.
+    w = np.array([[1.0, 1.0, 2.0, 2.0], [3.0, 3.0, 3.0, 3.0]])
+    np.testing.assert_allclose(kish_ess(w, axis=1), [3.6, 4.0], rtol=1e-15)
+    # Scale-free: the ESS of the causal weights is that of the normalised columns.
+    np.testing.assert_allclose(kish_ess(7.0 * w.T, axis=0), [3.6, 4.0], rtol=1e-15)
+
+
+def test_n_init_keeps_the_best_restart(rng: np.random.Generator) -> None:
+    """Restarts from random rows land in different optima on five overlapping blobs; the
+    fit keeps, for every do value, the restart with the largest weighted log-likelihood."""
+    centres = rng.normal(0, 3, (5, 2))
+    X = np.concatenate([c + rng.normal(0, 1, (120, 2)) for c in centres])
+    w = rng.uniform(0.5, 1.5, (len(X), 2))
+    kw = dict(init_params="random_from_data", tol=1e-5, max_iter=2000)
+    one = cm.CausalGaussianMixture(None, 5, random_state=3, **kw).fit(X, weights=w)
+    many = cm.CausalGaussianMixture(None, 5, n_init=8, random_state=3, **kw).fit(X, weights=w)
+    # Restart 0 of the batch is the single fit (same seeds in the same order).
+    assert np.all(many.lower_bound_ >= one.lower_bound_ - 1e-12)
+    assert np.any(many.lower_bound_ > one.lower_bound_ + 1e-4)
+
+
+def test_reg_covar_floors_a_constant_feature_relative_to_the_data(
+    rng: np.random.Generator,
+) -> None:
+    """A feature with no variance gets exactly reg_covar times the data's mean feature
+    variance (the fit's unit), in every covariance type."""
+    X = np.column_stack([rng.normal(0, 3, 400), np.full(400, 2.0)])
+    unit = float(np.mean(X.var(0)))
+    for ct, pick in (("diag", lambda c: c[..., 1]), ("full", lambda c: c[..., 1, 1])):
+        est = cm.CausalGaussianMixture(None, 2, covariance_type=ct, reg_covar=1e-3,
+                                       random_state=0).fit(X, weights=np.ones(400))
+        np.testing.assert_allclose(pick(est.covariances_), 1e-3 * unit, rtol=1e-9)
+
+
+def test_em_stops_where_sklearn_stops_at_the_default_tol(blobs: np.ndarray) -> None:
+    """Same start, unit weights, tol=1e-3: as many iterations as scikit-learn (whose
+    reg_covar is absolute; ours relative to the mean feature variance)."""
+    from sklearn.mixture import GaussianMixture
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        init = GaussianMixture(3, max_iter=1, random_state=1).fit(blobs)
+    kw = dict(weights_init=init.weights_, means_init=init.means_,
+              precisions_init=init.precisions_)
+    ref = GaussianMixture(3, tol=1e-3, **kw).fit(blobs)
+    reg = 1e-6 / float(np.mean(blobs.var(0)))
+    ours = cm.CausalGaussianMixture(None, 3, tol=1e-3, reg_covar=reg, **kw).fit(
+        blobs, weights=np.ones(len(blobs))
+    )
+    assert ours.n_iter_[0] == ref.n_iter_
+    # The trace's last entry is the objective at the last E-step, within tol of the final.
+    assert abs(ours.lower_bounds_[-1, 0] - ours.lower_bound_[0]) < 1e-3
+    assert np.all(np.diff(ours.lower_bounds_[:, 0]) > -1e-10)
+
+
+@pytest.mark.parametrize("ct", ["full", "diag", "spherical"])
+def test_one_component_draws_have_the_fitted_covariance(ct: str) -> None:
+    """Sample covariance of 40 000 draws within 5 Monte-Carlo standard errors of the fitted
+    one (SE of a variance: var·sqrt(2/n))."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(0, 1, (3000, 2)) * np.array([3.0, 0.5]) + np.array([1.0, -2.0])
+    est = cm.CausalGaussianMixture(None, 1, covariance_type=ct, random_state=0).fit(
+        X, weights=np.ones(len(X))
+    )
+    draws = est.sample(40_000, do=0, random_state=1)
+    cov = est.covariances_[0, 0]
+    var = np.diag(cov) if ct == "full" else (cov if ct == "diag" else np.full(2, cov))
+    np.testing.assert_array_less(np.abs(draws.var(0) - var), 5 * var * np.sqrt(2 / 40_000))

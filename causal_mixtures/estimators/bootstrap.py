@@ -32,6 +32,8 @@ class CausalBootstrap(BaseEstimator):
     density : str or ConditionalDensity, default="auto"
     weight_smoothing : {None, "psis"}, default=None
     random_state : int, Generator or None, default=None
+    positivity : {"raise", "warn"}, default="raise"
+        As in :class:`CausalGaussianMixture`.
 
     Attributes
     ----------
@@ -48,17 +50,20 @@ class CausalBootstrap(BaseEstimator):
         density: Any = "auto",
         weight_smoothing: str | None = None,
         random_state: RandomState = None,
+        positivity: str = "raise",
     ) -> None:
         self.graph = graph
         self.density = density
         self.weight_smoothing = weight_smoothing
         self.random_state = random_state
+        self.positivity = positivity
 
     _parameter_constraints: dict[str, list[Any]] = {
         "graph": CausalGaussianMixture._parameter_constraints["graph"],
         "density": CausalGaussianMixture._parameter_constraints["density"],
         "weight_smoothing": [None, Options("psis")],
         "random_state": CausalGaussianMixture._parameter_constraints["random_state"],
+        "positivity": CausalGaussianMixture._parameter_constraints["positivity"],
     }
 
     def fit_resample(
@@ -90,6 +95,7 @@ class CausalBootstrap(BaseEstimator):
         cw = estimate_weights(
             self.graph, X_arr, y_arr, mechanism=mechanism, covariates=covariates, do=do,
             weights=None, density=self.density, weight_smoothing=self.weight_smoothing,
+            positivity=self.positivity,
         )
         self.causal_weights_ = cw
         self.do_values_ = np.asarray(cw.do_values)

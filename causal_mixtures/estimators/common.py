@@ -14,6 +14,7 @@ from causal_mixtures.weights.core import CausalWeights, as_cause, causal_weights
 
 __all__ = [
     "as_frame",
+    "check_feature_names",
     "check_fit_inputs",
     "clear_fit",
     "draws_per_do",
@@ -63,6 +64,7 @@ def estimate_weights(
     weights: Any,
     density: Any,
     weight_smoothing: str | None,
+    positivity: str = "raise",
 ) -> CausalWeights:
     """The causal weights of ``(X, y)``: the given ``weights`` (validated) or estimated."""
     if weights is not None:
@@ -82,7 +84,7 @@ def estimate_weights(
         )
     return causal_weights(
         graph, X, y, mechanism=mechanism, covariates=covariates, do=do,
-        density=density, weight_smoothing=weight_smoothing,
+        density=density, weight_smoothing=weight_smoothing, positivity=positivity,
     )
 
 
@@ -110,6 +112,17 @@ def draws_per_do(n_rows: int, n_samples: Any, n_do: int) -> np.ndarray:
     """Draws per intervention value: ``None`` means ``n_rows // n_do`` each (balanced)."""
     if n_samples is None:
         return np.full(n_do, max(1, n_rows // n_do))
+    scalar = isinstance(n_samples, numbers.Integral) and not isinstance(n_samples, bool | np.bool_)
+    sequence = (
+        isinstance(n_samples, list | tuple | np.ndarray)
+        and np.asarray(n_samples).dtype.kind in "iu"
+    )
+    if not (scalar or sequence):
+        raise TypeError(
+            f"n_samples must be None, a positive int (draws per intervention value) or "
+            f"{n_do} positive ints; got {n_samples!r} (type {type(n_samples).__name__}). "
+            "Try n_samples=1000."
+        )
     counts = np.asarray(n_samples).reshape(-1)
     if counts.size == 1:
         counts = np.full(n_do, int(counts[0]))
@@ -119,6 +132,21 @@ def draws_per_do(n_rows: int, n_samples: Any, n_do: int) -> np.ndarray:
             f"{n_do} positive ints; got {n_samples!r}."
         )
     return counts
+
+
+def check_feature_names(est: Any, X: Any) -> None:
+    """Refuse a DataFrame whose columns are not the ones seen in ``fit`` (renamed or
+    reordered columns would otherwise be taken by position)."""
+    fitted = getattr(est, "feature_names_in_", None)
+    cols = getattr(X, "columns", None)
+    if fitted is None or cols is None:
+        return
+    names = [str(c) for c in cols]
+    if names != list(fitted):
+        raise ValueError(
+            "The feature names should match those that were passed during fit: expected "
+            f"{list(fitted)}, got {names}. Reorder or rename the columns (X[{list(fitted)}])."
+        )
 
 
 def as_frame(template: Any, X_new: np.ndarray) -> Any:

@@ -8,7 +8,9 @@ nothing of estimators.
 
 from __future__ import annotations
 
+import math
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,59 +18,185 @@ import torch
 
 from causal_mixtures._random import check_random_state
 from causal_mixtures.estimators.plugin import PluginFrontDoor
-from causal_mixtures.exceptions import ConvergenceWarning
+from causal_mixtures.exceptions import ConvergenceWarning, DegenerateFitError
 from causal_mixtures.mixture.bayes import (
     check_nuts_size,
     fit_nuts,
     fit_posterior,
     likelihood_mass,
 )
+from causal_mixtures.mixture.degeneracy import (
+    Degeneracy,
+    find_degeneracy,
+    max_components,
+    rows_per_component,
+)
 from causal_mixtures.mixture.em import weighted_em
 from causal_mixtures.mixture.init import initial_mixture
 from causal_mixtures.mixture.model import MixturePrior
 from causal_mixtures.mixture.params import Mixture, n_parameters
-from causal_mixtures.mixture.result import FitResult
+from causal_mixtures.mixture.result import FitResult, replace_members
 from causal_mixtures.mixture.svi import fit_map
 from causal_mixtures.weights.core import CausalWeights, as_mechanism, check_n_components, kish_ess
 from causal_mixtures.weights.density import is_discrete
 
-__all__ = ["bic_per_do", "fit_em", "fit_pyro", "not_converged_message", "plugin_rows"]
+__all__ = [
+    "Standardization",
+    "bic_per_do",
+    "fit_em",
+    "fit_mixtures",
+    "fit_pyro",
+    "not_converged_message",
+    "plugin_rows",
+]
 
 DEFAULT_MAX_AUTO_K = 10
 
 
-def k_grid(est: Any, W: np.ndarray) -> np.ndarray:
-    """Candidate K: the fixed ``n_components``, ``n_components_range``, or 1..10 bounded by
-    the rows with positive weight."""
+@dataclass(frozen=True)
+class Standardization:
+    """The affine map ``x_std = (x − shift) / scale`` every fit runs in.
+
+    ``shift`` is the column means and ``scale`` one number for all features (the root mean
+    feature variance), both weighted by the rows' total weight over the do values, so that
+    the fit is equivariant to any translation and any common rescaling of ``X``
+    (``fit(a X + b)`` draws ``a · fit(X)`` draws ``+ b`` for ``a > 0``), a zero-weight row
+    is a dropped row and an integer weight a repeated row; spherical covariances stay
+    spherical, and ``reg_covar`` is relative to the data's variance: ``reg_covar · scale²``
+    is added to every covariance in the data's units.
+    """
+
+    shift: np.ndarray
+    scale: float
+    #: Mean feature variance of each do value's weighted rows over ``scale²``: the factor of
+    #: ``reg_covar`` per do value, so that a batched fit equals separate fits.
+    relative_var: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray, W: np.ndarray) -> Standardization:
+        """From the rows ``X`` and their weights ``W`` of shape (n_do, n)."""
+        Wn = W / W.sum(1, keepdims=True)
+        t = Wn.sum(0) / Wn.shape[0]
+        shift = t @ X
+        var = float(np.mean(t @ (X - shift) ** 2))
+        scale = math.sqrt(var) if var > 0 and math.isfinite(var) else 1.0
+        means = Wn @ X  # (n_do, d)
+        var_j = np.mean(Wn @ (X * X) - means * means, axis=1) / scale**2
+        var_j = np.where(np.isfinite(var_j) & (var_j > 0), var_j, 1.0)
+        return cls(shift, scale, var_j)
+
+    def reg_covar(self, reg_covar: float, n_init: int, like: torch.Tensor) -> torch.Tensor:
+        """``reg_covar`` in the fit's coordinates, one value per (restart, do value)."""
+        reg = torch.tensor(reg_covar * self.relative_var, dtype=like.dtype, device=like.device)
+        return reg.repeat(n_init)
+
+    def data(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.shift) / self.scale
+
+    def means(self, means: Any) -> np.ndarray:
+        """User means in the fit's coordinates."""
+        return (np.asarray(means, dtype=float) - self.shift) / self.scale
+
+    def precisions(self, precisions: Any) -> np.ndarray:
+        """User precisions (or inverse variances) in the fit's coordinates."""
+        return np.asarray(precisions, dtype=float) * self.scale**2
+
+    def mixture_to_raw(self, mix: Mixture) -> Mixture:
+        """A mixture fitted in the standardised coordinates, in the data's."""
+        s = self.scale
+        shift = self.shift if not mix.is_torch else torch.as_tensor(
+            self.shift, dtype=mix.means.dtype, device=mix.means.device
+        )
+        pc = mix.precisions_cholesky
+        return Mixture(
+            mix.weights, shift + s * mix.means, s * s * mix.covariances, mix.covariance_type,
+            None if pc is None else pc / s, is_posterior=mix.is_posterior,
+            draw_axes=mix.draw_axes,
+        )
+
+    def result_to_raw(self, res: FitResult, d: int, mass: np.ndarray | None = None) -> FitResult:
+        """Parameters and objectives on the data's scale: log-densities gain the Jacobian
+        ``−d log(scale)`` (per unit of likelihood mass for a whole-model ELBO)."""
+        jac = -d * math.log(self.scale)
+        history = res.history
+        if history.dim() == 1:  # the ELBO of the whole model, likelihood scaled by the mass
+            history = history + jac * float(np.sum(mass if mass is not None else 1.0))
+        else:
+            history = history + jac
+        return FitResult(
+            self.mixture_to_raw(res.mixture), res.lower_bound + jac, res.converged, res.n_iter,
+            history, None if res.posterior is None else self.mixture_to_raw(res.posterior),
+            dict(res.info),
+        )
+
+
+def k_grid(est: Any, W: np.ndarray, d: int, do_values: np.ndarray) -> np.ndarray:
+    """Candidate K: the fixed ``n_components``, or ``n_components_range`` (default 1..10),
+    bounded by the effective rows: every component must be able to rest on the rows its
+    covariance needs (:mod:`causal_mixtures.mixture.degeneracy`)."""
+    ess = kish_ess(W, axis=1)
+    k_max = max_components(ess, d, est.covariance_type)
+    need = rows_per_component(d, est.covariance_type)
+    j = int(np.argmin(ess))
+    where = (f"do value {_item(do_values[j])!r} has {ess[j]:.1f} effective rows (Kish ESS of its "
+             f"weights) and each {est.covariance_type}-covariance component in {d} "
+             f"dimension(s) needs {need}")
     if est.n_components != "auto":
-        return np.asarray([est.n_components])
+        k = int(est.n_components)
+        if k > k_max:
+            raise DegenerateFitError(
+                f"n_components={k} cannot be supported: {where}, so at most {k_max} "
+                "component(s) fit without collapsing onto reg_covar (their draws would be "
+                f"copies of training rows). Use n_components <= {max(k_max, 1)} or 'auto'"
+                + (", covariance_type='diag'" if est.covariance_type == "full" else "")
+                + ", or collect more rows."
+            )
+        return np.asarray([k])
+    if k_max < 1:
+        raise DegenerateFitError(
+            f"not even one mixture component can be fitted: {where}. Collect more rows, "
+            "use covariance_type='diag' or 'spherical' (2 rows per component), or check the "
+            "weights (a tiny ESS means the causal weights concentrate on a few rows)."
+        )
     if est.n_components_range is not None:
-        return np.asarray(list(est.n_components_range))
+        grid = np.asarray(list(est.n_components_range))
+        kept = grid[grid <= k_max]
+        if len(kept) == 0:
+            raise DegenerateFitError(
+                f"every candidate in n_components_range={grid.tolist()} exceeds what the "
+                f"data support ({where}, so K <= {k_max}). Offer smaller K."
+            )
+        return kept
     n_pos = (W > 0).sum(1)
-    return np.arange(1, min(DEFAULT_MAX_AUTO_K, int(n_pos.min())) + 1)
+    return np.arange(1, min(DEFAULT_MAX_AUTO_K, int(n_pos.min()), k_max) + 1)
 
 
 def initial(
     est: Any, X: np.ndarray, Xt: torch.Tensor, W: np.ndarray, k: int, n_init: int,
-    rng: np.random.Generator,
+    rng: np.random.Generator, std: Standardization,
 ) -> Mixture:
-    """The estimator's initialisation of ``n_init`` restarts per do value."""
+    """The estimator's initialisation of ``n_init`` restarts per do value (user means and
+    precisions mapped into the fit's standardised coordinates)."""
     return initial_mixture(
         X, Xt, W, k, covariance_type=est.covariance_type, init_params=est.init_params,
-        n_init=n_init, reg_covar=est.reg_covar, rng=rng, weights_init=est.weights_init,
-        means_init=est.means_init, precisions_init=est.precisions_init,
+        n_init=n_init, reg_covar=std.reg_covar(est.reg_covar, n_init, Xt), rng=rng,
+        weights_init=est.weights_init,
+        means_init=None if est.means_init is None else std.means(est.means_init),
+        precisions_init=(
+            None if est.precisions_init is None else std.precisions(est.precisions_init)
+        ),
     )
 
 
 def fit_em_k(
     est: Any, X: np.ndarray, Xt: torch.Tensor, W: np.ndarray, k: int, rng: np.random.Generator,
-    progress: Any,
+    progress: Any, std: Standardization,
 ) -> FitResult:
     """Weighted EM with ``n_init`` restarts for every do value at once; the best restart
     (largest weighted log-likelihood) of each do value is kept."""
     n_do, n_init = W.shape[0], est.n_init
     Wt = torch.tensor(W, dtype=Xt.dtype, device=Xt.device)
-    init = initial(est, X, Xt, W, k, n_init, rng)
+    init = initial(est, X, Xt, W, k, n_init, rng, std)
 
     def callback(it: int, objective: torch.Tensor) -> None:
         if progress is not None:
@@ -76,13 +204,87 @@ def fit_em_k(
             progress.set_postfix(K=k, objective=f"{float(objective.mean()):.4f}")
 
     res = weighted_em(
-        Xt, Wt.repeat(n_init, 1), init, reg_covar=est.reg_covar, tol=est.tol,
+        Xt, Wt.repeat(n_init, 1), init, reg_covar=std.reg_covar(est.reg_covar, n_init, Xt),
+        tol=est.tol,
         max_iter=est.max_iter, callback=callback,
     )
-    if n_init == 1:
-        return res
-    lb = res.lower_bound.reshape(n_init, n_do)
-    return res.select(lb.argmax(0) * n_do + torch.arange(n_do, device=lb.device))
+    if n_init > 1:
+        lb = res.lower_bound.reshape(n_init, n_do)
+        res = res.select(lb.argmax(0) * n_do + torch.arange(n_do, device=lb.device))
+    return repair_degenerate(est, X, Xt, W, k, rng, std, res)
+
+
+#: Fresh k-means++ starts tried for a do value whose fit has a degenerate component.
+RESEEDS = 2
+
+
+def _bad_do(mixture: Mixture, Xt: torch.Tensor, Wt: torch.Tensor) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {}
+    for j, c, _ in find_degeneracy(mixture, Xt, Wt).components:
+        out.setdefault(j, set()).add(c)
+    return out
+
+
+def repair_degenerate(
+    est: Any, X: np.ndarray, Xt: torch.Tensor, W: np.ndarray, k: int,
+    rng: np.random.Generator, std: Standardization, res: FitResult,
+) -> FitResult:
+    """Repair collapsed fits. A do value with a component resting on fewer effective rows
+    than its covariance needs (a likelihood spike on a few heavy rows) is refitted from
+    fresh weighted k-means++ starts (:data:`RESEEDS`), then, if that does not help, its
+    degenerate components are dropped (weight held at zero) and EM is rerun on the others:
+    the fit then has fewer components. ``info`` records ``"reseeded"`` (do values refitted)
+    and ``"dropped"`` (components dropped per do value); a fit left degenerate is for the
+    caller to refuse."""
+    n_do = W.shape[0]
+    Wt = torch.as_tensor(W, dtype=Xt.dtype, device=Xt.device)
+    bad = _bad_do(res.mixture, Xt, Wt)
+    reseeded = np.zeros(n_do, dtype=bool)
+    dropped = torch.zeros((n_do, k), dtype=torch.bool, device=Xt.device)
+
+    def refit(
+        order: list[int], init: Mixture, drop: torch.Tensor | None = None
+    ) -> tuple[dict[int, set[int]], FitResult]:
+        nonlocal res
+        reg = torch.tensor(est.reg_covar * std.relative_var[order], dtype=Xt.dtype,
+                           device=Xt.device)
+        new = weighted_em(Xt, Wt[order], init, reg_covar=reg, tol=est.tol,
+                          max_iter=est.max_iter, dropped=drop)
+        still = _bad_do(new.mixture, Xt, Wt[order])
+        fixed = [i for i in range(len(order)) if i not in still]
+        if fixed:
+            res = replace_members(res, [order[i] for i in fixed], new.select(torch.tensor(fixed)))
+        return {order[i]: cs for i, cs in still.items()}, new
+
+    for _ in range(RESEEDS):
+        if not bad:
+            break
+        order = sorted(bad)
+        reseeded[order] = True
+        reg = torch.tensor(est.reg_covar * std.relative_var[order], dtype=Xt.dtype,
+                           device=Xt.device)
+        init = initial_mixture(
+            X, Xt, W[order], k, covariance_type=est.covariance_type, init_params="k-means++",
+            n_init=1, reg_covar=reg, rng=rng,
+        )
+        bad, _ = refit(order, init)
+    for _ in range(k - 1):
+        if not bad:
+            break
+        for j, comps in bad.items():
+            dropped[j, sorted(comps)] = True
+        order = [j for j in sorted(bad) if not bool(dropped[j].all())]
+        if len(order) < len(bad):
+            break  # nothing left to keep for some do value
+        current = res.mixture.select(torch.tensor(order))
+        drop = dropped[order]
+        w = torch.where(drop, torch.zeros_like(current.weights), current.weights)
+        init = Mixture(w / w.sum(-1, keepdim=True), current.means, current.covariances,
+                       current.covariance_type, current.precisions_cholesky)
+        bad, _ = refit(order, init, drop)
+    res.info["reseeded"] = reseeded
+    res.info["dropped"] = (dropped & (res.mixture.weights == 0)).sum(-1).cpu().numpy()
+    return res
 
 
 def bic_per_do(est: Any, res: FitResult, k: int, d: int, ess: np.ndarray) -> np.ndarray:
@@ -93,14 +295,14 @@ def bic_per_do(est: Any, res: FitResult, k: int, d: int, ess: np.ndarray) -> np.
 
 def fit_em(
     est: Any, X: np.ndarray, W: np.ndarray, rng: np.random.Generator, device: torch.device,
-    verbose: bool, do_values: np.ndarray,
+    verbose: bool, do_values: np.ndarray, std: Standardization,
 ) -> tuple[FitResult, int, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """EM over the K grid: the result with the smallest BIC summed over do values, its K,
     its BIC per do value and, for ``n_components="auto"``, the grid and its BICs."""
     ess = kish_ess(W, axis=1)
     # X is a private float64 copy: share its memory instead of copying again.
     Xt = torch.from_numpy(X).to(device)
-    grid = k_grid(est, W)
+    grid = k_grid(est, W, X.shape[1], do_values)
     check_n_components(int(grid.max()), W, do_values)
     progress = None
     if verbose:
@@ -110,20 +312,50 @@ def fit_em(
     try:
         results, bics = [], []
         for k in grid.tolist():
-            res = fit_em_k(est, X, Xt, W, int(k), rng, progress)
+            res = fit_em_k(est, X, Xt, W, int(k), rng, progress, std)
             results.append(res)
             bics.append(bic_per_do(est, res, int(k), X.shape[1], ess))
     finally:
         if progress is not None:
             progress.close()
     bics_arr = np.asarray(bics)
-    best = int(bics_arr.sum(1).argmin())
+    degenerate = [degeneracy(r, X, W) for r in results]
+    total = np.where([bool(g) for g in degenerate], np.inf, bics_arr.sum(1))
+    if not np.isfinite(total).any():
+        raise DegenerateFitError(_degenerate_message(degenerate[0], do_values, grid[0]))
+    best = int(total.argmin())
     grid_info = (grid, bics_arr) if est.n_components == "auto" else None
     return results[best], int(grid[best]), bics_arr[best], grid_info
 
 
+def degeneracy(res: FitResult, X: np.ndarray, W: np.ndarray) -> Degeneracy:
+    """The degenerate components of an EM fit (in the fit's coordinates)."""
+    Xt = torch.from_numpy(X)
+    Wt = torch.as_tensor(W, dtype=Xt.dtype)
+    return find_degeneracy(res.mixture.to_torch(Xt.device), Xt, Wt)
+
+
+def _item(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
+def _degenerate_message(found: Degeneracy, do_values: np.ndarray, k: int) -> str:
+    shown = "; ".join(
+        f"do value {_item(do_values[j])!r}, component {c} rests on {rows:.1f} effective rows"
+        for j, c, rows in found.components[:3]
+    )
+    return (
+        f"the {k}-component fit is degenerate: {shown} (a covariance of this type needs "
+        f"{found.rows_needed}); it collapsed onto reg_covar and its draws would be near-copies "
+        "of a few training rows. Use fewer components (or n_components='auto'), a larger "
+        "reg_covar, init_params='k-means++' with n_init > 1, or smooth heavy-tailed weights "
+        "(weight_smoothing='psis')."
+    )
+
+
 def fit_pyro(
-    est: Any, X: np.ndarray, W: np.ndarray, device: torch.device, do_values: np.ndarray
+    est: Any, X: np.ndarray, W: np.ndarray, device: torch.device, do_values: np.ndarray,
+    std: Standardization,
 ) -> tuple[FitResult, int, MixturePrior | None, tuple | None]:
     """SVI-MAP, variational posterior or NUTS from the EM fit (``svi_init="em"``) or
     from the ``init_params`` initialisation."""
@@ -134,9 +366,14 @@ def fit_pyro(
             # EM is only the starting point here; convergence is judged on this fit.
             warnings.simplefilter("ignore", ConvergenceWarning)
             em, k, _, grid_info = fit_em(
-                est, X, W, check_random_state(est.random_state), device, False, do_values
+                est, X, W, check_random_state(est.random_state), device, False, do_values, std
             )
         init = em.mixture
+        if bool((init.weights == 0).any()):
+            # Dropped components: the Pyro model's Dirichlet needs weights inside the simplex.
+            w = torch.clamp(init.weights, min=1e-8)
+            init = Mixture(w / w.sum(-1, keepdim=True), init.means, init.covariances,
+                           init.covariance_type, init.precisions_cholesky)
         rng = check_random_state(est.random_state)
     else:
         grid_info = None
@@ -149,7 +386,7 @@ def fit_pyro(
         k = int(est.n_components)
         check_n_components(k, W, do_values)
         Xt0 = torch.tensor(X, dtype=torch.float64, device=device)
-        init = initial(est, X, Xt0, W, k, 1, rng)
+        init = initial(est, X, Xt0, W, k, 1, rng, std)
     Xt = torch.tensor(X, dtype=torch.float64, device=device)
     Wt = torch.tensor(W, dtype=torch.float64, device=device)
     mass = likelihood_mass(W, est.weight_mass if est.weight_mass is not None else "ess")
@@ -219,3 +456,44 @@ def not_converged_message(est: Any, res: FitResult, cw: CausalWeights) -> str:
             "(causal_weights_)."
         )
     return msg
+
+
+def fit_mixtures(
+    est: Any, X: np.ndarray, y: np.ndarray | None, mechanism: Any, cw: CausalWeights,
+    weights: Any, device: torch.device,
+) -> tuple[FitResult, int, np.ndarray, tuple | None, MixturePrior | None, Any]:
+    """The whole fit on standardised rows, mapped back to the data's coordinates: the
+    result, K, the BIC per do value, the K grid and its BICs (``"auto"``), the prior
+    (Bayesian fits) and the plug-in sampler (``strategy="plugin"``)."""
+    plugin = None
+    d = X.shape[1]
+    # Every fit runs on standardised rows (column means removed, one common scale), so
+    # it is translation- and scale-equivariant and reg_covar is relative to the data.
+    prior = None
+    if est.inference == "em":
+        rng = check_random_state(est.random_state)
+        if est.strategy == "plugin":
+            X, W, plugin = plugin_rows(est, X, y, mechanism, cw, weights, rng)
+        else:
+            W = cw.values.T.copy()  # (n_do, n)
+        std = Standardization.of(X, W)
+        res, k, _, grid_info = fit_em(
+            est, std.data(X), W, rng, device, bool(est.verbose), cw.do_values, std
+        )
+        res = std.result_to_raw(res, d)
+        ess = kish_ess(W, axis=1)
+    else:
+        W = cw.values.T.copy()
+        std = Standardization.of(X, W)
+        res, k, prior, grid_info = fit_pyro(est, std.data(X), W, device, cw.do_values, std)
+        mass = likelihood_mass(W, est.weight_mass if est.weight_mass is not None else "ess")
+        res = std.result_to_raw(res, d, mass)
+        if prior is not None:
+            prior = prior.affine(torch.as_tensor(std.shift, dtype=torch.float64), std.scale)
+        ess = cw.ess
+    bic = bic_per_do(est, res, k, d, ess)
+    if grid_info is not None:
+        # The grid's BICs on the data's scale (the Jacobian term is the same for every K).
+        grid, bics = grid_info
+        grid_info = (grid, bics + 2.0 * ess * d * np.log(std.scale))
+    return res, k, bic, grid_info, prior, plugin

@@ -37,19 +37,14 @@ from causal_mixtures._validation import (
 )
 from causal_mixtures.estimators.common import (
     as_frame,
+    check_feature_names,
     check_fit_inputs,
     clear_fit,
     draws_per_do,
     estimate_weights,
     match_do,
 )
-from causal_mixtures.estimators.fitting import (
-    bic_per_do,
-    fit_em,
-    fit_pyro,
-    not_converged_message,
-    plugin_rows,
-)
+from causal_mixtures.estimators.fitting import fit_mixtures, not_converged_message
 from causal_mixtures.exceptions import ConvergenceWarning
 from causal_mixtures.graph.core import CausalGraph
 from causal_mixtures.mixture.bayes import (
@@ -65,6 +60,7 @@ from causal_mixtures.mixture.result import FitResult
 from causal_mixtures.weights.adjustment import ADJUSTED_DENSITIES
 from causal_mixtures.weights.core import CausalWeights
 from causal_mixtures.weights.density import DENSITIES, ConditionalDensity
+from causal_mixtures.weights.overlap import POSITIVITY
 
 __all__ = ["CausalGaussianMixture"]
 
@@ -151,6 +147,12 @@ class CausalGaussianMixture(BaseEstimator):
     plugin_draws : int or None, default=None
         ``strategy="plugin"``: draws per intervention value the mixtures are fitted to;
         ``None`` means ``max(n_samples, 5000)``.
+    positivity : {"raise", "warn"}, default="raise"
+        When the causal weights show that positivity fails (under some intervention a value
+        of the cause keeps almost none of its weight share, e.g. a mechanism that copies the
+        cause), ``fit`` raises :class:`~causal_mixtures.PositivityError`: the front-door
+        formula is not identified from the data and the weighted mixtures would be the
+        confounded ``p(x | y)``. ``"warn"`` fits anyway, with a warning.
     weight_mass : {"n", "ess"} or None, default=None
         ``inference="bayes"`` only: the sample size the normalised weighted likelihood is
         scaled to before it meets the prior. ``"n"`` (the number of rows) overstates the
@@ -219,6 +221,13 @@ class CausalGaussianMixture(BaseEstimator):
         ``"svi"``/``"bayes"``: the inference the attributes come from.
     bic_ : ndarray of shape (n_do,)
         Weighted BIC of the fitted mixtures.
+    reseeded_ : ndarray of shape (n_do,), bool
+        EM fits: do values whose first fit had a component resting on fewer effective rows
+        than its covariance needs and were refitted from fresh k-means++ starts.
+    dropped_components_ : ndarray of shape (n_do,), int
+        EM fits: degenerate components that stayed so and were dropped (weight zero, the
+        others refitted): the mixture of that do value has that many fewer components. A
+        fit that cannot be repaired raises :class:`~causal_mixtures.DegenerateFitError`.
     n_components_ : int
     n_components_grid_, bic_grid_ : ndarray
         Candidates and their BIC (per intervention value) when ``n_components="auto"``.
@@ -267,6 +276,7 @@ class CausalGaussianMixture(BaseEstimator):
         strategy: str = "weighting",
         plugin_components: int = 3,
         plugin_draws: int | None = None,
+        positivity: str = "raise",
     ) -> None:
         self.graph = graph
         self.n_components = n_components
@@ -296,6 +306,7 @@ class CausalGaussianMixture(BaseEstimator):
         self.strategy = strategy
         self.plugin_components = plugin_components
         self.plugin_draws = plugin_draws
+        self.positivity = positivity
 
     # One table, checked at fit (scikit-learn's contract): any one constraint must hold.
     _parameter_constraints: dict[str, list[Any]] = {
@@ -331,6 +342,7 @@ class CausalGaussianMixture(BaseEstimator):
         "strategy": [Options(*STRATEGIES)],
         "plugin_components": [Interval("int", 1, None)],
         "plugin_draws": [None, Interval("int", 1, None)],
+        "positivity": [Options(*POSITIVITY)],
     }
     _parameter_hints = {
         "n_components": "Try n_components=3, or 'auto' to choose K by the weighted BIC.",
@@ -401,26 +413,17 @@ class CausalGaussianMixture(BaseEstimator):
         cw = estimate_weights(
             self.graph, X_arr, y_arr, mechanism=mechanism, covariates=covariates, do=do,
             weights=weights, density=self.density, weight_smoothing=self.weight_smoothing,
+            positivity=self.positivity,
         )
         device = resolve_device(self.device)
-        X_obs = X_arr
-        prior = None
-        if self.inference == "em":
-            rng = check_random_state(self.random_state)
-            if self.strategy == "plugin":
-                X_arr, W, self.plugin_ = plugin_rows(self, X_arr, y_arr, mechanism, cw, weights, rng)
-            else:
-                W = cw.values.T.copy()  # (n_do, n)
-            res, k, bic, grid_info = fit_em(
-                self, X_arr, W, rng, device, bool(self.verbose), cw.do_values
-            )
-        else:
-            W = cw.values.T.copy()
-            res, k, prior, grid_info = fit_pyro(self, X_arr, W, device, cw.do_values)
-            bic = bic_per_do(self, res, k, X_arr.shape[1], cw.ess)
+        res, k, bic, grid_info, prior, plugin = fit_mixtures(
+            self, X_arr, y_arr, mechanism, cw, weights, device
+        )
+        if plugin is not None:
+            self.plugin_ = plugin
         if grid_info is not None:
             self.n_components_grid_, self.bic_grid_ = grid_info
-        self._store(res, cw, k, bic, X_obs, names, prior)
+        self._store(res, cw, k, bic, X_arr, names, prior)
         if not bool(res.converged.all()):
             warnings.warn(not_converged_message(self, res, cw), ConvergenceWarning, stacklevel=2)
         return self
@@ -447,6 +450,9 @@ class CausalGaussianMixture(BaseEstimator):
         self.lower_bound_ = res.lower_bound.cpu().numpy()
         self.lower_bounds_ = res.history.cpu().numpy()
         self.bic_ = bic
+        if "reseeded" in res.info:
+            self.reseeded_ = np.asarray(res.info["reseeded"])
+            self.dropped_components_ = np.asarray(res.info["dropped"])
         self.n_features_in_ = X.shape[1]
         if names is not None:
             self.feature_names_in_ = names
@@ -526,6 +532,7 @@ class CausalGaussianMixture(BaseEstimator):
         ndarray of shape (n_samples,)
         """
         self._check_fitted()
+        check_feature_names(self, X)
         X_arr = as_2d_float("X", X)
         if X_arr.shape[1] != self.n_features_in_:
             raise ValueError(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -56,8 +57,16 @@ def _sufficient_statistics(
     return objective, nk, s1, s2
 
 
+def _reg(reg_covar: float | torch.Tensor, ndim: int, like: torch.Tensor) -> Any:
+    """``reg_covar`` (a number, or one per batch member) broadcast to ``ndim`` dimensions."""
+    if isinstance(reg_covar, torch.Tensor):
+        return reg_covar.to(like).reshape((-1,) + (1,) * (ndim - 1))
+    return reg_covar
+
+
 def _m_step(
-    nk: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor, reg_covar: float, covariance_type: str
+    nk: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor, reg_covar: float | torch.Tensor,
+    covariance_type: str,
 ) -> Mixture:
     eps = 10 * torch.finfo(nk.dtype).eps
     nk = nk + eps
@@ -66,17 +75,21 @@ def _m_step(
         d = means.shape[-1]
         cov = s2 / nk[..., None, None] - means.unsqueeze(-1) * means.unsqueeze(-2)
         cov = 0.5 * (cov + cov.transpose(-1, -2))
-        cov = cov + reg_covar * torch.eye(d, dtype=cov.dtype, device=cov.device)
+        eye = torch.eye(d, dtype=cov.dtype, device=cov.device)
+        cov = cov + _reg(reg_covar, cov.dim(), cov) * eye
     elif covariance_type == "diag":
-        cov = s2 / nk.unsqueeze(-1) - means * means + reg_covar
+        cov = s2 / nk.unsqueeze(-1) - means * means
+        cov = cov + _reg(reg_covar, cov.dim(), cov)
     else:
-        cov = s2 / nk - (means * means).mean(-1) + reg_covar
+        cov = s2 / nk - (means * means).mean(-1)
+        cov = cov + _reg(reg_covar, cov.dim(), cov)
     weights = nk / nk.sum(-1, keepdim=True)
     return Mixture(weights, means, cov, covariance_type)
 
 
 def params_from_responsibilities(
-    X: torch.Tensor, W: torch.Tensor, resp: torch.Tensor, reg_covar: float, covariance_type: str
+    X: torch.Tensor, W: torch.Tensor, resp: torch.Tensor, reg_covar: float | torch.Tensor,
+    covariance_type: str,
 ) -> Mixture:
     """M-step from given responsibilities ``resp`` of shape (B, n, K) (for initialisation)."""
     r = resp * W.unsqueeze(-1)
@@ -109,6 +122,22 @@ def _where_params(mask: torch.Tensor, new: Mixture, old: Mixture) -> Mixture:
     )
 
 
+def _hold_dropped(new: Mixture, old: Mixture, dropped: torch.Tensor) -> Mixture:
+    """Dropped components keep weight zero (the others renormalised) and their old
+    parameters, so they never take responsibility again (log 0 = −inf)."""
+    w = torch.where(dropped, torch.zeros_like(new.weights), new.weights)
+    w = w / w.sum(-1, keepdim=True)
+
+    def keep(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        m = dropped.reshape(dropped.shape + (1,) * (a.dim() - 2))
+        return torch.where(m, b, a)
+
+    return Mixture(
+        w, keep(new.means, old.means), keep(new.covariances, old.covariances),
+        new.covariance_type, keep(new.precisions_cholesky, old.precisions_cholesky),
+    )
+
+
 def _shift_params(params: Mixture, shift: torch.Tensor) -> Mixture:
     return Mixture(
         params.weights,
@@ -124,10 +153,11 @@ def weighted_em(
     W: torch.Tensor,
     init: Mixture,
     *,
-    reg_covar: float = 1e-6,
+    reg_covar: float | torch.Tensor = 1e-6,
     tol: float = 1e-3,
     max_iter: int = 100,
     callback: Callable[[int, torch.Tensor], None] | None = None,
+    dropped: torch.Tensor | None = None,
 ) -> FitResult:
     """Run weighted EM from ``init`` for every row of ``W`` at once.
 
@@ -140,10 +170,14 @@ def weighted_em(
     init : Mixture
         Initial parameters (torch) with batch size ``B`` (in the coordinates of ``X``).
     reg_covar, tol, max_iter
-        As in :class:`sklearn.mixture.GaussianMixture`; ``tol`` applies to the change of the
-        normalised objective ``Σ w̃ log q``.
+        As in :class:`sklearn.mixture.GaussianMixture` (``reg_covar`` may also be a tensor of
+        shape (B,), one value per member); ``tol`` applies to the change of the normalised
+        objective ``Σ w̃ log q``.
     callback : callable, optional
         Called as ``callback(iteration, objective)`` after every iteration (progress bars).
+    dropped : Tensor of shape (B, K), bool, optional
+        Components held at weight zero (and their parameters unchanged): a member with a
+        dropped component is a mixture of fewer components.
 
     Returns
     -------
@@ -165,6 +199,8 @@ def weighted_em(
         history.append(torch.where(converged, prev, objective))
         active = ~converged
         new = _m_step(nk, s1, s2, reg_covar, init.covariance_type)
+        if dropped is not None:
+            new = _hold_dropped(new, params, dropped)
         params = _where_params(active, new, params)
         n_iter = n_iter + active.long()
         change = (objective - prev).abs()

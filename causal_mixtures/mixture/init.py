@@ -39,7 +39,7 @@ def initial_mixture(
     covariance_type: str,
     init_params: str,
     n_init: int,
-    reg_covar: float,
+    reg_covar: float | torch.Tensor,
     rng: np.random.Generator,
     weights_init: Any = None,
     means_init: Any = None,
@@ -57,7 +57,8 @@ def initial_mixture(
         Non-negative weights per do value.
     n_components : int
     covariance_type, init_params, n_init, reg_covar
-        As in :class:`~causal_mixtures.CausalGaussianMixture`.
+        As in :class:`~causal_mixtures.CausalGaussianMixture` (``reg_covar`` may be one value
+        per batch member).
     rng : numpy.random.Generator
         One seed is drawn per (restart, do value), in that order.
     weights_init, means_init, precisions_init : array-like, optional

@@ -9,7 +9,7 @@ import torch
 
 from causal_mixtures.mixture.params import Mixture
 
-__all__ = ["FitResult", "weighted_objective"]
+__all__ = ["FitResult", "replace_members", "weighted_objective"]
 
 
 @dataclass
@@ -54,6 +54,36 @@ class FitResult:
             self.mixture.select(index), self.lower_bound[index], self.converged[index],
             self.n_iter[index], history, posterior, dict(self.info),
         )
+
+
+def replace_members(res: FitResult, index: list[int], other: FitResult) -> FitResult:
+    """``res`` with its members ``index`` replaced by the members of ``other`` (in order);
+    objective traces of different lengths are padded with their last value."""
+    idx = torch.as_tensor(index, dtype=torch.long, device=res.lower_bound.device)
+
+    def put(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        out = a.clone()
+        out[idx] = b.to(out)
+        return out
+
+    m, o = res.mixture, other.mixture
+    mixture = Mixture(
+        put(m.weights, o.weights), put(m.means, o.means), put(m.covariances, o.covariances),
+        m.covariance_type, put(m.precisions_cholesky, o.precisions_cholesky),
+    )
+    h, g = res.history, other.history
+    steps = max(h.shape[0], g.shape[0])
+
+    def pad(a: torch.Tensor) -> torch.Tensor:
+        return torch.cat([a, a[-1:].expand(steps - a.shape[0], -1)]) if a.shape[0] < steps else a
+
+    h, g = pad(h), pad(g)
+    history = h.clone()
+    history[:, idx] = g.to(h)
+    return FitResult(
+        mixture, put(res.lower_bound, other.lower_bound), put(res.converged, other.converged),
+        put(res.n_iter, other.n_iter), history, None, dict(res.info),
+    )
 
 
 def weighted_objective(X: torch.Tensor, W: torch.Tensor, mixture: Mixture) -> torch.Tensor:

@@ -6,6 +6,7 @@ Details: ``docs/weights.md``.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -408,7 +409,12 @@ class HistogramDensity(_PerClassDensity):
                 f"density='histogram' supports a 1-D mechanism only; got mechanism with "
                 f"shape {z.shape}. Use density='kde' or 'gaussian' for a multivariate one."
             )
-        self.edges_ = np.histogram_bin_edges(z[:, 0], bins=self.bins)
+        bins = self.bins
+        if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 1:
+            raise ValueError(
+                f"HistogramDensity(bins=...) must be an int >= 1; got {bins!r}. Try bins=10."
+            )
+        self.edges_ = np.histogram_bin_edges(z[:, 0], bins=int(bins))
 
     def _fit_one(self, z: np.ndarray) -> np.ndarray:
         counts, _ = np.histogram(z[:, 0], bins=self.edges_)
