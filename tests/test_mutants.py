@@ -32,6 +32,11 @@ def test_bic_is_on_the_kish_ess_scale_not_n(rng: np.random.Generator) -> None:
     np.testing.assert_allclose(est.bic_, expected, rtol=1e-12)
     on_n = -2.0 * len(X) * est.lower_bound_ + p * np.log(len(X))
     assert np.all(np.abs(on_n - est.bic_) > 100)
+    # The BIC that chooses K is the same one: the grid's entry for the chosen K is bic_.
+    auto = cm.CausalGaussianMixture(None, "auto", n_components_range=[1, 2, 3],
+                                    random_state=0).fit(X, weights=w)
+    chosen = list(auto.n_components_grid_).index(auto.n_components_)
+    np.testing.assert_allclose(auto.bic_grid_[chosen], auto.bic_, rtol=1e-12)
 
 
 def test_bootstrap_draws_each_do_value_from_its_own_weights(data) -> None:
