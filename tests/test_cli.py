@@ -203,7 +203,7 @@ def test_package_warnings_become_warning_lines(
         ({"--mechanism": "Z,W"}, ["'W'", "available columns"]),
         ({"--effect": "X1,Y"}, ["more than one role"]),
         ({"--graph": "nope"}, ["unknown graph 'nope'", "front_door"]),
-        ({"--graph": "back_door"}, ["back-door"]),
+        ({"--graph": "back_door"}, ["back-door", "--covariates W"]),
         ({"--do": "1,3"}, ["[3]", "no support"]),  # a PositivityError from the package
         ({"--do": "one"}, ["--do", "int64"]),
         ({"--n-components": "0"}, ["--n-components"]),
