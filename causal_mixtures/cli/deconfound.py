@@ -1,8 +1,9 @@
 """The ``deconfound`` subcommand: fit a CW-GMM to a table and write deconfounded rows.
 
 Reads a table (CSV, TSV or Parquet), fits a causally weighted Gaussian mixture for the chosen
-cause / mechanism / effect columns and writes draws of ``p(effect | do(cause))`` labelled with
-the cause. All input and output-path checks run before the fit.
+cause / mechanism / covariate / effect columns and writes draws of ``p(effect | do(cause))``
+labelled with the cause. The graph's estimand says which of ``--mechanism`` and
+``--covariates`` are needed. All input and output-path checks run before the fit.
 """
 
 from __future__ import annotations
@@ -60,8 +61,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                      help="named graph (see 'causal-mixtures graphs'), .toml spec or graph "
                      "text (default: front_door)")
     dec.add_argument("--cause", required=True, help="the cause column (the label)")
-    dec.add_argument("--mechanism", required=True,
-                     help="the mechanism column(s), comma-separated")
+    dec.add_argument("--mechanism", default=None,
+                     help="the mechanism column(s), comma-separated; needed when the graph's "
+                     "estimand has a mechanism (front-door graphs), refused otherwise")
+    dec.add_argument("--covariates", default=None, metavar="COLS",
+                     help="the covariate column(s), comma-separated; needed when the graph's "
+                     "estimand adjusts for covariates (e.g. back_door, "
+                     "front_door_covariates), refused otherwise")
     dec.add_argument("--effect", required=True, help="the effect (feature) columns, comma-separated")
     dec.add_argument("--do", default=None,
                      help="intervention values, comma-separated (default: the classes of a "
@@ -110,6 +116,50 @@ def _parse_do(text: str, cause: Any) -> np.ndarray:
     return np.asarray(items, dtype=object)
 
 
+def _load_graph(text: str) -> Any:
+    """The graph of ``--graph``: graph text if it holds an edge, else a name or a spec file.
+
+    The same rule as the estimator's (``causal_mixtures.weights.core.resolve_graph``), without
+    importing the estimators.
+    """
+    from causal_mixtures.graph.core import CausalGraph
+    from causal_mixtures.graph.specs import load_graph
+
+    if "->" in text or "<-" in text:
+        return CausalGraph.from_string(text)
+    return load_graph(text)
+
+
+def _role_columns(args: argparse.Namespace, estimand: Any) -> tuple[list[str], list[str]]:
+    """The ``--mechanism`` and ``--covariates`` columns, checked against the estimand.
+
+    An option is required when the estimand has nodes of its role and refused when it has
+    none (the estimator would ignore those columns).
+    """
+    kind = estimand.kind.replace("_", "-")
+    options = (
+        ("--mechanism", args.mechanism, "mechanism", estimand.mechanisms),
+        ("--covariates", args.covariates, "covariate", estimand.covariates),
+    )
+    for option, value, role, nodes in options:  # a missing option first, then an extra one
+        if nodes and value is None:
+            raise CLIError(
+                f"the graph {args.graph!r} ({kind} estimand) needs the {role} column(s) for "
+                f"{', '.join(nodes)}: pass {option} COLS, e.g. {option} {','.join(nodes)}"
+            )
+    for option, value, role, nodes in options:
+        if not nodes and value is not None:
+            raise CLIError(
+                f"the graph {args.graph!r} ({kind} estimand) has no {role} node, so {option} "
+                f"{value!r} would be ignored: drop {option}, or pick a --graph with a {role} "
+                "role (see 'causal-mixtures graphs -v')"
+            )
+    return (
+        [] if args.mechanism is None else split_list(args.mechanism, "--mechanism"),
+        [] if args.covariates is None else split_list(args.covariates, "--covariates"),
+    )
+
+
 def _check_columns(frame: Any, columns: Sequence[str], role: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -144,7 +194,7 @@ def _check_complete(frame: Any, columns: Sequence[str]) -> None:
 
 def _fit_summary(
     args: argparse.Namespace, frame: Any, model: Any, n_out: int, out: TextIO,
-    effect: Sequence[str], mechanism: Sequence[str], elapsed: float,
+    effect: Sequence[str], mechanism: Sequence[str], covariates: Sequence[str], elapsed: float,
 ) -> None:
     cw = model.causal_weights_
     k_note = (f"chosen by weighted BIC from {int(model.n_components_grid_[0])}.."
@@ -157,8 +207,12 @@ def _fit_summary(
           f"{', '.join(format_value(v) for v in model.do_values_[:MAX_TABLE_ROWS])}"
           f"{' ...' if len(model.do_values_) > MAX_TABLE_ROWS else ''}", file=out)
     density = type(cw.density).__name__ if cw.density is not None else args.density
-    print(f"  mechanism    {', '.join(mechanism)} (density: {density}"
-          f"{', PSIS-smoothed' if cw.smoothing else ''})", file=out)
+    weighted = f"(density: {density}{', PSIS-smoothed' if cw.smoothing else ''})"
+    if mechanism:
+        print(f"  mechanism    {', '.join(mechanism)} {weighted}", file=out)
+    if covariates:
+        print(f"  covariates   {', '.join(covariates)}{'' if mechanism else ' ' + weighted}",
+              file=out)
     print(f"  effect       {', '.join(effect)}", file=out)
     print(f"  mixture      K = {model.n_components_} ({k_note}), {model.covariance_type} "
           f"covariance, seed {args.seed}", file=out)
@@ -202,15 +256,19 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         On bad input; :func:`causal_mixtures.cli.main.main` turns them into one ``error:``
         line.
     """
+    from causal_mixtures.graph.identify import identify
+
     in_path, out_path = Path(args.input), Path(args.out)
     check_out_path(out_path, input_path=in_path)
     effect = split_list(args.effect, "--effect")
-    mechanism = split_list(args.mechanism, "--mechanism")
+    estimand = identify(_load_graph(args.graph))
+    mechanism, covariates = _role_columns(args, estimand)
     frame = read_table(in_path, sep=args.sep)
     _check_columns(frame, [args.cause], "cause")
     _check_columns(frame, mechanism, "mechanism")
+    _check_columns(frame, covariates, "covariate")
     _check_columns(frame, effect, "effect")
-    roles = [args.cause, *mechanism, *effect]
+    roles = [args.cause, *mechanism, *covariates, *effect]
     dup = sorted({c for c in roles if roles.count(c) > 1})
     if dup:
         raise CLIError(f"column(s) {', '.join(map(repr, dup))} given more than one role")
@@ -219,6 +277,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _check_numeric(frame, effect, "effect", "the mixture models numeric features only")
     _check_numeric(frame, mechanism, "mechanism",
                    "the mechanism must be numeric: encode categories as integer codes")
+    _check_numeric(frame, covariates, "covariate",
+                   "covariates must be numeric: encode categories as integer codes")
     _check_complete(frame, roles)
 
     # The estimators (and torch) are imported only once the input is known to be usable.
@@ -245,9 +305,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.n_samples is not None:
         check_rows(args.n_samples * n_do, f"--n-samples {args.n_samples} x {n_do} do values",
                    args.force)
-    z = frame[mechanism].to_numpy()
-    if len(mechanism) == 1:
+    z = frame[mechanism].to_numpy() if mechanism else None
+    if z is not None and len(mechanism) == 1:
         z = z[:, 0]
+    w = frame[covariates].to_numpy() if covariates else None
     X = frame[effect].astype(np.float64)
 
     model = CausalGaussianMixture(
@@ -261,10 +322,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         random_state=args.seed,
     )
     start = time.perf_counter()
-    X_new, y_new = model.fit_resample(X, y, mechanism=z, do=do, n_samples=args.n_samples)
+    X_new, y_new = model.fit_resample(
+        X, y, mechanism=z, covariates=w, do=do, n_samples=args.n_samples
+    )
     elapsed = time.perf_counter() - start
     result = pd.DataFrame(X_new, columns=effect)
     result[args.cause] = y_new
     write_table(result, out_path)
-    _fit_summary(args, frame, model, len(result), out, effect, mechanism, elapsed)
+    _fit_summary(args, frame, model, len(result), out, effect, mechanism, covariates, elapsed)
     return EXIT_OK

@@ -43,6 +43,16 @@ def _check_pair(edge: Any, kind: str) -> tuple[str, str]:
     return _check_name(a), _check_name(b)
 
 
+def _check_many(value: Any, argument: str, example: str) -> Any:
+    """Return ``value`` if it is a non-string iterable (a list of names or pairs), else raise."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"{argument} must be a list, got {type(value).__name__} {value!r:.60}; "
+            f"pass e.g. {argument}={example}"
+        )
+    return value
+
+
 def _format_cycle(cycle: list[tuple[Any, Any]]) -> str:
     """Write a cycle of edges as ``A -> B -> A``."""
     names = [str(u) for u, _ in cycle] + [str(cycle[0][0])]
@@ -211,7 +221,8 @@ class CausalGraph:
         ValueError
             On a self loop, a cycle, an unknown role, or a node given two roles.
         TypeError
-            If a node name is not a string.
+            If a node name is not a string, or an argument is not a list (``roles``: a
+            mapping); a bare string is not taken as a list of one-letter names.
 
         Examples
         --------
@@ -222,10 +233,18 @@ class CausalGraph:
         True
         """
         order: dict[str, None] = {}
-        for name in nodes or ():
+        for name in _check_many(() if nodes is None else nodes, "nodes", "['Y', 'X']"):
             order.setdefault(_check_name(name), None)
-        directed = [_check_pair(edge, "directed") for edge in directed]
-        bidirected = [_check_pair(edge, "bidirected") for edge in bidirected]
+        pairs = "[('Y', 'X')]"
+        directed = [_check_pair(e, "directed") for e in _check_many(directed, "directed", pairs)]
+        bidirected = [
+            _check_pair(e, "bidirected") for e in _check_many(bidirected, "bidirected", pairs)
+        ]
+        if roles is not None and not isinstance(roles, Mapping):
+            raise TypeError(
+                f"roles must be a mapping from node name to role, got {type(roles).__name__}; "
+                "pass e.g. roles={'Y': 'cause', 'X': 'effect'}"
+            )
         for a, b in (*directed, *bidirected):
             order.setdefault(a, None)
             order.setdefault(b, None)
@@ -233,6 +252,11 @@ class CausalGraph:
         for name, value in (roles or {}).items():
             name = _check_name(name)
             order.setdefault(name, None)
+            if not isinstance(value, str | Iterable):
+                raise TypeError(
+                    f"the role of {name!r} must be a role name or a list of them, got "
+                    f"{value!r}; the known roles are {', '.join(KNOWN_ROLES)}"
+                )
             values = (value,) if isinstance(value, str) else tuple(value)
             checked = tuple(dict.fromkeys(check_role(v) for v in values))
             if len(checked) > 1:

@@ -14,15 +14,16 @@ import networkx as nx
 
 from causal_mixtures.exceptions import NotIdentifiableError
 from causal_mixtures.graph.core import CausalGraph
+from causal_mixtures.graph.paths import first_states, open_path, open_search, trace, upward_closure
 
 __all__ = ["ESTIMAND_KINDS", "Estimand", "check_back_door", "check_front_door", "identify"]
 
 #: The kinds of estimand :func:`identify` can return.
 ESTIMAND_KINDS: tuple[str, ...] = ("front_door", "back_door", "front_door_covariates")
 
-# Bound on the number of partial paths explored when looking for a path to name in an error
-# message; the verdict itself never depends on it (it comes from d-separation).
-_MAX_PATH_SEARCH = 200_000
+# At most this many mechanisms (or covariates) per failed condition get a sentence of their
+# own naming a path; the rest are listed in one sentence, so messages stay O(V + E) long.
+_MAX_NAMED = 10
 
 
 @dataclass(frozen=True)
@@ -110,57 +111,6 @@ def _sub(names: Sequence[str]) -> str:
     return text if len(names) == 1 and len(text.rstrip("'")) == 1 else "{" + text + "}"
 
 
-def _d_separated(dag: nx.DiGraph, xs: set[str], ys: set[str], given: set[str]) -> bool:
-    if hasattr(nx, "is_d_separator"):
-        return bool(nx.is_d_separator(dag, xs, ys, given))
-    return bool(nx.d_separated(dag, xs, ys, given))  # networkx < 3.3
-
-
-def _without_out_edges(dag: nx.DiGraph, nodes: Iterable[str]) -> nx.DiGraph:
-    """The graph with every edge out of ``nodes`` removed (Pearl's G with Z underlined)."""
-    out = dag.copy()
-    out.remove_edges_from([(u, v) for u in nodes for v in list(dag.successors(u))])
-    return out
-
-
-def _open_path(
-    dag: nx.DiGraph, source: str, targets: set[str], given: set[str]
-) -> list[str] | None:
-    """A shortest path from ``source`` to one of ``targets`` that is open given ``given``.
-
-    Called on a graph whose edges out of ``source`` were removed, so every path found is a
-    back-door path. Used only to name the offending path in messages; returns None if the
-    search bound is hit.
-    """
-    ancestors_of_given: set[str] = set(given)
-    for g in given:
-        ancestors_of_given |= nx.ancestors(dag, g)
-
-    def open_at(prev: str, mid: str, nxt: str) -> bool:
-        collider = dag.has_edge(prev, mid) and dag.has_edge(nxt, mid)
-        return mid in ancestors_of_given if collider else mid not in given
-
-    frontier: list[list[str]] = []
-    for nb in (*dag.predecessors(source), *dag.successors(source)):
-        frontier.append([source, nb])
-    explored = 0
-    while frontier:
-        next_frontier: list[list[str]] = []
-        for path in frontier:
-            explored += 1
-            if explored > _MAX_PATH_SEARCH:
-                return None
-            last = path[-1]
-            if last in targets:
-                return path
-            for nb in (*dag.predecessors(last), *dag.successors(last)):
-                if nb in path or not open_at(path[-2], last, nb):
-                    continue
-                next_frontier.append([*path, nb])
-        frontier = next_frontier
-    return None
-
-
 def _fmt_path(dag: nx.DiGraph, path: Sequence[str]) -> str:
     """Write a path of the latent-augmented DAG with each ``a <- U -> b`` as ``a <-> b``."""
     out = [path[0]]
@@ -186,23 +136,28 @@ def _join(sentences: Sequence[str]) -> str:
     return " ".join(out)
 
 
-def _collider_note(dag: nx.DiGraph, path: Sequence[str], given: set[str]) -> str:
-    """Say which conditioned colliders open ``path`` (empty string if none)."""
+def _collider_note(dag: nx.DiGraph, path: Sequence[str], given: set[str], cut: set[str]) -> str:
+    """Say which conditioned colliders open ``path`` (empty string if none).
+
+    A collider opens the path when it or one of its descendants (in ``dag`` without the
+    edges out of ``cut``) is in ``given``, i.e. when it is in the upward closure of ``given``.
+    """
+    opened_by_given = upward_closure(dag, given, cut)
     opened = [
         n
         for i, n in enumerate(path[1:-1], start=1)
         if dag.has_edge(path[i - 1], n)
         and dag.has_edge(path[i + 1], n)
         and not dag.nodes[n].get("latent")
-        and ({n} | nx.descendants(dag, n)) & given
+        and n in opened_by_given
     ]
     if not opened:
         return ""
     return f" (conditioning on {', '.join(opened)}, a collider on this path, opens it)"
 
 
-def _latent_pair(graph: CausalGraph, a: str, b: str) -> bool:
-    return (min(a, b), max(a, b)) in graph.bidirected
+def _latent_pair(bidirected: set[tuple[str, str]], a: str, b: str) -> bool:
+    return (min(a, b), max(a, b)) in bidirected
 
 
 def _check_nodes(graph: CausalGraph, role: str, names: Iterable[str]) -> tuple[str, ...]:
@@ -216,30 +171,75 @@ def _check_nodes(graph: CausalGraph, role: str, names: Iterable[str]) -> tuple[s
     return names
 
 
-def _directed_path(graph: CausalGraph, source: str, target: str, avoid: set[str]) -> str | None:
+def _check_disjoint(y: str, x: str, zs: Sequence[str], ws: Sequence[str]) -> None:
+    """Raise ValueError if the cause, effect, mechanisms and covariates overlap."""
+    if y == x:
+        raise ValueError(f"the cause and the effect must be different nodes; both are {y!r}")
+    for role, names in (("mechanism", zs), ("covariate", ws)):
+        clash = {y, x} & set(names)
+        if clash:
+            raise ValueError(
+                f"{', '.join(sorted(clash))} cannot be both the cause/effect and a {role}"
+            )
+    if set(zs) & set(ws):
+        raise ValueError(
+            f"{', '.join(sorted(set(zs) & set(ws)))} cannot be both a mechanism and a covariate"
+        )
+
+
+def _directed_graph(graph: CausalGraph, avoid: set[str]) -> nx.DiGraph:
+    """The observed directed edges of ``graph`` without the nodes in ``avoid``."""
     dag = nx.DiGraph()
     dag.add_nodes_from(n for n in graph.nodes if n not in avoid)
     dag.add_edges_from((a, b) for a, b in graph.directed if a not in avoid and b not in avoid)
+    return dag
+
+
+def _shortest(dag: nx.DiGraph, source: str, target: str) -> str | None:
     try:
         return " -> ".join(nx.shortest_path(dag, source, target))
     except nx.NetworkXNoPath:
         return None
 
 
+def _directed_path(graph: CausalGraph, source: str, target: str, avoid: set[str]) -> str | None:
+    return _shortest(_directed_graph(graph, avoid), source, target)
+
+
 def _descendant_problems(
     graph: CausalGraph, covariates: Sequence[str], roots: Sequence[tuple[str, str]]
 ) -> list[str]:
+    if not covariates:
+        return []
+    dag = _directed_graph(graph, avoid=set())
+    # The first root (in order) each node descends from, in one pass over the graph: a node
+    # already claimed by an earlier root has all its descendants claimed by that root too.
+    first_root: dict[str, int] = {}
+    for i, (_, node) in enumerate(roots):
+        if node in first_root:
+            continue
+        first_root[node] = i
+        stack = [node]
+        while stack:
+            for child in dag.successors(stack.pop()):
+                if child not in first_root:
+                    first_root[child] = i
+                    stack.append(child)
     problems = []
-    for w in covariates:
-        for role, node in roots:
-            path = _directed_path(graph, node, w, avoid=set())
-            if path is not None:
-                problems.append(
-                    f"the covariate {w} is a descendant of the {role} {node} ({path}), so "
-                    "adjusting for it would bias the estimate: covariates must not be affected "
-                    f"by the {role}."
-                )
-                break
+    below = [w for w in covariates if w in first_root]
+    for w in below[:_MAX_NAMED]:
+        role, node = roots[first_root[w]]
+        problems.append(
+            f"the covariate {w} is a descendant of the {role} {node} "
+            f"({_shortest(dag, node, w)}), so adjusting for it would bias the estimate: "
+            f"covariates must not be affected by the {role}."
+        )
+    if len(below) > _MAX_NAMED:
+        problems.append(
+            f"the covariates {_fmt_set(below[_MAX_NAMED:])} are descendants of the "
+            f"{' or '.join(sorted({roots[first_root[w]][0] for w in below[_MAX_NAMED:]}))} "
+            "too."
+        )
     return problems
 
 
@@ -291,7 +291,9 @@ def check_front_door(
     ws = _check_nodes(graph, "covariate", covariates)
     if not zs:
         raise ValueError("check_front_door needs at least one mechanism node; got none")
+    _check_disjoint(y, x, zs, ws)
     dag = graph.to_networkx()
+    bidirected = set(graph.bidirected)
     z_set, w_set = set(zs), set(ws)
     label = _fmt_set(zs)
     problems: list[str] = []
@@ -305,46 +307,60 @@ def check_front_door(
             "condition 1: the mechanism must fully mediate the effect)."
         )
 
-    # 2. No back-door path from Y to Z is open (given W).
+    # 2. No back-door path from Y to Z is open (given W): one search from Y over G with Y
+    # underlined finds every node a back-door path from Y reaches, and the first such path.
     given = " given " + _fmt_blockers(ws) if ws else ""
-    g_y = _without_out_edges(dag, [y])
-    for z in zs:
-        if _d_separated(g_y, {y}, {z}, w_set):
-            continue
-        if _latent_pair(graph, y, z):
+    cut_y = {y}
+    parent_y, _ = open_search(dag, y, w_set, cut_y)
+    reached_y = first_states(parent_y)
+    failing = [z for z in zs if z in reached_y]
+    for z in failing[:_MAX_NAMED]:
+        if _latent_pair(bidirected, y, z):
             problems.append(
                 f"{y} and {z} share a latent confounder ({y} <-> {z}), so {label} does not "
                 f"satisfy the front-door criterion: the back-door path {y} <-> {z} from {y} "
                 f"to the mechanism {z} is open{given}."
             )
             continue
-        found = _open_path(g_y, y, {z}, w_set)
-        shown = f" {_fmt_path(dag, found)}" if found else ""
-        note = _collider_note(g_y, found, w_set) if found else ""
+        found = trace(y, parent_y, reached_y[z])
+        shown = f" {_fmt_path(dag, found)}"
+        note = _collider_note(dag, found, w_set, cut_y)
         problems.append(
             f"{label} does not satisfy the front-door criterion: the back-door path{shown} "
             f"from {y} to the mechanism {z} is open{given}{note}."
         )
+    if len(failing) > _MAX_NAMED:
+        problems.append(
+            f"the back-door paths from {y} to the mechanisms {_fmt_set(failing[_MAX_NAMED:])} "
+            f"are open{given} too."
+        )
 
-    # 3. Every back-door path from Z to X is blocked by {Y} ∪ W.
+    # 3. Every back-door path from Z to X is blocked by {Y} ∪ W: d-connection is symmetric,
+    # so one search from X over G with Z underlined finds the mechanisms it reaches.
     blockers = [y, *ws]
-    g_z = _without_out_edges(dag, zs)
-    for z in zs:
-        if _d_separated(g_z, {z}, {x}, {y, *w_set}):
-            continue
-        if _latent_pair(graph, z, x):
+    cut_z, given_3 = set(zs), {y, *w_set}
+    reached_x = first_states(open_search(dag, x, given_3, cut_z)[0])
+    failing = [z for z in zs if z in reached_x]
+    for z in failing[:_MAX_NAMED]:
+        if _latent_pair(bidirected, z, x):
             problems.append(
                 f"{z} and {x} share a latent confounder ({z} <-> {x}), so {label} does not "
                 f"satisfy the front-door criterion: the back-door path {z} <-> {x} from {z} "
                 f"to {x} is not blocked by {_fmt_blockers(blockers)}."
             )
             continue
-        found = _open_path(g_z, z, {x}, {y, *w_set})
+        # The path is named as seen from Z (one search per mechanism that fails).
+        found = open_path(dag, z, {x}, given_3, cut_z)
         shown = f" {_fmt_path(dag, found)}" if found else ""
-        note = _collider_note(g_z, found, {y, *w_set}) if found else ""
+        note = _collider_note(dag, found, given_3, cut_z) if found else ""
         problems.append(
             f"{label} does not satisfy the front-door criterion: the back-door path{shown} "
             f"from {z} to {x} is not blocked by {_fmt_blockers(blockers)}{note}."
+        )
+    if len(failing) > _MAX_NAMED:
+        problems.append(
+            f"the back-door paths from the mechanisms {_fmt_set(failing[_MAX_NAMED:])} to {x} "
+            f"are not blocked by {_fmt_blockers(blockers)} either."
         )
 
     # Covariates must be pre-treatment.
@@ -379,12 +395,15 @@ def check_back_door(
     (y,) = _check_nodes(graph, "cause", [cause])
     (x,) = _check_nodes(graph, "effect", [effect])
     ws = _check_nodes(graph, "covariate", covariates)
+    _check_disjoint(y, x, (), ws)
     dag = graph.to_networkx()
     problems = _descendant_problems(graph, ws, [("cause", y)])
-    g_y = _without_out_edges(dag, [y])
-    if _d_separated(g_y, {y}, {x}, set(ws)):
+    # One search from Y over G with Y underlined: the verdict and the path to name.
+    cut_y, w_set = {y}, set(ws)
+    found = open_path(dag, y, {x}, w_set, cut_y)
+    if found is None:
         return problems
-    if _latent_pair(graph, y, x):
+    if _latent_pair(set(graph.bidirected), y, x):
         problems.append(
             f"{y} and {x} share a latent confounder ({y} <-> {x}), so no set of observed "
             f"covariates can block the back-door path {y} <-> {x}; declare a mechanism (a node "
@@ -392,20 +411,17 @@ def check_back_door(
             "use the front-door estimator."
         )
         return problems
-    found = _open_path(g_y, y, {x}, set(ws))
-    if found is None:
-        problems.append(f"a back-door path from {y} to {x} is open given {_fmt_blockers(ws)}.")
-        return problems
     message = (
         f"the back-door path {_fmt_path(dag, found)} from {y} to {x} is not blocked by "
-        f"{_fmt_blockers(ws)}{_collider_note(g_y, found, set(ws))}"
+        f"{_fmt_blockers(ws)}{_collider_note(dag, found, w_set, cut_y)}"
     )
+    below_y = nx.descendants(dag, y)
     candidates = [
         n
-        for n in found[1:-1]
+        for i, n in enumerate(found[1:-1], start=1)
         if not dag.nodes[n]["latent"]
-        and not _is_collider(dag, found, n)
-        and n not in nx.descendants(dag, y)
+        and not (dag.has_edge(found[i - 1], n) and dag.has_edge(found[i + 1], n))
+        and n not in below_y
     ]
     if candidates:
         message += (
@@ -414,12 +430,6 @@ def check_back_door(
         )
     problems.append(message + ".")
     return problems
-
-
-def _is_collider(dag: nx.DiGraph, path: Sequence[str], node: str) -> bool:
-    """Whether ``node`` is a collider on ``path``."""
-    i = list(path).index(node)
-    return dag.has_edge(path[i - 1], node) and dag.has_edge(path[i + 1], node)
 
 
 # --------------------------------------------------------------------------------------
@@ -489,18 +499,7 @@ def identify(
     x = _role_node(graph, "effect", effect)
     zs = _check_nodes(graph, "mechanism", graph.mechanisms if mechanisms is None else mechanisms)
     ws = _check_nodes(graph, "covariate", graph.covariates if covariates is None else covariates)
-    if y == x:
-        raise ValueError(f"the cause and the effect must be different nodes; both are {y!r}")
-    for role, names in (("mechanism", zs), ("covariate", ws)):
-        clash = {y, x} & set(names)
-        if clash:
-            raise ValueError(
-                f"{', '.join(sorted(clash))} cannot be both the cause/effect and a {role}"
-            )
-    if set(zs) & set(ws):
-        raise ValueError(
-            f"{', '.join(sorted(set(zs) & set(ws)))} cannot be both a mechanism and a covariate"
-        )
+    _check_disjoint(y, x, zs, ws)
 
     yp = f"{y}'"
     if zs:
@@ -564,7 +563,7 @@ def identify(
         )
         hint = (
             ""  # the latent-confounder sentence already says to declare a mechanism
-            if _latent_pair(graph, y, x)
+            if _latent_pair(set(graph.bidirected), y, x)
             else " Declare a mechanism (`Z [mechanism]`) for the front-door estimator or "
             "covariates (`W [covariate]`) that block every back-door path."
         )

@@ -124,6 +124,11 @@ def _resolve(name_or_path: str | os.PathLike[str]) -> tuple[str, Path | Traversa
         )
     if _looks_like_path(name_or_path):
         path = Path(name_or_path)
+        if path.is_dir():
+            raise ValueError(
+                f"{str(path)!r} is a folder, not a graph spec file; pass the path of a .toml "
+                "file inside it or one of the registered names: " + ", ".join(list_graphs())
+            )
         if not path.is_file():
             raise FileNotFoundError(
                 f"no graph spec file at {str(path)!r}; pass an existing .toml file or one of "
@@ -146,6 +151,37 @@ def _resolve(name_or_path: str | os.PathLike[str]) -> tuple[str, Path | Traversa
         f"unknown graph {text!r}.{hint} The registered graphs are: "
         f"{', '.join(sorted(registry))}; the path of a .toml spec file also works."
     )
+
+
+def _read_toml(where: str, path: Path | Traversable) -> dict[str, object]:
+    """Read and parse a spec file; every failure names the file and says what is wrong."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise ValueError(
+            f"cannot read the graph spec {where}: {err.strerror or err}; check that the file "
+            "exists and is readable"
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")  # a leading byte-order mark is harmless
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ValueError(
+            f"the graph spec {where} is not UTF-8 text: byte {raw[err.start]:#04x} on line "
+            f"{line} cannot be decoded ({err.reason}); save the file as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(
+            f"the graph spec {where} is not valid TOML: {err}; fix the syntax there (the keys "
+            "are described in docs/graphs.md)"
+        ) from None
+    except RecursionError:
+        raise ValueError(
+            f"the graph spec {where} nests arrays or tables too deeply to be read; a graph "
+            "spec holds only flat string and boolean keys (see docs/graphs.md)"
+        ) from None
 
 
 def load_spec(name_or_path: str | os.PathLike[str]) -> GraphSpec:
@@ -180,10 +216,7 @@ def load_spec(name_or_path: str | os.PathLike[str]) -> GraphSpec:
     ('Z',)
     """
     where, path = _resolve(name_or_path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"the graph spec {where} is not valid TOML: {err}") from err
+    data = _read_toml(where, path)
 
     unknown = sorted(set(data) - set(_REQUIRED_KEYS) - set(_OPTIONAL_KEYS))
     if unknown:
@@ -197,9 +230,14 @@ def load_spec(name_or_path: str | os.PathLike[str]) -> GraphSpec:
             f"the graph spec {where} has identifiable = {identifiable!r}; expected true or false"
         )
     required = _REQUIRED_KEYS + (("estimand",) if identifiable else ())
-    for key in required:
-        if key not in data:
-            raise ValueError(f"the graph spec {where} misses the required key {key!r}")
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise ValueError(
+            f"the graph spec {where} misses the required key{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(map(repr, missing))}; a spec needs {', '.join(_REQUIRED_KEYS)} (and "
+            "estimand unless identifiable = false), e.g. "
+            f'{missing[0]} = "..." (see docs/graphs.md)'
+        )
     for key in _REQUIRED_KEYS + ("estimand", "reason", "description"):
         if key in data and not isinstance(data[key], str):
             raise ValueError(f"the graph spec {where} has {key} = {data[key]!r}; expected a string")
