@@ -71,7 +71,7 @@ SVI_INITS = ("em", "init_params")
 _ARRAY_LIKE = InstanceOf((np.ndarray, list, tuple, torch.Tensor), "an array-like")
 _RANDOM_STATE = [
     None,
-    Interval("int", 0, 2**32 - 1),
+    Interval("int", 0, None),
     InstanceOf((np.random.Generator, np.random.RandomState), "a numpy Generator or RandomState"),
 ]
 
