@@ -220,3 +220,21 @@ def test_fast_sampler_is_a_mixture_same_family() -> None:
     assert isinstance(d, dist.MixtureSameFamily)
     e = d.expand((4, 5))
     assert isinstance(e, GaussianMixture) and e.sample().shape == (4, 5, 3)
+
+
+def test_marginal_quantiles_match_closed_forms() -> None:
+    """One component: normal quantiles; two equal-weight, well separated components: the
+    median lies between them and the mixture CDF at each quantile is the probability."""
+    from scipy.stats import norm
+
+    from causal_mixtures.mixture.params import Mixture
+
+    probs = np.array([0.05, 0.5, 0.9])
+    one = Mixture(np.ones((1, 1)), np.array([[[2.0, -1.0]]]), np.array([[[4.0, 0.25]]]), "diag")
+    q = one.marginal_quantiles(probs)
+    np.testing.assert_allclose(q[0, 0], norm.ppf(probs, 2.0, 2.0), atol=1e-8)
+    np.testing.assert_allclose(q[0, 1], norm.ppf(probs, -1.0, 0.5), atol=1e-8)
+    two = Mixture(np.full((1, 2), 0.5), np.array([[[-5.0], [5.0]]]), np.ones((1, 2, 1)), "diag")
+    q2 = two.marginal_quantiles(probs)
+    assert abs(q2[0, 0, 1]) < 1e-6
+    np.testing.assert_allclose(two.marginal_cdf(q2)[0, 0], probs, atol=1e-9)

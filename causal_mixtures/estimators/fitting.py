@@ -37,7 +37,7 @@ from causal_mixtures.mixture.model import MixturePrior
 from causal_mixtures.mixture.params import Mixture, n_parameters
 from causal_mixtures.mixture.result import FitResult, replace_members
 from causal_mixtures.mixture.svi import fit_map
-from causal_mixtures.weights.core import CausalWeights, as_mechanism, check_n_components, kish_ess
+from causal_mixtures.weights.core import CausalWeights, as_mechanism, kish_ess
 from causal_mixtures.weights.density import is_discrete
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "fit_pyro",
     "not_converged_message",
     "plugin_rows",
+    "weight_mass",
 ]
 
 DEFAULT_MAX_AUTO_K = 10
@@ -85,9 +86,13 @@ class Standardization:
         var_j = np.where(np.isfinite(var_j) & (var_j > 0), var_j, 1.0)
         return cls(shift, scale, var_j)
 
-    def reg_covar(self, reg_covar: float, n_init: int, like: torch.Tensor) -> torch.Tensor:
-        """``reg_covar`` in the fit's coordinates, one value per (restart, do value)."""
-        reg = torch.tensor(reg_covar * self.relative_var, dtype=like.dtype, device=like.device)
+    def reg_covar(
+        self, reg_covar: float, n_init: int, like: torch.Tensor, do: list[int] | None = None
+    ) -> torch.Tensor:
+        """``reg_covar`` in the fit's coordinates, one value per (restart, do value), for
+        all do values or the ones listed in ``do``."""
+        rel = self.relative_var if do is None else self.relative_var[do]
+        reg = torch.tensor(reg_covar * rel, dtype=like.dtype, device=like.device)
         return reg.repeat(n_init)
 
     def data(self, X: np.ndarray) -> np.ndarray:
@@ -130,11 +135,11 @@ class Standardization:
         )
 
 
-def k_grid(est: Any, W: np.ndarray, d: int, do_values: np.ndarray) -> np.ndarray:
+def k_grid(est: Any, ess: np.ndarray, W: np.ndarray, d: int, do_values: np.ndarray) -> np.ndarray:
     """Candidate K: the fixed ``n_components``, or ``n_components_range`` (default 1..10),
     bounded by the effective rows: every component must be able to rest on the rows its
-    covariance needs (:mod:`causal_mixtures.mixture.degeneracy`)."""
-    ess = kish_ess(W, axis=1)
+    covariance needs (:mod:`causal_mixtures.mixture.degeneracy`); ``ess`` (n_do,) is the
+    Kish ESS of ``W``'s rows."""
     k_max = max_components(ess, d, est.covariance_type)
     need = rows_per_component(d, est.covariance_type)
     j = int(np.argmin(ess))
@@ -233,9 +238,9 @@ def repair_degenerate(
     than its covariance needs (a likelihood spike on a few heavy rows) is refitted from
     fresh weighted k-means++ starts (:data:`RESEEDS`), then, if that does not help, its
     degenerate components are dropped (weight held at zero) and EM is rerun on the others:
-    the fit then has fewer components. ``info`` records ``"reseeded"`` (do values refitted)
-    and ``"dropped"`` (components dropped per do value); a fit left degenerate is for the
-    caller to refuse."""
+    the fit then has fewer components. ``info`` records ``"reseeded"`` (do values refitted),
+    ``"dropped"`` (components dropped per do value) and ``"degeneracy"`` (what is left, for
+    the caller to refuse)."""
     n_do = W.shape[0]
     Wt = torch.as_tensor(W, dtype=Xt.dtype, device=Xt.device)
     bad = _bad_do(res.mixture, Xt, Wt)
@@ -244,30 +249,27 @@ def repair_degenerate(
 
     def refit(
         order: list[int], init: Mixture, drop: torch.Tensor | None = None
-    ) -> tuple[dict[int, set[int]], FitResult]:
+    ) -> dict[int, set[int]]:
         nonlocal res
-        reg = torch.tensor(est.reg_covar * std.relative_var[order], dtype=Xt.dtype,
-                           device=Xt.device)
+        reg = std.reg_covar(est.reg_covar, 1, Xt, order)
         new = weighted_em(Xt, Wt[order], init, reg_covar=reg, tol=est.tol,
                           max_iter=est.max_iter, dropped=drop)
         still = _bad_do(new.mixture, Xt, Wt[order])
         fixed = [i for i in range(len(order)) if i not in still]
         if fixed:
             res = replace_members(res, [order[i] for i in fixed], new.select(torch.tensor(fixed)))
-        return {order[i]: cs for i, cs in still.items()}, new
+        return {order[i]: cs for i, cs in still.items()}
 
     for _ in range(RESEEDS):
         if not bad:
             break
         order = sorted(bad)
         reseeded[order] = True
-        reg = torch.tensor(est.reg_covar * std.relative_var[order], dtype=Xt.dtype,
-                           device=Xt.device)
         init = initial_mixture(
             X, Xt, W[order], k, covariance_type=est.covariance_type, init_params="k-means++",
-            n_init=1, reg_covar=reg, rng=rng,
+            n_init=1, reg_covar=std.reg_covar(est.reg_covar, 1, Xt, order), rng=rng,
         )
-        bad, _ = refit(order, init)
+        bad = refit(order, init)
     for _ in range(k - 1):
         if not bad:
             break
@@ -281,10 +283,20 @@ def repair_degenerate(
         w = torch.where(drop, torch.zeros_like(current.weights), current.weights)
         init = Mixture(w / w.sum(-1, keepdim=True), current.means, current.covariances,
                        current.covariance_type, current.precisions_cholesky)
-        bad, _ = refit(order, init, drop)
+        bad = refit(order, init, drop)
     res.info["reseeded"] = reseeded
     res.info["dropped"] = (dropped & (res.mixture.weights == 0)).sum(-1).cpu().numpy()
+    # What is left for the caller (one more pass only when the repair failed).
+    res.info["degeneracy"] = (
+        find_degeneracy(res.mixture, Xt, Wt) if bad
+        else Degeneracy([], rows_per_component(X.shape[1], est.covariance_type))
+    )
     return res
+
+
+def weight_mass(est: Any) -> str:
+    """The estimator's weight-mass policy (``None`` means ``"ess"``)."""
+    return est.weight_mass if est.weight_mass is not None else "ess"
 
 
 def bic_per_do(est: Any, res: FitResult, k: int, d: int, ess: np.ndarray) -> np.ndarray:
@@ -302,8 +314,8 @@ def fit_em(
     ess = kish_ess(W, axis=1)
     # X is a private float64 copy: share its memory instead of copying again.
     Xt = torch.from_numpy(X).to(device)
-    grid = k_grid(est, W, X.shape[1], do_values)
-    check_n_components(int(grid.max()), W, do_values)
+    # The bound by effective rows also guarantees K rows of positive weight (ESS <= rows).
+    grid = k_grid(est, ess, W, X.shape[1], do_values)
     progress = None
     if verbose:
         from tqdm.auto import tqdm
@@ -319,20 +331,13 @@ def fit_em(
         if progress is not None:
             progress.close()
     bics_arr = np.asarray(bics)
-    degenerate = [degeneracy(r, X, W) for r in results]
+    degenerate = [r.info["degeneracy"] for r in results]
     total = np.where([bool(g) for g in degenerate], np.inf, bics_arr.sum(1))
     if not np.isfinite(total).any():
         raise DegenerateFitError(_degenerate_message(degenerate[0], do_values, grid[0]))
     best = int(total.argmin())
     grid_info = (grid, bics_arr) if est.n_components == "auto" else None
     return results[best], int(grid[best]), bics_arr[best], grid_info
-
-
-def degeneracy(res: FitResult, X: np.ndarray, W: np.ndarray) -> Degeneracy:
-    """The degenerate components of an EM fit (in the fit's coordinates)."""
-    Xt = torch.from_numpy(X)
-    Wt = torch.as_tensor(W, dtype=Xt.dtype)
-    return find_degeneracy(res.mixture.to_torch(Xt.device), Xt, Wt)
 
 
 def _item(v: Any) -> Any:
@@ -383,13 +388,12 @@ def fit_pyro(
                 "svi_init='em' with it, or pass an int n_components."
             )
         rng = check_random_state(est.random_state)
-        k = int(est.n_components)
-        check_n_components(k, W, do_values)
+        k = int(k_grid(est, kish_ess(W, axis=1), W, X.shape[1], do_values)[0])
         Xt0 = torch.tensor(X, dtype=torch.float64, device=device)
         init = initial(est, X, Xt0, W, k, 1, rng, std)
     Xt = torch.tensor(X, dtype=torch.float64, device=device)
     Wt = torch.tensor(W, dtype=torch.float64, device=device)
-    mass = likelihood_mass(W, est.weight_mass if est.weight_mass is not None else "ess")
+    mass = likelihood_mass(W, weight_mass(est))
     common = dict(random_state=rng, verbose=bool(est.verbose))
     svi_opts = dict(
         subsample_size=est.subsample_size, n_steps=est.n_steps,
@@ -406,6 +410,7 @@ def fit_pyro(
         else:
             res = fit_posterior(Xt, Wt, init, mass=mass, prior=prior, guide=est.guide,
                                 n_draws=est.n_posterior_draws, **svi_opts, **common)
+    res.info["mass"] = mass
     return res, k, prior, grid_info
 
 
@@ -486,8 +491,7 @@ def fit_mixtures(
         W = cw.values.T.copy()
         std = Standardization.of(X, W)
         res, k, prior, grid_info = fit_pyro(est, std.data(X), W, device, cw.do_values, std)
-        mass = likelihood_mass(W, est.weight_mass if est.weight_mass is not None else "ess")
-        res = std.result_to_raw(res, d, mass)
+        res = std.result_to_raw(res, d, res.info["mass"])
         if prior is not None:
             prior = prior.affine(torch.as_tensor(std.shift, dtype=torch.float64), std.scale)
         ess = cw.ess

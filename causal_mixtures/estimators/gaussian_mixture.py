@@ -44,13 +44,12 @@ from causal_mixtures.estimators.common import (
     estimate_weights,
     match_do,
 )
-from causal_mixtures.estimators.fitting import fit_mixtures, not_converged_message
+from causal_mixtures.estimators.fitting import fit_mixtures, not_converged_message, weight_mass
 from causal_mixtures.exceptions import ConvergenceWarning
 from causal_mixtures.graph.core import CausalGraph
 from causal_mixtures.mixture.bayes import (
     GUIDES,
     WEIGHT_MASS,
-    likelihood_mass,
     posterior_predictive,
 )
 from causal_mixtures.mixture.init import INIT_PARAMS
@@ -371,8 +370,6 @@ class CausalGaussianMixture(BaseEstimator):
             )
 
     # ------------------------------------------------------------------ fitting
-    def _weight_mass(self) -> str:
-        return self.weight_mass if self.weight_mass is not None else "ess"
 
     def fit(
         self,
@@ -457,8 +454,8 @@ class CausalGaussianMixture(BaseEstimator):
         if names is not None:
             self.feature_names_in_ = names
         if self.inference != "em":
-            self.weight_mass_ = self._weight_mass()
-            self.likelihood_mass_ = likelihood_mass(cw.values.T.copy(), self.weight_mass_)
+            self.weight_mass_ = weight_mass(self)
+            self.likelihood_mass_ = res.info["mass"]
             self.fitted_inference_ = self.inference
         if res.posterior is not None:
             post = res.posterior

@@ -207,19 +207,6 @@ def resolve_graph(graph: Any) -> Any:
     return load_graph(graph)
 
 
-def check_n_components(n_components: int, W: np.ndarray, do_values: np.ndarray) -> None:
-    """Raise unless every intervention value has at least ``n_components`` rows with positive
-    weight (``W`` has shape (n_do, n_samples))."""
-    n_pos = (W > 0).sum(1)
-    if n_components > n_pos.min():
-        j = int(n_pos.argmin())
-        raise ValueError(
-            f"n_components={n_components} is larger than the number of rows with positive "
-            f"weight ({int(n_pos[j])}) for do value {do_values[j]!r}: expected n_samples with "
-            "positive weight >= n_components. Use fewer components."
-        )
-
-
 def as_cause(y: Any) -> np.ndarray:
     arr = np.array(y, copy=True)
     if arr.ndim == 2 and arr.shape[1] == 1:

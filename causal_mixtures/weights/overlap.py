@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from causal_mixtures.exceptions import PositivityError, PositivityWarning
+from causal_mixtures.weights.density import unique_rows
 
 __all__ = ["POSITIVITY", "CauseOverlap", "cause_overlap", "check_positivity"]
 
@@ -69,8 +70,6 @@ def cause_overlap(
     """The weight share of each stratum of ``y`` under each intervention value."""
     y = np.asarray(y)
     if discrete_cause:
-        from causal_mixtures.weights.density import unique_rows
-
         levels, codes = unique_rows(y.reshape(-1, 1))
         strata = [lv[0] for lv in levels.tolist()]
     else:
