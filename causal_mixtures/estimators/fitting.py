@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from causal_mixtures._random import check_random_state
+from causal_mixtures.diagnostics.reference import weighted_reference
 from causal_mixtures.estimators.plugin import PluginFrontDoor
 from causal_mixtures.exceptions import ConvergenceWarning, DegenerateFitError
 from causal_mixtures.mixture.bayes import (
@@ -487,6 +488,10 @@ def fit_mixtures(
         )
         res = std.result_to_raw(res, d)
         ess = kish_ess(W, axis=1)
+        if plugin is not None:
+            res.info["fitted_reference"] = weighted_reference(
+                X, W.T, cw.do_values, source="plug-in draws"
+            )
     else:
         W = cw.values.T.copy()
         std = Standardization.of(X, W)

@@ -35,6 +35,7 @@ from causal_mixtures._validation import (
     resolve_device,
     validate_params,
 )
+from causal_mixtures.diagnostics.reference import weighted_reference
 from causal_mixtures.estimators.common import (
     as_frame,
     check_feature_names,
@@ -227,6 +228,12 @@ class CausalGaussianMixture(BaseEstimator):
         EM fits: degenerate components that stayed so and were dropped (weight zero, the
         others refitted): the mixture of that do value has that many fewer components. A
         fit that cannot be repaired raises :class:`~causal_mixtures.DegenerateFitError`.
+    weighted_reference_ : WeightedReference
+        Weighted moments, quantiles and their standard errors of the training rows per
+        intervention value (:mod:`causal_mixtures.diagnostics.reference`): what
+        :func:`~causal_mixtures.diagnose` needs, so it runs without the data passed back.
+    plugin_reference_ : WeightedReference
+        ``strategy="plugin"``: the same for the plug-in draws the mixtures were fitted to.
     n_components_ : int
     n_components_grid_, bic_grid_ : ndarray
         Candidates and their BIC (per intervention value) when ``n_components="auto"``.
@@ -421,6 +428,12 @@ class CausalGaussianMixture(BaseEstimator):
         if grid_info is not None:
             self.n_components_grid_, self.bic_grid_ = grid_info
         self._store(res, cw, k, bic, X_arr, names, prior)
+        # What the diagnostics need from the training rows, so diagnose(model) runs
+        # without the data passed back: the weighted summaries, and for the plug-in the
+        # summaries of the draws the mixtures were fitted to.
+        self.weighted_reference_ = weighted_reference(X_arr, cw.values, cw.do_values)
+        if "fitted_reference" in res.info:
+            self.plugin_reference_ = res.info["fitted_reference"]
         if not bool(res.converged.all()):
             warnings.warn(not_converged_message(self, res, cw), ConvergenceWarning, stacklevel=2)
         return self
