@@ -736,7 +736,8 @@ def main(argv: list[str] | None = None) -> dict:
                      "truth_draws": TRUTH_DRAWS[size], "e_mean_max": E_MEAN_MAX,
                      "e_sd_max": E_SD_MAX, "e_cdf_max": E_CDF_MAX},
         "wall_s": wall,
-        "gate": gate_rates(ok),
+        "gate": {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                 for k, v in gate_rates(ok).items()},
         "by_strategy": _jsonable(rates_by(ok, "strategy")),
         "checks": _jsonable(check_table(ok)),
         "fits": _jsonable(df),
