@@ -563,7 +563,8 @@ def operating_point(df: pd.DataFrame, check: str) -> tuple[float, float]:
 
 def check_table(df: pd.DataFrame) -> pd.DataFrame:
     """Per check: fits where it ran, its fail / warn rates among acceptable and among bad
-    fits, and the AUC of its value on the tuning families."""
+    fits, and the AUC of its value on the tuning families (fits where it ran, plus the
+    refused ones, flagged at every threshold, as in the figure)."""
     rows = []
     tuning = df[~df["held_out"].astype(bool)]
     for name in check_names(df):
@@ -577,7 +578,8 @@ def check_table(df: pd.DataFrame) -> pd.DataFrame:
             "warn|acc": float((s[ran & acc] == "warn").mean()) if (ran & acc).any() else np.nan,
             "fail|bad": float((s[ran & ~acc] == "fail").mean()) if (ran & ~acc).any() else np.nan,
             "warn|bad": float((s[ran & ~acc] == "warn").mean()) if (ran & ~acc).any() else np.nan,
-            "auc_tuning": auc(roc(tuning[tuning[f"{name}:status"].notna()], name)),
+            "auc_tuning": auc(roc(tuning[tuning[f"{name}:status"].notna()
+                                         | tuning["refused"].astype(bool)], name)),
         })
     return pd.DataFrame(rows)
 
