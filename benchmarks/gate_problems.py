@@ -254,9 +254,7 @@ class Classification2D(Problem):
 class Regression(Problem):
     """NumPy replica of ``cm.datasets.regression_scm`` (the paper's regression):
     ``U ~ N(0,1); Y = 2 + U + e; Z = 1.5 Y + e; X = 5 U + Z + e``;
-    ``X | do(Y=v) ~ N(1.5 v, 27)`` (25 from U, 1 from Z's noise, 1 from X's; the library's
-    ``make_regression_linear().interventional_var`` says 28.25, which squares ``b = 1.5``
-    where the coefficient of ``Z`` in ``X``, 1, belongs)."""
+    ``X | do(Y=v) ~ N(1.5 v, 27)`` (25 from U, 1 from Z's noise, 1 from X's)."""
 
     cause = "continuous"
     c0: float = 5.0

@@ -53,9 +53,8 @@ def test_paper_regression_replica_matches_the_library_program() -> None:
         lib = d.sample_interventional(v, n, random_state=1)[:, 0]
         assert abs(lib.mean() - mean[0]) <= 5 * sd[0] / math.sqrt(n)
         assert abs(lib.std() / sd[0] - 1) <= 5 / math.sqrt(2 * n)
-    # Var(X | do(Y)) = 25 + 1 + 1 = 27; the library's interventional_var (28.25) squares
-    # b = 1.5 where c1 = 1 belongs (reported, library not changed here).
-    assert sd[0] ** 2 == pytest.approx(27.0)
+    # Var(X | do(Y)) = 25 + 1 + 1 = 27, as the library says.
+    assert sd[0] ** 2 == pytest.approx(27.0) == pytest.approx(d.interventional_var)
 
 
 def test_classification_replica_matches_the_library_simulator() -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from causal_mixtures.diagnostics.data_checks import uncertainty_bound, worst_case_z
+from causal_mixtures.diagnostics.data_checks import uncertainty_bound
 from causal_mixtures.diagnostics.reference import (
     MAX_COVARIANCE_FEATURES,
     PPC_PROBS,
@@ -74,13 +74,25 @@ def test_standard_errors_match_the_monte_carlo_spread() -> None:
     assert abs(np.mean(means)) < 4 * np.std(means) / np.sqrt(reps)
 
 
-def test_uncertainty_bound_is_bonferroni_over_features() -> None:
-    assert worst_case_z(1) == pytest.approx(1.959964, abs=1e-5)
-    assert worst_case_z(64) == pytest.approx(stats.norm.ppf(1 - 0.025 / 64))
+def test_uncertainty_bound_is_the_rms_over_features() -> None:
     X = np.random.default_rng(4).normal(size=(2500, 4))
     ref = weighted_reference(X, np.ones((2500, 1)), [0])
-    assert uncertainty_bound(ref)[0] == pytest.approx(
-        worst_case_z(4) * ref.uncertainty.max(), rel=1e-12)
+    u = np.maximum(ref.mean_se, ref.sd_se)[0]
+    assert uncertainty_bound(ref)[0] == pytest.approx(1.96 * np.sqrt(np.mean(u**2)), rel=1e-12)
+
+
+def test_cdf_range_at_an_atom() -> None:
+    """A feature that is exactly 0 in 60 % of the rows: at its 5-50 % quantiles (all 0) the
+    data's CDF spans [0, 0.6]; elsewhere the range is one row wide."""
+    rng = np.random.default_rng(6)
+    x = np.where(rng.uniform(size=1000) < 0.6, 0.0, rng.exponential(size=1000))
+    ref = weighted_reference(x[:, None], np.ones((1000, 1)), [0])
+    p = np.asarray(PPC_PROBS)
+    atom = ref.quantiles[0, 0] == 0.0
+    assert atom.tolist() == (p <= 0.6).tolist()
+    np.testing.assert_allclose(ref.cdf_below[0, 0][atom], 0.0)
+    np.testing.assert_allclose(ref.cdf_at[0, 0][atom], np.mean(x == 0.0))
+    assert np.all(ref.cdf_at[0, 0][~atom] - ref.cdf_below[0, 0][~atom] <= 1e-3 + 1e-12)
 
 
 def test_many_features_keep_variances_only() -> None:

@@ -31,7 +31,6 @@ __all__ = [
     "uncertainty_bound",
     "uncertainty_checks",
     "weight_checks_of",
-    "worst_case_z",
 ]
 
 MAX_PPC_DRAWS = 200
@@ -162,38 +161,33 @@ def weight_checks_of(
     return out
 
 
-def worst_case_z(d: int) -> float:
-    """The two-sided 95 % normal quantile for the worst of ``d`` features (Bonferroni)."""
-    from scipy.stats import norm
-
-    return float(norm.ppf(1.0 - 0.025 / max(int(d), 1)))
-
-
 def uncertainty_bound(ref: WeightedReference) -> np.ndarray:
-    """The ``mean_uncertainty`` value per do value: ``worst_case_z(d)`` times the largest
-    standard error (sd units) of a feature's interventional mean or sd."""
-    return worst_case_z(ref.n_features) * ref.uncertainty.max(1)
+    """The ``mean_uncertainty`` value per do value: 1.96 times the root-mean-square over
+    features of the larger standard error (sd units) of each feature's interventional
+    mean and sd, the same aggregate as the calibration suite's error (``docs/diagnostics.md``)."""
+    return 1.96 * np.sqrt((ref.uncertainty**2).mean(1))
 
 
 def uncertainty_checks(
     ref: WeightedReference, th: Thresholds, *, names: Any = None, strategy: str = "weighting"
 ) -> list[Check]:
-    """``mean_uncertainty``: how far the weighted interventional mean or sd of the worst
-    feature can be from the truth (95 %, over all features: the standard error, in sd
-    units, times :func:`worst_case_z`); fails where that is more than the tolerance of
-    ``docs/diagnostics.md``."""
+    """``mean_uncertainty``: how far the weighted interventional means and sds can be from
+    the truth (95 %, root-mean-square over features, in sd units); fails where that is more
+    than the tolerance of ``docs/diagnostics.md``."""
     out = []
     u = ref.uncertainty
-    z = worst_case_z(ref.n_features)
+    bound = uncertainty_bound(ref)
+    d = ref.n_features
     for j, v in enumerate(ref.do_values.tolist()):
         f = int(np.argmax(u[j]))
-        val = z * float(u[j, f])
-        which = "mean" if ref.mean_se[j, f] >= ref.sd_se[j, f] else "standard deviation"
+        val = float(bound[j])
         bad = val > th.uncertainty
+        what = "mean and sd" if d == 1 else f"means and sds of the {d} features"
         msg = (
-            f"The interventional {which} of {_feature(names, f, ref.n_features)} is uncertain to "
-            f"±{val:.2f} sd (95 %{' over all features' if ref.n_features > 1 else ''}; from "
-            f"{ref.ess[j]:.0f} effective rows)"
+            f"The interventional {what} under this intervention are uncertain to ±{val:.2f} sd "
+            f"(95 %{', root-mean-square' if d > 1 else ''}; from {ref.ess[j]:.0f} effective "
+            "rows"
+            + (f"; worst: {_feature(names, f, d)} at ±{1.96 * u[j, f]:.2f} sd)" if d > 1 else ")")
             + (": samples drawn for this intervention can be off by that much." if bad else ".")
         )
         remedy = (
@@ -230,7 +224,6 @@ def ppc_checks(mix: Mixture, ref: WeightedReference, th: Thresholds, *, names: A
         corr_gap = np.zeros(ref.n_do)
     probs = np.asarray(PPC_PROBS)
     cdf = mix.marginal_cdf(ref.quantiles)  # (n_do, d, P)
-    q_gap = np.abs(cdf - probs)
     d = ref.n_features
     out = []
     for j, v in enumerate(ref.do_values.tolist()):
@@ -267,16 +260,24 @@ def ppc_checks(mix: Mixture, ref: WeightedReference, th: Thresholds, *, names: A
         )
         out.append(Check("ppc_moments", v, status, val, th.moments, "<=", msg, remedy))
 
-        se_q = 0.5 * np.sqrt(1.0 / max(float(ref.ess[j]), 1.0))
-        gap = q_gap[j]
-        fq, pq = np.unravel_index(int(np.argmax(gap)), gap.shape)
-        raw = float(gap[fq, pq])
-        val = raw if raw > th.ppc_se * se_q else 0.0
+        # Distance of the mixture's CDF to the range the data's CDF spans at each weighted
+        # quantile (an interval at an atom), beyond the binomial noise of the weighted rows;
+        # the mean over features of the worst quantile, like the suite's error.
+        se_q = np.sqrt(probs * (1 - probs) / max(float(ref.ess[j]), 1.0))  # (P,)
+        gap = np.maximum.reduce([ref.cdf_below[j] - cdf[j], cdf[j] - ref.cdf_at[j],
+                                 np.zeros_like(cdf[j])])  # (d, P)
+        gap = np.where(gap > th.ppc_se * se_q, gap, 0.0)
+        worst = gap.max(1)  # (d,)
+        val = float(worst.mean())
+        fq = int(np.argmax(worst))
+        pq = int(np.argmax(gap[fq]))
         status = "fail" if val > th.quantiles else "pass"
         out.append(Check(
             "ppc_quantiles", v, status, val, th.quantiles, "<=",
-            f"At the weighted {100 * probs[pq]:g} % quantile of {_feature(names, int(fq), d)} the "
-            f"mixture's CDF is {cdf[j, fq, pq]:.3f} (gap {raw:.3f})"
+            f"The mixture's marginal CDFs miss the {ref.source}' quantiles by {val:.3f}"
+            + (" on average over features" if d > 1 else "")
+            + f" (worst: {_feature(names, fq, d)}, where the mixture puts "
+            f"{cdf[j, fq, pq]:.3f} below the {100 * probs[pq]:g} % quantile)"
             + (": the mixture misses the shape of the interventional distribution (skew, "
                "several modes, heavy tails)." if status == "fail" else "."),
             "" if status == "pass" else

@@ -81,6 +81,10 @@ class WeightedReference:
         Weighted covariance (``None`` above :data:`MAX_COVARIANCE_FEATURES` features).
     quantiles : ndarray of shape (n_do, d, len(PPC_PROBS))
         Weighted quantiles of every feature at :data:`PPC_PROBS`.
+    cdf_below, cdf_at : ndarray of shape (n_do, d, len(PPC_PROBS))
+        The weighted share of rows strictly below and at or below each quantile: the
+        range a model's CDF must reach there (wide at an atom, e.g. a pixel that is often
+        exactly 0).
     mean_se : ndarray of shape (n_do, d)
         Standard error of the weighted mean, in units of the weighted sd:
         ``sqrt(Σ w̃² (x - μ)²) / σ`` (``w̃`` normalised to sum one).
@@ -96,6 +100,8 @@ class WeightedReference:
     sd: np.ndarray
     cov: np.ndarray | None
     quantiles: np.ndarray
+    cdf_below: np.ndarray
+    cdf_at: np.ndarray
     mean_se: np.ndarray
     sd_se: np.ndarray
     source: str = "weighted rows"
@@ -165,7 +171,17 @@ def weighted_reference(
         sd_se[j] = np.sqrt(w2 @ (sq - var[j]) ** 2) / (2.0 * v)
     probs = np.asarray(PPC_PROBS)
     quantiles = np.stack([weighted_quantiles(X[:, f], W, probs) for f in range(d)], axis=1)
+    below = np.empty_like(quantiles)
+    at = np.empty_like(quantiles)
+    for f in range(d):
+        order = np.argsort(X[:, f], kind="stable")
+        xs = X[order, f]
+        cum = np.vstack([np.zeros((1, n_do)), np.cumsum(W[order], 0)])  # (n + 1, n_do)
+        for j in range(n_do):
+            q = quantiles[j, f]
+            below[j, f] = cum[np.searchsorted(xs, q, side="left"), j]
+            at[j, f] = cum[np.searchsorted(xs, q, side="right"), j]
     return WeightedReference(
         np.asarray(do_values).reshape(-1), ess, mean, np.sqrt(np.maximum(var, 0.0)), cov,
-        quantiles, mean_se, sd_se, source,
+        quantiles, below, at, mean_se, sd_se, source,
     )
