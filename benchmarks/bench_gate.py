@@ -12,19 +12,30 @@ For every do value ``v`` the fit is sampled ``M`` times under ``do(v)`` (``M_DRA
 and compared with ``TRUTH_DRAWS`` draws of the same SCM under ``do(y = v)``, per feature
 ``f``, in units of the true interventional sd ``σ_f``:
 
-* ``e_mean = max_f |μ̂_f − μ_f| / σ_f``;
-* ``e_sd   = max_f |σ̂_f / σ_f − 1|``;
-* ``e_cdf  = max_f max_{p ∈ {0.1, 0.25, 0.5, 0.75, 0.9}} |F̂_f(q_{f,p}) − p|``,
-  ``q_{f,p}`` the truth's ``p``-quantile and ``F̂_f`` the fit's empirical CDF. Where a
-  distribution has an atom at ``q`` (clipped pixels) its CDF jumps there, and the error is
-  the gap between the fit's interval ``[F̂_f(q−), F̂_f(q)]`` and the truth's
-  ``[F_f(q−), F_f(q)]`` (zero when they overlap; ``|F̂_f(q) − p|`` for continuous
-  features);
-* ``e_corr = max |corr̂ − corr|`` over feature pairs (``d ≥ 2``; recorded, never part of
-  acceptability).
+* ``e_mean``: the error ``|μ̂_f − μ_f| / σ_f`` of the feature means;
+* ``e_sd``: the error ``|σ̂_f / σ_f − 1|`` of the feature sds;
+* ``e_cdf``: ``max_{p ∈ {0.1, 0.25, 0.5, 0.75, 0.9}} |F̂_f(q_{f,p}) − p|``, ``q_{f,p}``
+  the truth's ``p``-quantile and ``F̂_f`` the fit's empirical CDF. Where a distribution
+  has an atom at ``q`` (clipped pixels) its CDF jumps there, and the error is the gap
+  between the fit's interval ``[F̂_f(q−), F̂_f(q)]`` and the truth's ``[F_f(q−), F_f(q)]``
+  (zero when they overlap; ``|F̂_f(q) − p|`` for continuous features);
+* ``e_corr = max |corr̂ − corr|`` over feature pairs (``d ≥ 2``; recorded only).
+
+The per-feature errors are aggregated by the **maximum** over features for effects of at
+most ``HIGH_DIM = 8`` features, and by the **root mean square** (``e_mean``, ``e_sd``) or
+the **mean** (``e_cdf``) over features above: a downstream model of 64 pixels is not
+broken by one pixel's mean being 0.25 sd off, and the max over many features of errors of
+a fit that is right on average grows with the number of features.
+
+For a discrete cause, the fit's draws also train a fixed downstream model (a standardised
+logistic regression, ``DOWNSTREAM_TRAIN`` draws per class) and so do truly
+interventional rows; both are scored on ``DOWNSTREAM_TEST`` non-confounded test rows per
+class; ``acc_gap`` is the oracle's accuracy minus the fit's.
 
 A fit is **acceptable** when for every do value ``e_mean ≤ 0.2``, ``e_sd ≤ 0.2`` and
-``e_cdf ≤ 0.1`` (``E_MEAN_MAX``, ``E_SD_MAX``, ``E_CDF_MAX``); otherwise it is **bad**.
+``e_cdf ≤ 0.1`` (``E_MEAN_MAX``, ``E_SD_MAX``, ``E_CDF_MAX``) and, for a discrete cause,
+``acc_gap ≤ 0.02`` (``ACC_GAP_MAX``: within 2 pp of the oracle; the sd of the gap from
+the test set alone is 0.4-0.6 pp); otherwise it is **bad**.
 Features whose true sd is below ``SD_FLOOR`` × the median sd of the features are skipped
 (constant pixels). The Monte-Carlo floor of the errors (``floor_e_*``: ``M`` fresh truth
 draws against the truth sample) is recorded for every problem; for mixture fits the
@@ -79,6 +90,8 @@ TITLE = "Diagnostics gate against ground truth"
 E_MEAN_MAX = 0.2
 E_SD_MAX = 0.2
 E_CDF_MAX = 0.1
+ACC_GAP_MAX = 0.02
+HIGH_DIM = 8
 CDF_PROBS = (0.1, 0.25, 0.5, 0.75, 0.9)
 SD_FLOOR = 1e-3
 METRICS = ("e_mean", "e_sd", "e_cdf", "e_corr")
@@ -91,7 +104,7 @@ TINY_N_CAP = 3000  # the tiny suite caps n (and thus its run time)
 SMALL_PER_FAMILY = 3
 SMALL_PREFERENCE = ("bayes", "plugin", "bootstrap", "psis", "weighting")
 DOWNSTREAM_TRAIN = 2000  # rows per class for the downstream logistic regression
-DOWNSTREAM_TEST = 2000
+DOWNSTREAM_TEST = 5000
 FIGURE = "gate_roc.png"
 REFUSALS = ("PositivityError", "DegenerateFitError", "DiagnosticsError", "ValueError")
 
@@ -117,11 +130,14 @@ def error_metrics(fit: np.ndarray, truth: np.ndarray) -> dict[str, float]:
         keep = np.ones_like(sd, bool)
     f, t, mu, sd = fit[:, keep], truth[:, keep], mu[keep], sd[keep]
     mu_hat, sd_hat = f.mean(0), f.std(0)
-    e_mean = float(np.max(np.abs(mu_hat - mu) / sd))
-    e_sd = float(np.max(np.abs(sd_hat / sd - 1.0)))
+    high = f.shape[1] > HIGH_DIM
+    em = np.abs(mu_hat - mu) / sd
+    es = np.abs(sd_hat / sd - 1.0)
+    e_mean = float(np.sqrt(np.mean(em**2)) if high else np.max(em))
+    e_sd = float(np.sqrt(np.mean(es**2)) if high else np.max(es))
     q = np.quantile(t, CDF_PROBS, axis=0)  # (p, d)
     ts, fs = np.sort(t, 0), np.sort(f, 0)
-    e_cdf = 0.0
+    per_feature = []
     for j in range(q.shape[1]):
         # the truth's CDF jumps from lo to hi at q (lo = hi = p where it is continuous)
         lo = np.searchsorted(ts[:, j], q[:, j], side="left") / len(ts)
@@ -130,7 +146,8 @@ def error_metrics(fit: np.ndarray, truth: np.ndarray) -> dict[str, float]:
         F_hat_lo = np.searchsorted(fs[:, j], q[:, j], side="left") / len(fs)
         # distance between the fit's CDF interval at q and the truth's
         err = np.maximum(np.maximum(lo - F_hat, F_hat_lo - hi), 0.0)
-        e_cdf = max(e_cdf, float(np.max(err)))
+        per_feature.append(float(np.max(err)))
+    e_cdf = float(np.mean(per_feature) if high else np.max(per_feature))
     e_corr = float("nan")
     if f.shape[1] >= 2:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -142,9 +159,12 @@ def error_metrics(fit: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     return {"e_mean": e_mean, "e_sd": e_sd, "e_cdf": e_cdf, "e_corr": e_corr}
 
 
-def is_acceptable(err: dict[str, float]) -> bool:
-    return bool(err["e_mean"] <= E_MEAN_MAX and err["e_sd"] <= E_SD_MAX
-                and err["e_cdf"] <= E_CDF_MAX)
+def is_acceptable(err: dict[str, float], acc_gap: float | None = None) -> bool:
+    """The definition of the module docstring (``acc_gap``: discrete causes only)."""
+    ok = err["e_mean"] <= E_MEAN_MAX and err["e_sd"] <= E_SD_MAX and err["e_cdf"] <= E_CDF_MAX
+    if acc_gap is not None and math.isfinite(acc_gap):
+        ok = ok and acc_gap <= ACC_GAP_MAX
+    return bool(ok)
 
 
 # =============================================================================== truth
@@ -345,7 +365,7 @@ def run_fit(family: Family, spec: FitSpec, seed: int, truth: Truth, m: int,
         for k in METRICS:
             vals = [e[k] for e in per_do]
             row[k] = float(np.nanmax(vals)) if np.isfinite(vals).any() else float("nan")
-        row["acceptable"] = all(is_acceptable(e) for e in per_do)
+        row["acceptable"] = all(is_acceptable(e) for e in per_do)  # downstream: below
     else:
         for k in METRICS:
             row[k] = float("nan")
@@ -372,8 +392,10 @@ def run_fit(family: Family, spec: FitSpec, seed: int, truth: Truth, m: int,
     if draws is not None and problem.cause == "discrete":
         try:
             row.update(_downstream(family, draws, truth, seed))
-        except Exception as exc:  # noqa: BLE001 - secondary measure only
+        except Exception as exc:  # noqa: BLE001 - recorded; the fit is judged on its errors
             row["downstream_error"] = repr(exc)[:200]
+        if "acc_gap" in row:
+            row["acceptable"] = bool(row["acceptable"] and row["acc_gap"] <= ACC_GAP_MAX)
     try:
         row.update(_oracle_errors(spec, family, truth, n, m, seed))
     except Exception as exc:  # noqa: BLE001 - secondary measure only
@@ -714,6 +736,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--no-docs", action="store_true", help="accepted for run_all.py")
     args = p.parse_args(argv)
     size = "small" if args.quick else args.size
+    fits_csv = args.fits_csv or args.csv.with_name("gate_fits.csv")
+    if fits_csv.resolve() == args.csv.resolve():
+        p.error(f"--csv and --fits-csv name the same file ({fits_csv}); pick another name.")
 
     import torch
 
@@ -724,7 +749,6 @@ def main(argv: list[str] | None = None) -> dict:
     long = long_table(df)
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     long.to_csv(args.csv, index=False)
-    fits_csv = args.fits_csv or args.csv.with_name("gate_fits.csv")
     df.to_csv(fits_csv, index=False)
     if not args.no_figure:
         plot_roc(df, args.figure)

@@ -74,11 +74,22 @@ def test_standard_errors_match_the_monte_carlo_spread() -> None:
     assert abs(np.mean(means)) < 4 * np.std(means) / np.sqrt(reps)
 
 
-def test_uncertainty_bound_is_the_rms_over_features() -> None:
-    X = np.random.default_rng(4).normal(size=(2500, 4))
+def test_uncertainty_bound_aggregates_like_the_suite_errors() -> None:
+    """Up to 8 features: Bonferroni over features and do values times the worst standard
+    error; above: the root mean square over features (Bonferroni over do values)."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(2500, 4))
+    ref = weighted_reference(X, rng.exponential(size=(2500, 3)), [0, 1, 2])
+    u = np.maximum(ref.mean_se, ref.sd_se)
+    z = stats.norm.ppf(1 - 0.025 / 12)
+    np.testing.assert_allclose(uncertainty_bound(ref), z * u.max(1), rtol=1e-12)
+    X = rng.normal(size=(2500, 9))
     ref = weighted_reference(X, np.ones((2500, 1)), [0])
     u = np.maximum(ref.mean_se, ref.sd_se)[0]
-    assert uncertainty_bound(ref)[0] == pytest.approx(1.96 * np.sqrt(np.mean(u**2)), rel=1e-12)
+    assert uncertainty_bound(ref)[0] == pytest.approx(
+        stats.norm.ppf(0.975) * np.sqrt(np.mean(u**2)), rel=1e-12)
+    # Unit weights: the bound is z / sqrt(n) times the larger of 1 and the sd's factor.
+    assert uncertainty_bound(ref)[0] == pytest.approx(1.96 / np.sqrt(2500), rel=0.02)
 
 
 def test_cdf_range_at_an_atom() -> None:

@@ -37,14 +37,18 @@ class Thresholds:
         ``mean_uncertainty`` fails when the 95 % bound on the error of the worst feature's
         interventional mean or sd (in sd units) exceeds this.
     positivity_ratio, positivity_se : float, default=0.2, 4
-        ``positivity`` fails when a stratum of the cause keeps less than ``positivity_ratio``
-        of its share under an intervention, ``positivity_se`` standard errors below it.
+        ``positivity`` fails when a class of a discrete cause keeps less than
+        ``positivity_ratio`` of its share under an intervention, ``positivity_se`` standard
+        errors below it ...
+    positivity_continuous : float
+        ... or when a quintile of a continuous cause keeps less than this share.
     khat : float, default=0.7
         Pareto ``k̂`` above which the weights are heavy-tailed (warn) ...
     khat_uncertainty : float
         ... and fail, when the ``mean_uncertainty`` value is above this as well.
-    ess_per_parameter : float
-        ``weight_ess`` fails below this many effective rows per free mixture parameter.
+    ess_per_parameter : float, default=1
+        ``weight_ess`` warns below this many effective rows per free mixture parameter
+        (informational: ``mean_uncertainty`` judges whether the answer is precise enough).
     rhat, rhat_fail : float, default=1.01, 1.1
         R-hat passes at or below ``rhat``, warns up to ``rhat_fail``, fails above.
     posterior_ess_per_chain, posterior_ess_per_chain_fail : float, default=100, 10
@@ -56,7 +60,9 @@ class Thresholds:
         ``ppc_moments`` fails when the mixture's interventional mean or sd misses the
         weighted rows' by more than this (sd units, or relative for the sd).
     correlation : float
-        ``ppc_moments`` warns when a correlation differs by more than this.
+        ``ppc_correlation`` fails when the mixture's correlations between features miss the
+        weighted rows' by more than this (the largest gap up to 8 features, the
+        root-mean-square gap over pairs above).
     quantiles : float
         ``ppc_quantiles`` fails when the mixture's CDF misses a weighted quantile's
         probability by more than this.
@@ -74,6 +80,7 @@ class Thresholds:
     uncertainty: float = 0.2
     positivity_ratio: float = 0.2
     positivity_se: float = 4.0
+    positivity_continuous: float = 0.05
     khat: float = 0.7
     khat_uncertainty: float = 0.1
     ess_per_parameter: float = 1.0
@@ -100,7 +107,7 @@ class Check:
     name : str
         The check (``"positivity"``, ``"weight_ess"``, ``"weight_khat"``,
         ``"mean_uncertainty"``, ``"convergence"``, ``"rhat"``, ``"posterior_ess"``,
-        ``"ppc_moments"``, ``"ppc_quantiles"``, ``"cross_check"``, ``"plugin_fit"``,
+        ``"ppc_moments"``, ``"ppc_correlation"``, ``"ppc_quantiles"``, ``"cross_check"``, ``"plugin_fit"``,
         ``"heldout_k"``).
     do : object or None
         The intervention value, or ``None`` for a check of the whole model.
