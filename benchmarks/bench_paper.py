@@ -58,7 +58,7 @@ from _common import (
 NAME = "bench_paper"
 TITLE = "Paper experiments: 2-D classification, background digits, automatic K"
 RESULTS_PAGE = REPO / "docs" / "results.md"
-PAGE_ORDER = ("bench_paper", "bench_continuous", "bench_scale")
+PAGE_ORDER = ("bench_paper", "bench_continuous", "bench_scale", "bench_accuracy")
 KS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 50)
 QUICK_KS = (1, 2, 4, 8)
 DEFAULT_SEEDS = 10
