@@ -61,6 +61,11 @@ def test_covariate_front_door_truth() -> None:
     np.testing.assert_allclose(d.do_difference, [1.5, 0.5])
     naive = d.X[d.y == 1].mean(axis=0) - d.X[d.y == 0].mean(axis=0)
     assert np.all(np.abs(naive - d.do_difference) > 0.3)
+    # the non-confounded test set: Y independent of W, its contrast is the causal one
+    t = cm.datasets.make_covariate_front_door(10, n_test=100_000, random_state=3)
+    assert abs(np.corrcoef(t.y_test, t.X_test[:, 0])[0, 1]) > 0.1  # y still acts through z
+    contrast = t.X_test[t.y_test == 1].mean(axis=0) - t.X_test[t.y_test == 0].mean(axis=0)
+    np.testing.assert_allclose(contrast, t.do_difference, atol=0.05)
 
 
 def test_front_door_binary_nuisances() -> None:
@@ -73,6 +78,10 @@ def test_front_door_binary_nuisances() -> None:
         _within(d.sample_do(N_MC, v, random_state=v), d.interventional_mean(v))
     naive = d.X[d.y == 1, 0].mean() - d.X[d.y == 0, 0].mean()
     assert naive - d.do_difference[0] > 1.0
+    t = cm.datasets.make_front_door_binary(10, n_test=200_000, random_state=4)
+    contrast = t.X_test[t.y_test == 1, 0].mean() - t.X_test[t.y_test == 0, 0].mean()
+    se = np.sqrt(4 * t.X_test[:, 0].var() / len(t.y_test))
+    assert abs(contrast - t.do_difference[0]) < 4 * se
 
 
 @pytest.mark.parametrize(

@@ -289,14 +289,14 @@ def _nonlinear_test(rng: np.random.Generator, y: np.ndarray, p: dict) -> np.ndar
 
 
 def _covariate_program(
-    rng: np.random.Generator, n: int, *, do: int | None, p: dict
+    rng: np.random.Generator, n: int, *, do: Any, p: dict
 ) -> dict[str, np.ndarray]:
     w = rng.standard_normal(n)
     u = rng.standard_normal(n)
     if do is None:
         y = (rng.random(n) < expit(p["w_effect_y"] * w + p["u_effect_y"] * u)).astype(np.int64)
     else:
-        y = np.full(n, do, dtype=np.int64)
+        y = np.broadcast_to(np.asarray(do, dtype=np.int64), (n,)).copy()
     z = p["b"] * y + p["w_effect_z"] * w + p["sigma_z"] * rng.standard_normal(n)
     x = np.column_stack([
         p["c"] * z + p["w_effect_x"] * w + p["u_effect_x"] * u,
@@ -320,6 +320,7 @@ def _covariate_do(n: int, do: Any, random_state: RandomState = None, *, p: dict)
 def make_covariate_front_door(
     n_samples: int = 5000,
     *,
+    n_test: int = 2000,
     b: float = 1.0,
     c: float = 1.5,
     sigma_z: float = 1.0,
@@ -346,6 +347,9 @@ def make_covariate_front_door(
     Parameters
     ----------
     n_samples : int, default=5000
+    n_test : int, default=2000
+        Rows of the non-confounded test set: ``Y`` ~ Bernoulli(½) (its observational
+        marginal) independently of ``W`` and ``U``, then ``do(Y)``.
     b, c, sigma_z, w_effect_y, w_effect_z, w_effect_x, u_effect_y, u_effect_x : float
         See above (``sigma_z`` > 0).
     random_state : int, numpy.random.Generator or None, default=None
@@ -354,20 +358,23 @@ def make_covariate_front_door(
     -------
     sklearn.utils.Bunch
         ``X`` (n, 2), ``y`` (0/1), ``mechanism`` (n,), ``covariates`` (n, 1),
-        ``confounder``; ``sample_do(n, do, random_state=None)``; ``interventional_mean(do)``
-        (shape (2,)); ``do_difference`` (shape (2,)); ``graph`` ``"front_door_covariates"``,
+        ``confounder``; ``X_test``, ``y_test``, ``mechanism_test`` (non-confounded);
+        ``sample_do(n, do, random_state=None)``; ``interventional_mean(do)`` (shape (2,)); ``do_difference`` (shape (2,)); ``graph`` ``"front_door_covariates"``,
         ``params``, ``description``.
     """
     n_samples = check_int("n_samples", n_samples)
+    n_test = check_int("n_test", n_test)
     p = {name: check_real(name, value, positive=name == "sigma_z") for name, value in {
         "b": b, "c": c, "sigma_z": sigma_z, "w_effect_y": w_effect_y, "w_effect_z": w_effect_z,
         "w_effect_x": w_effect_x, "u_effect_y": u_effect_y, "u_effect_x": u_effect_x,
     }.items()}
     rng = check_random_state(random_state)
     train = _covariate_program(rng, n_samples, do=None, p=p)
+    test = _covariate_program(rng, n_test, do=(rng.random(n_test) < 0.5).astype(np.int64), p=p)
     mean = functools.partial(_covariate_mean, p=dict(p))
     return Bunch(
         **train,
+        X_test=test["X"], y_test=test["y"], mechanism_test=test["mechanism"],
         sample_do=functools.partial(_covariate_do, p=dict(p)),
         interventional_mean=mean,
         do_difference=mean(1) - mean(0),
@@ -386,13 +393,13 @@ def make_covariate_front_door(
 
 
 def _binary_program(
-    rng: np.random.Generator, n: int, *, do: int | None, p: dict
+    rng: np.random.Generator, n: int, *, do: Any, p: dict
 ) -> dict[str, np.ndarray]:
     u = rng.standard_normal(n)
     if do is None:
         y = (p["a1"] * u + p["sigma_y"] * rng.standard_normal(n) > 0).astype(np.int64)
     else:
-        y = np.full(n, do, dtype=np.int64)
+        y = np.broadcast_to(np.asarray(do, dtype=np.int64), (n,)).copy()
     z = p["b"] * y + p["sigma_z"] * rng.standard_normal(n)
     x = p["c0"] * u + p["c1"] * z + p["sigma_x"] * rng.standard_normal(n)
     return {"X": x[:, None], "y": y, "mechanism": z, "confounder": u}
@@ -411,6 +418,7 @@ def _binary_mean(do: Any, *, slope: float) -> np.ndarray:
 def make_front_door_binary(
     n_samples: int = 5000,
     *,
+    n_test: int = 2000,
     a1: float = 1.0,
     b: float = 1.0,
     c0: float = 2.0,
@@ -436,6 +444,9 @@ def make_front_door_binary(
     Parameters
     ----------
     n_samples : int, default=5000
+    n_test : int, default=2000
+        Rows of the non-confounded test set: ``Y`` ~ Bernoulli(½) (its observational
+        marginal) independently of ``U``, then ``do(Y)``.
     a1, b, c0, c1, sigma_y, sigma_z, sigma_x : float
         See above (scales > 0).
     random_state : int, numpy.random.Generator or None, default=None
@@ -443,24 +454,28 @@ def make_front_door_binary(
     Returns
     -------
     sklearn.utils.Bunch
-        ``X`` (n, 1), ``y`` (0/1), ``mechanism``, ``confounder``; ``sample_do``;
+        ``X`` (n, 1), ``y`` (0/1), ``mechanism``, ``confounder``; ``X_test``, ``y_test``,
+        ``mechanism_test`` (non-confounded); ``sample_do``;
         ``interventional_mean(do)`` (shape (1,)); ``do_difference`` (shape (1,));
         ``nuisances`` (dict: ``p1``, ``u_mean`` (E[U | Y = 0], E[U | Y = 1]), ``u_var``);
         ``graph``, ``params``, ``description``.
     """
     n_samples = check_int("n_samples", n_samples)
+    n_test = check_int("n_test", n_test)
     p = {name: check_real(name, value, positive=name.startswith("sigma")) for name, value in {
         "a1": a1, "b": b, "c0": c0, "c1": c1, "sigma_y": sigma_y, "sigma_z": sigma_z,
         "sigma_x": sigma_x,
     }.items()}
     rng = check_random_state(random_state)
     train = _binary_program(rng, n_samples, do=None, p=p)
+    test = _binary_program(rng, n_test, do=(rng.random(n_test) < 0.5).astype(np.int64), p=p)
     s = np.hypot(p["a1"], p["sigma_y"])
     rho = p["a1"] / s  # corr(U, latent index)
     m1 = rho * np.sqrt(2.0 / np.pi)  # E[U | index > 0] = rho φ(0) / Φ(0)
     u_var = 1.0 - m1**2  # Var(U | Y) (same for both halves by symmetry)
     return Bunch(
         **train,
+        X_test=test["X"], y_test=test["y"], mechanism_test=test["mechanism"],
         sample_do=functools.partial(_binary_do, p=dict(p)),
         interventional_mean=functools.partial(_binary_mean, slope=p["c1"] * p["b"]),
         do_difference=np.array([p["c1"] * p["b"]]),
