@@ -116,6 +116,11 @@ def test_bench_em_smoke(bench_em, tmp_path: Path) -> None:
             "bench_scale",
             ["--n", "400", "--k", "3", "--thread-list", "1", "--digit-sizes", "--class-sizes"],
         ),
+        (
+            "bench_accuracy",
+            ["--seeds", "1", "--n-ring", "1200", "--n-cont", "800", "--n-cov", "600",
+             "--eff-sizes", "600", "--bound-draws", "20000"],
+        ),
     ],
 )
 def test_issue6_benchmarks_smoke(script: str, args: list[str], tmp_path) -> None:

@@ -16,6 +16,12 @@ from sklearn.utils import Bunch
 
 from causal_mixtures._random import RandomState, check_random_state
 from causal_mixtures._validation import check_int
+from causal_mixtures.simulate.cases import (
+    make_covariate_front_door,
+    make_front_door_binary,
+    make_imbalanced_ring,
+    make_nonlinear_continuous,
+)
 from causal_mixtures.simulate.common import (
     F64,
     GRAPH,
@@ -35,7 +41,11 @@ __all__ = [
     "front_door_linear_scm",
     "make_background_digits",
     "make_classification_2d",
+    "make_covariate_front_door",
+    "make_front_door_binary",
     "make_front_door_linear",
+    "make_imbalanced_ring",
+    "make_nonlinear_continuous",
     "make_regression_linear",
     "regression_scm",
 ]
