@@ -207,48 +207,56 @@ def test_healthy_fit_passes_everything(healthy) -> None:
     assert report.ok
     assert report.status == "pass", report
     names = {c.name for c in report}
-    assert names == {"weight_ess", "weight_khat", "convergence", "ppc_moments", "ppc_quantiles"}
-    assert len(report) == 5 * 3
+    assert names == {
+        "positivity", "weight_ess", "weight_khat", "mean_uncertainty", "convergence",
+        "ppc_moments", "ppc_quantiles",
+    }  # one feature: no correlations to check
+    assert len(report) == 7 * 3
     assert report.notes == []
+    # The model keeps what the checks need: the report without X is the same.
+    again = diagnose(model)
+    assert [(c.name, c.status, c.value) for c in again] == [
+        (c.name, c.status, c.value) for c in report]
 
 
-def test_weight_checks_fail_on_strong_confounding(confounded) -> None:
+def test_uncertainty_fails_on_strong_confounding(confounded) -> None:
+    from causal_mixtures.diagnostics.data_checks import uncertainty_bound
+
     model, X = confounded
+    th = Thresholds()
     report = diagnose(model, X)
     assert not report.ok
-    ess = report.select("weight_ess")
-    # Floor: 10 x 2 free parameters of a 1-component 1-D mixture.
-    assert all(c.threshold == 20 for c in ess)
-    assert any(c.status == "fail" for c in ess)
-    for c_ess, c_k in zip(ess, report.select("weight_khat"), strict=True):
-        assert (c_ess.status == "fail") == (c_ess.value < 20)
-        if c_k.value > 0.7:  # heavy tail: fail exactly when the ESS floor fails too
-            assert c_k.status == ("fail" if c_ess.status == "fail" else "warn")
-    assert "weight_ess" in report.error_message()
-    assert "Too few effective rows" in report.error_message()
+    unc = report.select("mean_uncertainty")
+    bound = uncertainty_bound(model.weighted_reference_)
+    np.testing.assert_allclose([c.value for c in unc], bound, rtol=1e-12)
+    assert any(c.status == "fail" for c in unc)
+    for c_u, c_k in zip(unc, report.select("weight_khat"), strict=True):
+        assert (c_u.status == "fail") == (c_u.value > th.uncertainty)
+        if c_k.value > th.khat:  # heavy tail: fails exactly where the answer is uncertain
+            assert c_k.status == ("fail" if c_u.value > th.khat_uncertainty else "warn")
+    assert "uncertain to ±" in report.error_message()
+    assert "strategy='plugin'" in report.error_message()
 
 
-def test_khat_warns_only_when_ess_is_adequate() -> None:
-    """k̂ > 0.7 with plenty of effective rows warns; with too few it fails (docstring)."""
+def test_khat_fails_only_where_the_answer_is_uncertain() -> None:
+    """k̂ > 0.7 warns where the interventional answer is precise and fails where it is not
+    (docs/diagnostics.md); bounded weights pass with k̂ = -inf."""
+    from causal_mixtures.diagnostics.data_checks import weight_checks_of
+
     rng = np.random.default_rng(0)
-    heavy = rng.pareto(1.25, 5000) + 1.0  # k = 0.8; Kish ESS ≈ 180
+    heavy = rng.pareto(1.25, 5000) + 1.0  # k = 0.8
     mild = rng.uniform(0.5, 1.5, 5000)
     cw = cm.CausalWeights.from_array(np.column_stack([heavy, mild]), [0, 1])
-    assert cw.khat[0] > 0.7 and cw.ess[0] > 100
-    checks = weight_checks(cw, n_parameters_per_do=5)  # floor 50
-    by = {(c.name, c.do): c for c in checks}
-    assert by[("weight_khat", 0)].status == "warn"
-    assert by[("weight_ess", 0)].status == "pass"
-    assert by[("weight_khat", 1)].status == "pass"
-    checks = weight_checks(cw, n_parameters_per_do=100)  # floor 1000 > ESS of column 0
-    by = {(c.name, c.do): c for c in checks}
-    assert by[("weight_khat", 0)].status == "fail"
-    assert by[("weight_ess", 0)].status == "fail"
-    assert by[("weight_ess", 1)].status == "pass"
-    # Bounded weights (discrete mechanism) pass with k̂ = -inf.
+    assert cw.khat[0] > 0.7
+    th = Thresholds()
+    for u, expected in ((0.5 * th.khat_uncertainty, "warn"), (2 * th.khat_uncertainty, "fail")):
+        checks = weight_checks_of(cw, np.array([5, 5]), "a model", th, None, np.array([u, u]))
+        by = {(c.name, c.do): c for c in checks}
+        assert by[("weight_khat", 0)].status == expected
+        assert by[("weight_khat", 1)].status == "pass"
     bounded = cm.CausalWeights.from_array(rng.choice([0.5, 2.0], (1000, 1)))
-    (ess, khat) = weight_checks(bounded)
-    assert khat.status == "pass" and np.isneginf(khat.value)
+    khat = weight_checks(bounded)[-1]
+    assert khat.name == "weight_khat" and khat.status == "pass" and np.isneginf(khat.value)
     assert "bounded" in khat.message
 
 
@@ -267,7 +275,8 @@ def test_ess_floor_scales_with_model_size(bimodal) -> None:
         with warnings.catch_warnings():  # only the sizes matter here, not convergence
             warnings.simplefilter("ignore", cm.ConvergenceWarning)
             model.fit(X, weights=w)
-        assert {c.threshold for c in diagnose(model).select("weight_ess")} == {10 * p}
+        th = Thresholds().ess_per_parameter
+        assert {c.threshold for c in diagnose(model).select("weight_ess")} == {th * p}
         assert p == n_parameters(k, 2, ct)
 
 
@@ -317,16 +326,19 @@ def test_ppc_moments_fail_on_a_shifted_mixture(bimodal) -> None:
     diag = cm.CausalGaussianMixture(None, 1, covariance_type="diag", random_state=0).fit(
         Xc, weights=np.ones((800, 1))
     )
-    (c,) = diagnose(diag, Xc).select("ppc_moments")
+    (c,) = diagnose(diag, Xc).select("ppc_correlation")
     assert c.status == "fail" and "correlation" in c.message
     assert c.value == pytest.approx(0.9, abs=0.05)
+    assert diagnose(diag, Xc).select("ppc_moments")[0].status == "pass"
 
 
 def test_ppc_needs_matching_data(bimodal) -> None:
     model, X, _ = bimodal
-    report = diagnose(model)
-    assert not report.select("ppc_quantiles")
-    assert any("pass the training X" in n for n in report.notes)
+    report = diagnose(model)  # the fit kept its weighted summaries
+    assert statuses(report, "ppc_quantiles") == ["pass", "pass"]
+    assert report.notes == []
+    bare = diagnose(model.causal_weights_)  # bare weights: no data, no mixture
+    assert not bare.select("ppc_quantiles") and not bare.select("mean_uncertainty")
     with pytest.raises(ValueError, match="shape"):
         diagnose(model, X[:10])
     with pytest.raises(ValueError, match="features"):
@@ -534,7 +546,7 @@ def test_report_repr_html_and_frame(confounded) -> None:
     report = diagnose(model, X)
     text = repr(report)
     assert text.startswith("DiagnosticsReport: CausalGaussianMixture (K=1, full, 1500 rows")
-    assert "FAILED" in text and "What to try:" in text and "weight_ess FAIL at do =" in text
+    assert "FAILED" in text and "What to try:" in text and "mean_uncertainty FAIL at do =" in text
     page = report._repr_html_()
     assert page.startswith("<div") and page.count("<tr>") == len(report) + 1
     assert "#cf222e" in page  # a failed row is red
@@ -568,9 +580,10 @@ def test_gate(healthy, confounded) -> None:
     good, X_good, _ = healthy
     bad, X_bad = confounded
     assert check_fit(good, "raise", X_good).ok
-    with pytest.raises(cm.DiagnosticsError, match="Refusing to train.*weight_ess at do =") as info:
+    with pytest.raises(cm.DiagnosticsError,
+                       match="Refusing to train.*mean_uncertainty at do =") as info:
         check_fit(bad, "raise", X_bad)
-    assert "Too few effective rows" in str(info.value)
+    assert "uncertain to ±" in str(info.value)
     assert not info.value.report.ok
     with pytest.warns(DiagnosticsWarning, match="weight_khat"):
         report = check_fit(bad, "warn", X_bad)
@@ -591,9 +604,11 @@ def test_gate_accepts_bootstrap_and_learner(healthy) -> None:
     boot = cm.CausalBootstrap(density="gaussian", random_state=0)
     boot.fit_resample(data.X, data.y, mechanism=data.mechanism, do=[-1.0, 0.0, 1.0])
     report = check_fit(boot, "raise", X)
-    assert {c.name for c in report} == {"weight_ess", "weight_khat"}
-    assert {c.threshold for c in report.select("weight_ess")} == {20}  # one 1-D Gaussian
-    assert "weight checks only" in report.notes[0]
+    assert {c.name for c in report} == {"positivity", "weight_ess", "weight_khat",
+                                        "mean_uncertainty"}
+    th = Thresholds().ess_per_parameter
+    assert {c.threshold for c in report.select("weight_ess")} == {2 * th}  # one 1-D Gaussian
+    assert "no posterior-predictive" in report.notes[0]
     learner = cm.MechanismLearner(
         LinearRegression(), resampler=cm.CausalGaussianMixture(density="gaussian", random_state=0)
     ).fit(data.X, data.y, mechanism=data.mechanism, do=[-1.0, 0.0, 1.0])
@@ -604,9 +619,10 @@ def test_gate_accepts_bootstrap_and_learner(healthy) -> None:
 
 def test_custom_thresholds(healthy) -> None:
     model, X, _ = healthy
-    strict = Thresholds(khat=0.3, ess_per_parameter=2000)
+    strict = Thresholds(khat=0.3, ess_per_parameter=2000, uncertainty=0.01)
     report = diagnose(model, X, thresholds=strict)
-    assert statuses(report, "weight_ess") == ["fail"] * 3
+    assert statuses(report, "weight_ess") == ["warn"] * 3  # informational
+    assert statuses(report, "mean_uncertainty") == ["fail"] * 3
     assert all(c.threshold == 0.3 for c in report.select("weight_khat"))
 
 
