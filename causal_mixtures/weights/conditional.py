@@ -1,0 +1,239 @@
+"""Conditional Gaussian mixtures ``p(target | cond)``: the conditional of one full-covariance
+Gaussian mixture over ``[cond, target]`` (Gaussian mixture regression), with the number of
+components chosen by BIC.
+
+Details: ``docs/weights.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.mixture import GaussianMixture
+
+__all__ = ["ConditionalGaussianMixture", "bic_search"]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _component_parameters(d: int) -> int:
+    """Free parameters of one full-covariance component in ``d`` dimensions (with its weight)."""
+    return 1 + d + d * (d + 1) // 2
+
+
+def bic_search(
+    a: np.ndarray, n_components: int | str, *, reg_covar: float, random_state: int,
+    patience: int = 2,
+) -> tuple[GaussianMixture, dict[int, float]]:
+    """Fit a full-covariance :class:`~sklearn.mixture.GaussianMixture` to the rows ``a``.
+
+    With ``n_components="auto"``, K = 1, 2, ... is tried and the smallest BIC kept; the search
+    stops once the BIC has failed to improve on the best for ``patience`` consecutive K, or
+    at the bound of the rows, ``K <= n / (2 p)`` with ``p`` the free parameters of one
+    component (no other cap). An int is used as is, within that bound.
+
+    Returns
+    -------
+    model : GaussianMixture
+    bics : dict of int to float
+        The BIC of every K tried (empty for an int ``n_components``).
+    """
+    n, d = a.shape
+    k_max = max(1, n // (2 * _component_parameters(d)))
+
+    def fit(k: int) -> GaussianMixture:
+        return GaussianMixture(
+            k, covariance_type="full", reg_covar=reg_covar, random_state=random_state
+        ).fit(a)
+
+    if n_components != "auto":
+        return fit(max(1, min(int(n_components), k_max, n))), {}
+    bics: dict[int, float] = {}
+    best, best_model = 0, None
+    for k in range(1, k_max + 1):
+        model = fit(k)
+        bics[k] = float(model.bic(a))
+        if best_model is None or bics[k] < bics[best]:
+            best, best_model = k, model
+        elif k - best >= patience:
+            break
+    assert best_model is not None
+    return best_model, bics
+
+
+class ConditionalGaussianMixture:
+    """``p(target | cond)`` from a full-covariance Gaussian mixture over ``[cond, target]``.
+
+    The joint mixture ``Σ_k π_k N([c, t]; μ_k, Σ_k)`` has the conditional
+    ``p(t | c) = Σ_k r_k(c) N(t; μ_t,k + Σ_tc,k Σ_cc,k⁻¹ (c − μ_c,k), Σ_t|c,k)`` with
+    ``r_k(c) ∝ π_k N(c; μ_c,k, Σ_cc,k)``. The mixture is fitted on standardised columns (so
+    ``reg_covar`` is relative to each column's variance) and mapped back. ``cond`` may have
+    no columns: then it is a plain mixture of ``target``.
+
+    Parameters
+    ----------
+    n_components : int or "auto", default="auto"
+        Components of the joint mixture; ``"auto"`` chooses K by BIC (:func:`bic_search`).
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance, on the standardised scale.
+    random_state : int, default=0
+        Seed of the mixture's k-means initialisation (the fit is deterministic given it).
+
+    Attributes
+    ----------
+    n_components_ : int
+        The K used.
+    bic_ : dict of int to float
+        BIC per K tried (``n_components="auto"``).
+    weights_, means_, covariances_ : ndarray
+        The joint mixture on the data's scale, columns ``[cond, target]``.
+    """
+
+    def __init__(
+        self, n_components: int | str = "auto", *, reg_covar: float = 1e-6, random_state: int = 0
+    ) -> None:
+        self.n_components = n_components
+        self.reg_covar = reg_covar
+        self.random_state = random_state
+
+    @staticmethod
+    def _as_2d(name: str, a: Any, n: int | None = None) -> np.ndarray:
+        arr = np.asarray(a, dtype=float)
+        arr = arr.reshape(len(arr), -1)
+        if n is not None and len(arr) != n:
+            raise ValueError(
+                f"{name} must have one row per row of the other argument ({n}); got {len(arr)}. "
+                "Pass arrays of the same length."
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be finite; got NaN or inf. Drop or impute those rows.")
+        return arr
+
+    def fit(self, cond: Any, target: Any) -> ConditionalGaussianMixture:
+        """Fit the joint mixture on the rows ``[cond, target]``.
+
+        Parameters
+        ----------
+        cond : array-like of shape (n, d_c)
+            Conditioning variables (``d_c`` may be 0).
+        target : array-like of shape (n, d_t)
+        """
+        k = self.n_components
+        if k != "auto" and (
+            isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1
+        ):
+            raise ValueError(
+                f"n_components must be an int >= 1 or 'auto'; got {k!r}. Try 'auto'."
+            )
+        target = self._as_2d("target", target)
+        cond = self._as_2d("cond", cond, len(target)) if np.size(cond) else np.empty((len(target), 0))
+        if len(target) < 2:
+            raise ValueError(
+                f"a conditional mixture needs at least 2 rows; got {len(target)}. Collect more "
+                "rows or merge sparse cells."
+            )
+        joint = np.column_stack([cond, target])
+        loc = joint.mean(0)
+        scale = joint.std(0)
+        scale = np.where(scale > 0, scale, 1.0)
+        gm, self.bic_ = bic_search(
+            (joint - loc) / scale, k, reg_covar=self.reg_covar, random_state=self.random_state
+        )
+        self.n_components_ = int(gm.n_components)
+        self.weights_ = gm.weights_
+        self.means_ = loc + scale * gm.means_
+        self.covariances_ = gm.covariances_ * np.outer(scale, scale)
+        self._set_conditional(cond.shape[1])
+        return self
+
+    def _set_conditional(self, dc: int) -> None:
+        mu, cov = self.means_, self.covariances_
+        k, d = mu.shape
+        self.dc_, self.dt_ = dc, d - dc
+        self.log_weights_ = np.log(self.weights_)
+        self.mu_c_, self.mu_t_ = mu[:, :dc], mu[:, dc:]
+        s_cc, s_ct, s_tt = cov[:, :dc, :dc], cov[:, :dc, dc:], cov[:, dc:, dc:]
+        if dc:
+            self.gain_ = np.linalg.solve(s_cc, s_ct)  # Σ_cc⁻¹ Σ_ct, (K, dc, dt)
+            cc_chol = np.linalg.cholesky(s_cc)
+            self.cc_prec_ = np.linalg.inv(cc_chol)  # L⁻¹, (K, dc, dc)
+            self.cc_logdet_ = np.log(np.diagonal(cc_chol, axis1=1, axis2=2)).sum(-1)
+            cond_cov = s_tt - np.einsum("kct,kcs->kts", s_ct, self.gain_)
+        else:
+            self.gain_ = np.zeros((k, 0, self.dt_))
+            cond_cov = s_tt
+        self.cond_cov_ = 0.5 * (cond_cov + np.swapaxes(cond_cov, 1, 2))
+        self.cond_chol_ = np.linalg.cholesky(self.cond_cov_)
+        self.cond_prec_ = np.linalg.inv(self.cond_chol_)
+        self.cond_logdet_ = np.log(np.diagonal(self.cond_chol_, axis1=1, axis2=2)).sum(-1)
+
+    def _cond(self, cond: Any, m: int | None = None) -> np.ndarray:
+        if self.dc_ == 0:
+            n = m if m is not None else len(cond)
+            return np.empty((n, 0))
+        c = self._as_2d("cond", cond, m)
+        if c.shape[1] != self.dc_:
+            raise ValueError(
+                f"cond must have {self.dc_} column(s) as when fitted; got {c.shape[1]}."
+            )
+        return c
+
+    def log_resp(self, cond: Any) -> np.ndarray:
+        """``log r_k(c)``: log-probability of each component given ``cond``, shape (m, K)."""
+        c = self._cond(cond)
+        if self.dc_ == 0:
+            return np.broadcast_to(self.log_weights_ - logsumexp(self.log_weights_), (len(c), len(self.weights_)))
+        sol = np.einsum("kde,mke->mkd", self.cc_prec_, c[:, None, :] - self.mu_c_[None])
+        lp = (
+            self.log_weights_ - self.cc_logdet_
+            - 0.5 * (sol**2).sum(-1) - 0.5 * self.dc_ * _LOG_2PI
+        )
+        return lp - logsumexp(lp, axis=1, keepdims=True)
+
+    def component_means(self, cond: Any) -> np.ndarray:
+        """``E[target | cond, component k]``, shape (m, K, d_t)."""
+        c = self._cond(cond)
+        return self.mu_t_[None] + np.einsum("mkc,kct->mkt", c[:, None, :] - self.mu_c_[None], self.gain_)
+
+    def log_prob(self, target: Any, cond: Any = None) -> np.ndarray:
+        """``log p(target_i | cond_i)`` for every row, shape (m,)."""
+        t = self._as_2d("target", target)
+        if t.shape[1] != self.dt_:
+            raise ValueError(f"target must have {self.dt_} column(s) as when fitted; got {t.shape[1]}.")
+        c = self._cond(cond, len(t))
+        diff = t[:, None, :] - self.component_means(c)  # (m, K, dt)
+        sol = np.einsum("kde,mke->mkd", self.cond_prec_, diff)
+        comp = -0.5 * (sol**2).sum(-1) - self.cond_logdet_ - 0.5 * self.dt_ * _LOG_2PI
+        return logsumexp(self.log_resp(c) + comp, axis=1)
+
+    def sample(self, cond: Any, rng: np.random.Generator) -> np.ndarray:
+        """One draw of ``target`` for every row of ``cond``: shape (m, d_t). For ``d_c = 0``
+        pass ``cond`` of shape (m, 0)."""
+        c = self._cond(cond)
+        m = len(c)
+        resp = np.exp(self.log_resp(c))
+        u = rng.uniform(size=(m, 1))
+        comp = np.minimum((resp.cumsum(1) < u).sum(1), resp.shape[1] - 1)
+        mean = self.mu_t_[comp] + np.einsum("mc,mct->mt", c - self.mu_c_[comp], self.gain_[comp])
+        eps = rng.standard_normal((m, self.dt_))
+        return mean + np.einsum("mts,ms->mt", self.cond_chol_[comp], eps)
+
+    def mean(self, cond: Any) -> np.ndarray:
+        """``E[target | cond]``, shape (m, d_t)."""
+        c = self._cond(cond)
+        return np.einsum("mk,mkt->mt", np.exp(self.log_resp(c)), self.component_means(c))
+
+    def covariance(self, cond: Any) -> np.ndarray:
+        """``Cov[target | cond]`` (law of total covariance over the components), (m, d_t, d_t)."""
+        c = self._cond(cond)
+        r = np.exp(self.log_resp(c))
+        means = self.component_means(c)
+        mean = np.einsum("mk,mkt->mt", r, means)
+        second = np.einsum("mk,kts->mts", r, self.cond_cov_) + np.einsum(
+            "mk,mkt,mks->mts", r, means, means
+        )
+        return second - mean[:, :, None] * mean[:, None, :]

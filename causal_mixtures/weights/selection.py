@@ -1,0 +1,174 @@
+"""``density="auto"``: the density of a continuous mechanism chosen by held-out
+log-likelihood, with the choice recorded (:class:`DensityChoice`).
+
+Details: ``docs/weights.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from causal_mixtures.weights.density import (
+    ConditionalDensity,
+    is_discrete,
+    make_density,
+    make_named,
+)
+
+__all__ = ["AUTO_CANDIDATES", "DensityChoice", "choose_density", "resolve_density"]
+
+
+@dataclass(frozen=True)
+class DensityChoice:
+    """Which density ``density="auto"`` chose, and why: held-out log-likelihood per row.
+
+    Attributes
+    ----------
+    name : str
+        The chosen density (refitted on all rows).
+    candidates : tuple of str
+        The candidates, simplest first.
+    loglik : dict of str to float
+        Mean held-out ``log p̂(z | y)`` per row of each candidate (``-inf`` when it failed
+        or gave a zero density to a held-out row).
+    se : dict of str to float
+        Its standard error (sd of the rows' log-likelihoods over ``sqrt(n_heldout)``).
+    se_diff : dict of str to float
+        Standard error of each candidate's paired difference to the best candidate.
+    n_train, n_heldout : int
+        Rows the candidates were fitted on and scored on.
+    rule : str
+        How the choice was made.
+    """
+
+    name: str
+    candidates: tuple[str, ...]
+    loglik: dict[str, float]
+    se: dict[str, float]
+    se_diff: dict[str, float]
+    n_train: int
+    n_heldout: int
+    rule: str = (
+        "simplest candidate whose held-out log-likelihood is within one standard error "
+        "(paired) of the best"
+    )
+
+    def to_frame(self):
+        """A :class:`pandas.DataFrame`: one row per candidate."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "density": list(self.candidates),
+                "heldout_loglik": [self.loglik[c] for c in self.candidates],
+                "se": [self.se[c] for c in self.candidates],
+                "se_diff_to_best": [self.se_diff[c] for c in self.candidates],
+                "chosen": [c == self.name for c in self.candidates],
+            }
+        )
+
+
+#: Candidates of ``density="auto"`` for a continuous mechanism, simplest first.
+AUTO_CANDIDATES: dict[bool, tuple[str, ...]] = {
+    True: ("gaussian", "mixture", "kde"),  # discrete cause: per-class models
+    False: ("gaussian", "mixture", "kde"),  # continuous cause: conditionals of joint models
+}
+#: Rows the candidates of ``density="auto"`` are fitted on and scored on (at most).
+AUTO_MAX_TRAIN, AUTO_MAX_HELDOUT = 20_000, 5_000
+
+
+def choose_density(
+    z: np.ndarray,
+    y: np.ndarray,
+    *,
+    discrete_cause: bool,
+    candidates: tuple[str, ...] | None = None,
+    random_state: int = 0,
+) -> tuple[ConditionalDensity, DensityChoice]:
+    """Choose the density of a continuous mechanism by held-out log-likelihood.
+
+    A seeded split holds out 25 % of the rows (at most :data:`AUTO_MAX_HELDOUT`) and fits
+    every candidate on at most :data:`AUTO_MAX_TRAIN` of the others; each is scored by its
+    mean held-out ``log p̂(z | y)``. The simplest candidate within one (paired) standard error
+    of the best is chosen (the one-standard-error rule), so a flexible density must beat the
+    Gaussian by more than the noise of the comparison.
+
+    Parameters
+    ----------
+    z : ndarray of shape (n, d_z)
+    y : ndarray of shape (n,)
+    discrete_cause : bool
+    candidates : tuple of str, optional
+        Names from :data:`DENSITIES`, simplest first; default :data:`AUTO_CANDIDATES`.
+    random_state : int, default=0
+        Seed of the split.
+
+    Returns
+    -------
+    density : ConditionalDensity
+        The chosen estimator, unfitted.
+    choice : DensityChoice
+    """
+    z = np.asarray(z, dtype=float).reshape(len(z), -1)
+    y = np.asarray(y)
+    n = len(z)
+    candidates = tuple(candidates or AUTO_CANDIDATES[discrete_cause])
+    perm = np.random.default_rng(random_state).permutation(n)
+    n_hold = int(min(AUTO_MAX_HELDOUT, max(1, round(0.25 * n))))
+    held, train = perm[:n_hold], perm[n_hold : n_hold + AUTO_MAX_TRAIN]
+    if discrete_cause:
+        # Score only classes every candidate can model from the training rows.
+        values, counts = np.unique(y[train], return_counts=True)
+        ok = set(values[counts >= 2].tolist())
+        held = held[np.fromiter((v in ok for v in y[held].tolist()), bool, len(held))]
+    scores: dict[str, np.ndarray] = {}
+    for name in candidates:
+        try:
+            est = make_named(name, discrete_cause).fit(z[train], y[train])
+            ll = np.asarray(est.log_prob(z[held], y[held]), dtype=float)
+        except (ValueError, np.linalg.LinAlgError):
+            ll = np.full(len(held), -np.inf)
+        scores[name] = ll if np.all(np.isfinite(ll)) else np.full(len(held), -np.inf)
+    m = max(len(held), 1)
+    loglik = {c: float(np.mean(v)) if len(v) else -np.inf for c, v in scores.items()}
+    se = {
+        c: float(np.std(v, ddof=1) / math.sqrt(m)) if len(v) > 1 and np.isfinite(loglik[c])
+        else np.inf
+        for c, v in scores.items()
+    }
+    best = max(candidates, key=lambda c: loglik[c])
+    se_diff = {}
+    for c in candidates:
+        diff = scores[best] - scores[c]
+        finite = np.isfinite(loglik[c]) and len(diff) > 1
+        se_diff[c] = float(np.std(diff, ddof=1) / math.sqrt(m)) if finite else np.inf
+    chosen = next(
+        c for c in candidates
+        if np.isfinite(loglik[c]) and loglik[best] - loglik[c] <= se_diff[c]
+    ) if np.isfinite(loglik[best]) else candidates[0]
+    choice = DensityChoice(chosen, candidates, loglik, se, se_diff, len(train), len(held))
+    return make_named(chosen, discrete_cause), choice
+
+
+def resolve_density(
+    density: str | ConditionalDensity,
+    z: np.ndarray,
+    y: np.ndarray,
+    *,
+    discrete_cause: bool,
+    random_state: int = 0,
+) -> tuple[ConditionalDensity, DensityChoice | None]:
+    """The unfitted density of the front-door weights and, for ``"auto"`` with a continuous
+    mechanism, the record of its choice (:func:`choose_density`; the estimator's
+    ``choice_`` too). Anything else resolves as in
+    :func:`~causal_mixtures.weights.density.make_density`, with no record."""
+    if isinstance(density, str) and density == "auto" and not is_discrete(z):
+        est, choice = choose_density(
+            z, y, discrete_cause=discrete_cause, random_state=random_state
+        )
+        est.choice_ = choice
+        return est, choice
+    return make_density(density, z, discrete_cause=discrete_cause), None
