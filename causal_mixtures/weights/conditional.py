@@ -1,6 +1,6 @@
 """Conditional Gaussian mixtures ``p(target | cond)``: the conditional of one full-covariance
 Gaussian mixture over ``[cond, target]`` (Gaussian mixture regression), with the number of
-components chosen by BIC.
+components chosen by the BIC of the conditional likelihood.
 
 Details: ``docs/weights.md``.
 """
@@ -15,7 +15,7 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.mixture import GaussianMixture
 
-__all__ = ["ConditionalGaussianMixture", "bic_search"]
+__all__ = ["ConditionalGaussianMixture"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -23,46 +23,6 @@ _LOG_2PI = math.log(2.0 * math.pi)
 def _component_parameters(d: int) -> int:
     """Free parameters of one full-covariance component in ``d`` dimensions (with its weight)."""
     return 1 + d + d * (d + 1) // 2
-
-
-def bic_search(
-    a: np.ndarray, n_components: int | str, *, reg_covar: float, random_state: int,
-    patience: int = 2,
-) -> tuple[GaussianMixture, dict[int, float]]:
-    """Fit a full-covariance :class:`~sklearn.mixture.GaussianMixture` to the rows ``a``.
-
-    With ``n_components="auto"``, K = 1, 2, ... is tried and the smallest BIC kept; the search
-    stops once the BIC has failed to improve on the best for ``patience`` consecutive K, or
-    at the bound of the rows, ``K <= n / (2 p)`` with ``p`` the free parameters of one
-    component (no other cap). An int is used as is, within that bound.
-
-    Returns
-    -------
-    model : GaussianMixture
-    bics : dict of int to float
-        The BIC of every K tried (empty for an int ``n_components``).
-    """
-    n, d = a.shape
-    k_max = max(1, n // (2 * _component_parameters(d)))
-
-    def fit(k: int) -> GaussianMixture:
-        return GaussianMixture(
-            k, covariance_type="full", reg_covar=reg_covar, random_state=random_state
-        ).fit(a)
-
-    if n_components != "auto":
-        return fit(max(1, min(int(n_components), k_max, n))), {}
-    bics: dict[int, float] = {}
-    best, best_model = 0, None
-    for k in range(1, k_max + 1):
-        model = fit(k)
-        bics[k] = float(model.bic(a))
-        if best_model is None or bics[k] < bics[best]:
-            best, best_model = k, model
-        elif k - best >= patience:
-            break
-    assert best_model is not None
-    return best_model, bics
 
 
 class ConditionalGaussianMixture:
@@ -77,7 +37,15 @@ class ConditionalGaussianMixture:
     Parameters
     ----------
     n_components : int or "auto", default="auto"
-        Components of the joint mixture; ``"auto"`` chooses K by BIC (:func:`bic_search`).
+        Components of the joint mixture. ``"auto"``: K = 1, 2, ... are fitted (EM on the
+        joint rows) and the K with the smallest BIC of the *conditional* likelihood,
+        ``-2 Σ_n log p̂(t_n | c_n) + P(K) log n`` (``P(K)`` all free parameters of the joint
+        mixture), is kept; the search stops once the BIC has not improved on the best for two
+        consecutive K, or at the bound of the rows ``K <= n / (2 P(1))`` (no other cap). The
+        conditional criterion matters: a curved or skewed ``cond`` needs components of the
+        joint that ``p(t | c)`` does not, and surplus components make the local regressions
+        collinear and poor where the plug-in evaluates them (off the observed ``(y, z)``).
+        With no ``cond`` columns it is the ordinary BIC.
     reg_covar : float, default=1e-6
         Added to the diagonal of every covariance, on the standardised scale.
     random_state : int, default=0
@@ -140,15 +108,41 @@ class ConditionalGaussianMixture:
         loc = joint.mean(0)
         scale = joint.std(0)
         scale = np.where(scale > 0, scale, 1.0)
-        gm, self.bic_ = bic_search(
-            (joint - loc) / scale, k, reg_covar=self.reg_covar, random_state=self.random_state
-        )
+        std = (joint - loc) / scale
+        n, d = std.shape
+        k_max = max(1, n // (2 * _component_parameters(d)))
+        dc = cond.shape[1]
+
+        def fit(k: int) -> GaussianMixture:
+            return GaussianMixture(
+                k, covariance_type="full", reg_covar=self.reg_covar,
+                random_state=self.random_state,
+            ).fit(std)
+
+        self.bic_ = {}
+        if k != "auto":
+            gm = fit(max(1, min(int(k), k_max, n)))
+        else:
+            best, gm = 0, None
+            for kk in range(1, k_max + 1):
+                model = fit(kk)
+                self._set_params(model, loc, scale, dc)
+                ll = float(self.log_prob(target, cond).sum())
+                self.bic_[kk] = -2.0 * ll + (kk * _component_parameters(d) - 1) * math.log(n)
+                if gm is None or self.bic_[kk] < self.bic_[best]:
+                    best, gm = kk, model
+                elif kk - best >= 2:
+                    break
+            assert gm is not None
+        self._set_params(gm, loc, scale, dc)
+        return self
+
+    def _set_params(self, gm: GaussianMixture, loc: np.ndarray, scale: np.ndarray, dc: int) -> None:
         self.n_components_ = int(gm.n_components)
         self.weights_ = gm.weights_
         self.means_ = loc + scale * gm.means_
         self.covariances_ = gm.covariances_ * np.outer(scale, scale)
-        self._set_conditional(cond.shape[1])
-        return self
+        self._set_conditional(dc)
 
     def _set_conditional(self, dc: int) -> None:
         mu, cov = self.means_, self.covariances_
