@@ -46,6 +46,11 @@ class ConditionalGaussianMixture:
         joint that ``p(t | c)`` does not, and surplus components make the local regressions
         collinear and poor where the plug-in evaluates them (off the observed ``(y, z)``).
         With no ``cond`` columns it is the ordinary BIC.
+    search_rows : int or None, default=10000
+        ``"auto"``: the K search runs on at most this many rows (a seeded subsample), then
+        the chosen K is refitted on all rows; this bounds the cost at large ``n`` (the
+        subsample's BIC may choose a smaller K than all rows would; the refit starts from the
+        subsample's fit). ``None``: all rows.
     reg_covar : float, default=1e-6
         Added to the diagonal of every covariance, on the standardised scale.
     random_state : int, default=0
@@ -62,9 +67,15 @@ class ConditionalGaussianMixture:
     """
 
     def __init__(
-        self, n_components: int | str = "auto", *, reg_covar: float = 1e-6, random_state: int = 0
+        self,
+        n_components: int | str = "auto",
+        *,
+        search_rows: int | None = 10_000,
+        reg_covar: float = 1e-6,
+        random_state: int = 0,
     ) -> None:
         self.n_components = n_components
+        self.search_rows = search_rows
         self.reg_covar = reg_covar
         self.random_state = random_state
 
@@ -113,27 +124,39 @@ class ConditionalGaussianMixture:
         k_max = max(1, n // (2 * _component_parameters(d)))
         dc = cond.shape[1]
 
-        def fit(k: int) -> GaussianMixture:
+        def fit(k: int, rows: np.ndarray) -> GaussianMixture:
             return GaussianMixture(
                 k, covariance_type="full", reg_covar=self.reg_covar,
                 random_state=self.random_state,
-            ).fit(std)
+            ).fit(rows)
 
         self.bic_ = {}
         if k != "auto":
-            gm = fit(max(1, min(int(k), k_max, n)))
-        else:
-            best, gm = 0, None
-            for kk in range(1, k_max + 1):
-                model = fit(kk)
-                self._set_params(model, loc, scale, dc)
-                ll = float(self.log_prob(target, cond).sum())
-                self.bic_[kk] = -2.0 * ll + (kk * _component_parameters(d) - 1) * math.log(n)
-                if gm is None or self.bic_[kk] < self.bic_[best]:
-                    best, gm = kk, model
-                elif kk - best >= 2:
-                    break
-            assert gm is not None
+            self._set_params(fit(max(1, min(int(k), k_max, n)), std), loc, scale, dc)
+            return self
+        sub = np.arange(n)
+        if self.search_rows is not None and n > self.search_rows:
+            sub = np.sort(
+                np.random.default_rng(self.random_state).choice(n, self.search_rows, replace=False)
+            )
+        ns = len(sub)
+        best, gm = 0, None
+        for kk in range(1, max(1, ns // (2 * _component_parameters(d))) + 1):
+            model = fit(kk, std[sub])
+            self._set_params(model, loc, scale, dc)
+            ll = float(self.log_prob(target[sub], cond[sub]).sum())
+            self.bic_[kk] = -2.0 * ll + (kk * _component_parameters(d) - 1) * math.log(ns)
+            if gm is None or self.bic_[kk] < self.bic_[best]:
+                best, gm = kk, model
+            elif kk - best >= 2:
+                break
+        assert gm is not None
+        if ns < n:  # refit on all rows, started from the subsample's fit
+            gm = GaussianMixture(
+                best, covariance_type="full", reg_covar=self.reg_covar,
+                random_state=self.random_state, weights_init=gm.weights_, means_init=gm.means_,
+                precisions_init=gm.precisions_,
+            ).fit(std)
         self._set_params(gm, loc, scale, dc)
         return self
 
