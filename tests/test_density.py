@@ -198,3 +198,25 @@ def test_auto_density_for_a_discrete_cause_keeps_kde_unless_beaten(
     assert choice.name == "kde"
     best = max(choice.loglik.values())
     assert best - choice.loglik["kde"] <= 2 * choice.se_diff["kde"]
+
+
+def test_auto_density_with_covariates_follows_a_nonlinear_mechanism() -> None:
+    from causal_mixtures.weights.adjustment import LinearGaussianDensity, MixtureRegressionDensity
+
+    def weights(nonlinear: bool) -> cm.CausalWeights:
+        r = np.random.default_rng(0)
+        n = 4000
+        w, u = r.normal(size=n), r.normal(size=n)
+        y = 0.8 * w + u + r.normal(size=n)
+        z = (1.5 * np.tanh(y) + 0.3 * y if nonlinear else y) + 0.5 * w + 0.5 * r.normal(size=n)
+        return cm.causal_weights(
+            "front_door_covariates", None, y, mechanism=z, covariates=w, do=[-1.0, 0.0, 1.0]
+        )
+
+    linear, bent = weights(False), weights(True)
+    assert isinstance(linear.density, LinearGaussianDensity)
+    assert linear.density_choice.name == "gaussian"
+    assert isinstance(bent.density, MixtureRegressionDensity)
+    c = bent.density_choice
+    assert c.name == "mixture" and (c.n_train, c.n_heldout) == (3000, 1000)
+    assert c.loglik["mixture"] - c.loglik["gaussian"] > 10 * c.se_diff["gaussian"]

@@ -1,6 +1,7 @@
 """Conditional Gaussian mixtures ``p(target | cond)``: the conditional of one full-covariance
 Gaussian mixture over ``[cond, target]`` (Gaussian mixture regression), with the number of
-components chosen by the BIC of the conditional likelihood.
+components chosen by the BIC of the conditional likelihood; and :class:`CellConditional`,
+one such model per cell of discrete conditioning variables.
 
 Details: ``docs/weights.md``.
 """
@@ -13,9 +14,10 @@ from typing import Any
 
 import numpy as np
 from scipy.special import logsumexp
+from sklearn.linear_model import LogisticRegression
 from sklearn.mixture import GaussianMixture
 
-__all__ = ["ConditionalGaussianMixture"]
+__all__ = ["CellConditional", "ConditionalGaussianMixture"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -254,3 +256,137 @@ class ConditionalGaussianMixture:
             "mk,mkt,mks->mts", r, means, means
         )
         return second - mean[:, :, None] * mean[:, None, :]
+
+
+class _Categorical:
+    """``p(level | cont)`` of a discrete target within one cell: smoothed counts, or a
+    multinomial logistic regression on the continuous conditioning columns."""
+
+    def __init__(self, n_levels: int, alpha: float) -> None:
+        self.n_levels = n_levels
+        self.alpha = alpha
+
+    def fit(self, cont: np.ndarray, codes: np.ndarray) -> _Categorical:
+        self.present_ = np.unique(codes)
+        self.model_ = None
+        if cont.shape[1] and len(self.present_) > 1:
+            self.loc_, sd = cont.mean(0), cont.std(0)
+            self.scale_ = np.where(sd > 0, sd, 1.0)
+            self.model_ = LogisticRegression(C=1e4, max_iter=1000).fit(
+                (cont - self.loc_) / self.scale_, codes
+            )
+        counts = np.bincount(codes, minlength=self.n_levels) + self.alpha
+        self.probs_ = counts / counts.sum()
+        return self
+
+    def proba(self, cont: np.ndarray) -> np.ndarray:
+        if self.model_ is None:
+            return np.broadcast_to(self.probs_, (len(cont), self.n_levels))
+        out = np.zeros((len(cont), self.n_levels))
+        out[:, self.model_.classes_] = self.model_.predict_proba((cont - self.loc_) / self.scale_)
+        return out
+
+    def sample(self, cont: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        p = self.proba(cont)
+        u = rng.uniform(size=(len(cont), 1))
+        return np.minimum((p.cumsum(1) < u).sum(1), self.n_levels - 1)
+
+
+class CellConditional:
+    """``p(target | disc, cont)``: one model per cell of the discrete conditioning codes,
+    conditioned on the continuous columns inside the cell — a
+    :class:`~causal_mixtures.weights.conditional.ConditionalGaussianMixture` for a continuous
+    target, smoothed counts or a logistic regression for a discrete one (level codes).
+
+    Parameters
+    ----------
+    n_components : int or "auto"
+        Components of each conditional mixture (``"auto"``: K by BIC).
+    n_levels : int or None
+        Levels of a discrete target; ``None`` for a continuous target.
+    alpha : float
+        Pseudo-count of a discrete target's counts.
+    random_state : int
+    """
+
+    def __init__(
+        self, n_components: int | str, n_levels: int | None, alpha: float, random_state: int
+    ) -> None:
+        self.n_components = n_components
+        self.n_levels = n_levels
+        self.alpha = alpha
+        self.random_state = random_state
+
+    def _keys(self, disc: np.ndarray) -> np.ndarray:
+        return disc @ self.radix_ if disc.shape[1] else np.zeros(len(disc), dtype=np.int64)
+
+    def fit(self, target: np.ndarray, disc: np.ndarray, cont: np.ndarray) -> CellConditional:
+        """Fit one model per cell of ``disc`` (integer codes, (n, a)) given ``cont`` (n, b)."""
+        disc = disc.astype(np.int64)
+        sizes = disc.max(0) + 1 if disc.shape[1] else np.zeros(0, dtype=np.int64)
+        self.radix_ = np.cumprod(np.concatenate([[1], sizes[:-1]])).astype(np.int64)
+        keys = self._keys(disc)
+        self.models_: dict[int, Any] = {}
+        self.rows_: dict[int, int] = {}
+        for key in np.unique(keys).tolist():
+            rows = keys == key
+            self.rows_[key] = int(rows.sum())
+            if self.n_levels is not None:
+                self.models_[key] = _Categorical(self.n_levels, self.alpha).fit(
+                    cont[rows], target[rows]
+                )
+            elif rows.sum() >= 2:
+                self.models_[key] = ConditionalGaussianMixture(
+                    self.n_components, random_state=self.random_state
+                ).fit(cont[rows], target[rows])
+        return self
+
+    def _each(self, disc: np.ndarray, describe: Any) -> list[tuple[np.ndarray, Any]]:
+        keys = self._keys(disc.astype(np.int64))
+        out = []
+        for key in np.unique(keys).tolist():
+            model = self.models_.get(key)
+            rows = keys == key
+            if model is None:
+                raise ValueError(
+                    f"the plug-in needs {describe(disc[np.flatnonzero(rows)[0]])}, but the "
+                    f"training data have {self.rows_.get(key, 0)} row(s) there, too few to "
+                    "model that conditional. Use strategy='weighting', or merge rare levels."
+                )
+            out.append((rows, model))
+        return out
+
+    def sample(
+        self, disc: np.ndarray, cont: np.ndarray, rng: np.random.Generator, describe: Any
+    ) -> np.ndarray:
+        """One draw per row (codes for a discrete target)."""
+        width = 1 if self.n_levels is not None else None
+        out = None
+        for rows, model in self._each(disc, describe):
+            draw = model.sample(cont[rows], rng)
+            if out is None:
+                shape = (len(disc),) if width else (len(disc), draw.shape[1])
+                out = np.empty(shape, dtype=draw.dtype)
+            out[rows] = draw
+        assert out is not None
+        return out
+
+    def mean(self, disc: np.ndarray, cont: np.ndarray, describe: Any) -> np.ndarray:
+        """``E[target | disc, cont]`` per row (continuous targets)."""
+        out = None
+        for rows, model in self._each(disc, describe):
+            m = model.mean(cont[rows])
+            if out is None:
+                out = np.empty((len(disc), m.shape[1]))
+            out[rows] = m
+        assert out is not None
+        return out
+
+    def log_prob(
+        self, target: np.ndarray, disc: np.ndarray, cont: np.ndarray, describe: Any
+    ) -> np.ndarray:
+        """``log p(target_i | disc_i, cont_i)`` per row (continuous targets)."""
+        out = np.empty(len(target))
+        for rows, model in self._each(disc, describe):
+            out[rows] = model.log_prob(target[rows], cont[rows])
+        return out

@@ -7,6 +7,7 @@ Details: ``docs/weights.md``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,8 @@ from causal_mixtures.weights.density import (
     make_named,
 )
 
-__all__ = ["AUTO_CANDIDATES", "AUTO_SE", "DensityChoice", "choose_density", "resolve_density"]
+__all__ = ["AUTO_CANDIDATES", "AUTO_SE", "DensityChoice", "choose_density", "heldout_choice",
+           "resolve_density"]
 
 
 @dataclass(frozen=True)
@@ -121,22 +123,61 @@ def choose_density(
     """
     z = np.asarray(z, dtype=float).reshape(len(z), -1)
     y = np.asarray(y)
-    n = len(z)
     candidates = tuple(candidates or AUTO_CANDIDATES[discrete_cause])
-    perm = np.random.default_rng(random_state).permutation(n)
-    n_hold = int(min(AUTO_MAX_HELDOUT, max(1, round(0.25 * n))))
-    held, train = perm[:n_hold], perm[n_hold : n_hold + AUTO_MAX_TRAIN]
-    if discrete_cause:
+
+    def keep(train: np.ndarray, held: np.ndarray) -> np.ndarray:
+        if not discrete_cause:
+            return held
         # Score only classes every candidate can model from the training rows.
         values, counts = np.unique(y[train], return_counts=True)
         ok = set(values[counts >= 2].tolist())
-        held = held[np.fromiter((v in ok for v in y[held].tolist()), bool, len(held))]
+        return held[np.fromiter((v in ok for v in y[held].tolist()), bool, len(held))]
+
+    def score(name: str, train: np.ndarray, held: np.ndarray) -> np.ndarray:
+        est = make_named(name, discrete_cause).fit(z[train], y[train])
+        return np.asarray(est.log_prob(z[held], y[held]), dtype=float)
+
+    choice = heldout_choice(candidates, score, len(z), random_state=random_state, keep=keep)
+    return make_named(choice.name, discrete_cause), choice
+
+
+def heldout_choice(
+    candidates: tuple[str, ...],
+    score: Callable[[str, np.ndarray, np.ndarray], np.ndarray],
+    n: int,
+    *,
+    random_state: int = 0,
+    max_train: int = AUTO_MAX_TRAIN,
+    max_heldout: int = AUTO_MAX_HELDOUT,
+    keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> DensityChoice:
+    """The held-out comparison behind every ``density="auto"``.
+
+    Parameters
+    ----------
+    candidates : tuple of str
+        In order of preference.
+    score : callable
+        ``score(name, train, held)``: fit candidate ``name`` on the rows ``train`` and return
+        the log-density of each row of ``held``.
+    n : int
+        Number of rows.
+    random_state : int, default=0
+        Seed of the split (25 % held out, at most ``max_heldout``; at most ``max_train`` of
+        the others for fitting).
+    keep : callable, optional
+        ``keep(train, held)`` -> the held-out rows that can be scored.
+    """
+    perm = np.random.default_rng(random_state).permutation(n)
+    n_hold = int(min(max_heldout, max(1, round(0.25 * n))))
+    held, train = perm[:n_hold], perm[n_hold : n_hold + max_train]
+    if keep is not None:
+        held = keep(train, held)
     scores: dict[str, np.ndarray] = {}
     for name in candidates:
         try:
-            est = make_named(name, discrete_cause).fit(z[train], y[train])
-            ll = np.asarray(est.log_prob(z[held], y[held]), dtype=float)
-        except (ValueError, np.linalg.LinAlgError):
+            ll = np.asarray(score(name, train, held), dtype=float)
+        except (ValueError, np.linalg.LinAlgError):  # PositivityError is a ValueError
             ll = np.full(len(held), -np.inf)
         scores[name] = ll if np.all(np.isfinite(ll)) else np.full(len(held), -np.inf)
     m = max(len(held), 1)
@@ -158,8 +199,7 @@ def choose_density(
         # and the Gaussian.)
         if np.isfinite(loglik[c]) and loglik[best] - loglik[c] <= AUTO_SE * se_diff[c] + 1e-9
     ) if np.isfinite(loglik[best]) else candidates[0]
-    choice = DensityChoice(chosen, candidates, loglik, se, se_diff, len(train), len(held))
-    return make_named(chosen, discrete_cause), choice
+    return DensityChoice(chosen, candidates, loglik, se, se_diff, len(train), len(held))
 
 
 def resolve_density(
