@@ -266,3 +266,46 @@ def test_nonlinear_mechanism_default_density_and_plugin() -> None:
     # The slope's sd is about 5 % here (se(ĉ1) = sqrt(3 / (5000 · 0.25)) ≈ 0.049); over
     # seeds 1-5 the plug-in's errors were 1.1, 4.3, 3.4, 2.1 and 0.4 %.
     assert plugin < 0.05
+
+
+def test_plugin_multivariate_mechanism_matches_the_closed_form() -> None:
+    """Z = (Y + e, 0.5 Y + e), X = Z1 + 2 Z2 + 2 U + e: E[X | do(y)] = (1 + 2 · 0.5) y = 2y."""
+    n = 20_000
+    r = np.random.default_rng(3)
+    u = r.normal(size=n)
+    y = u + r.normal(size=n)
+    z = np.column_stack([y + r.normal(size=n), 0.5 * y + r.normal(size=n)])
+    X = (z[:, 0] + 2 * z[:, 1] + 2 * u + r.normal(size=n)).reshape(-1, 1)
+    grid = np.linspace(-2.0, 2.0, 5)
+    est = cm.CausalGaussianMixture(strategy="plugin", random_state=0).fit(
+        X, y, mechanism=z, do=grid
+    )
+    slope = np.polyfit(grid, est.means_[:, 0, 0], 1)[0]
+    # se(b̂_j) = 1/sqrt(2n); se(ĉ_j) = sqrt(var(X|Y,Z) / n) with var(X|Y,Z) = 4 · 0.5 + 1 = 3;
+    # slope = Σ_j c_j b_j; draws: var(X | do) = 1 + 4 + 4 + 1 = 10 per point over Σ(g-ḡ)² = 10.
+    se = np.sqrt((1 + 0.25) * 3 / n + (1 + 4) / (2 * n) + 10 / n / 10)
+    assert abs(slope - 2.0) < 4 * se
+    # Var[X | do(y)] = 1 + 4 + 4 + 1 = 10 at every y.
+    np.testing.assert_array_less(np.abs(est.covariances_[:, 0, 0, 0] - 10.0), 4 * 10 * np.sqrt(4 / n))
+
+
+def test_plugin_continuous_cause_discrete_mechanism() -> None:
+    """Y = U + e; P(Z = 1 | Y) = sigmoid(2Y); X = 2Z + U + e: E[X | do(y)] = 2 sigmoid(2y)."""
+    n = 20_000
+    r = np.random.default_rng(4)
+    u = r.normal(size=n)
+    y = u + r.normal(size=n)
+    z = (r.uniform(size=n) < 1 / (1 + np.exp(-2 * y))).astype(int)
+    X = (2 * z + u + r.normal(size=n)).reshape(-1, 1)
+    grid = np.array([-1.0, 0.0, 1.0])
+    est = cm.CausalGaussianMixture(n_components=1, strategy="plugin", random_state=0).fit(
+        X, y, mechanism=z, do=grid
+    )
+    truth = 2 / (1 + np.exp(-2 * grid))
+    # Conditionals: E[x | y', z] per z cell rests on >= n_min rows (var(X | Y, Z) <= 1.5); the
+    # logistic p̂(z = 1 | y) errs by at most the sd of a proportion on n / 4 rows, times the
+    # gap 2 between the cells' means; the n draws have var(X | do) <= 3. 4 sd in all:
+    n_min = min(np.bincount(z))
+    sd = np.sqrt(1.5 / n_min) + 2 * np.sqrt(0.25 / (n / 4)) + np.sqrt(3 / n)
+    np.testing.assert_array_less(np.abs(est.means_[:, 0, 0] - truth), 4 * sd)
+    assert est.plugin_.discrete_mechanism and len(est.plugin_.z_model_.models_) == 1
