@@ -331,7 +331,7 @@ def _bound() -> str:
         "estimator meets the sd target at n = 5000 without assumptions beyond the front-door "
         f"graph. At n = 20 000 the bound is {100 * front_door_sd(20000) / TRUE_SLOPE:.1f} %. "
         "(The oracle, which sees interventional draws, is not bound by this: its sd is "
-        "√(28.25 / (n · Var(grid))) ≈ 3.4 % at n = 5000.)"
+        "√(27 / (n · Var(grid))) ≈ 3.3 % at n = 5000.)"
     )
 
 
@@ -420,7 +420,7 @@ def render_markdown(result: dict, img_prefix: str | None = None) -> str:
         parts.append(
             "Read these MSEs with care: they are driven by the *design* of the do-grid more "
             "than by how faithful the deconfounded p(x | do(y)) is. Under do(y) the feature "
-            "still carries the confounder's variance (Var(x | do(y)) = 28.25), so a regression "
+            "still carries the confounder's variance (Var(x | do(y)) = 27), so a regression "
             "of y on x trained on it is attenuated unless the do values are spread far beyond "
             "the data; the paper's grid (read literally) does that, and then all methods "
             "approach the oracle. With a grid inside the data even the ideal deconfounder "

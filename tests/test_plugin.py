@@ -205,11 +205,17 @@ def test_plugin_discrete_tables_match_exact_enumeration() -> None:
         mean, se = est.plugin_.interventional_mean(y, 40_000, np.random.default_rng(y))
         assert abs(mean[0] - truth[y]) < 4 * np.hypot(se[0], reps[:, y].std(ddof=1))
     # The conditionals' implied observational mean E[x | y] agrees with the data's.
-    implied = est.plugin_.observational_mean(d["Y"], n_draws=4, rng=np.random.default_rng(0))
+    implied = est.plugin_.observational_mean(
+        d["Y"], d["W"], n_draws=4, rng=np.random.default_rng(0)
+    )
+    drawn = est.plugin_.sample_observational(d["Y"], np.random.default_rng(1), covariates=d["W"])
     for y in (0, 1):
         rows = d["Y"] == y
         sd_y = d["X"][rows, 0].std() / np.sqrt(rows.sum())
         assert abs(implied[rows, 0].mean() - d["X"][rows, 0].mean()) < 4 * np.sqrt(2) * sd_y
+        assert abs(drawn[rows, 0].mean() - d["X"][rows, 0].mean()) < 4 * np.sqrt(2) * sd_y
+    with pytest.raises(ValueError, match="covariates is required"):
+        est.plugin_.observational_mean(d["Y"])
 
 
 def test_plugin_slope_on_a_continuous_linear_cause() -> None:

@@ -1,10 +1,10 @@
-"""The individual diagnostic checks of a fitted model, and :func:`diagnose`, which runs them.
+"""The checks of a fitted model, and :func:`diagnose`, which runs them.
 
-Weight checks (effective sample size and Pareto k-hat per do value), convergence of the
-fitter, R-hat / ESS of a posterior, the weighted posterior-predictive check and the
-optional held-out choice of K; each returns :class:`~causal_mixtures.diagnostics.report.Check`
-rows. What every check measures and why its thresholds are what they are is in
-``docs/diagnostics.md``.
+The data checks (positivity, weights, uncertainty of the answer, posterior-predictive,
+cross-check, plug-in conditionals) live in :mod:`causal_mixtures.diagnostics.data_checks`;
+here are convergence, R-hat / ESS of a posterior and the optional held-out choice of K.
+What every check measures and how its threshold was chosen on the ground-truth calibration
+suite is in ``docs/diagnostics.md``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,16 @@ from typing import Any
 import numpy as np
 
 from causal_mixtures.diagnostics import arviz as _arviz
+from causal_mixtures.diagnostics.data_checks import (
+    MAX_PPC_DRAWS,
+    cross_checks,
+    plugin_checks,
+    positivity_checks,
+    ppc_checks,
+    uncertainty_bound,
+    uncertainty_checks,
+    weight_checks_of,
+)
 from causal_mixtures.diagnostics.fitted import (
     check_X,
     flat_quantities,
@@ -24,7 +34,13 @@ from causal_mixtures.diagnostics.fitted import (
     weights_of,
 )
 from causal_mixtures.diagnostics.heldout import heldout_loglik
-from causal_mixtures.diagnostics.report import Check, DiagnosticsReport, Thresholds, format_value
+from causal_mixtures.diagnostics.reference import (
+    PPC_PROBS,
+    WeightedReference,
+    weighted_quantiles,
+    weighted_reference,
+)
+from causal_mixtures.diagnostics.report import Check, DiagnosticsReport, Thresholds
 from causal_mixtures.mixture.params import Mixture, n_parameters
 from causal_mixtures.weights.core import CausalWeights
 
@@ -35,130 +51,6 @@ __all__ = [
     "weight_checks",
     "weighted_quantiles",
 ]
-
-PPC_PROBS = (0.05, 0.25, 0.5, 0.75, 0.95)
-MAX_PPC_DRAWS = 200
-
-
-# --------------------------------------------------------------------------------------
-# weighted data summaries
-
-
-def weighted_quantiles(x: np.ndarray, weights: np.ndarray, probs: Sequence[float]) -> np.ndarray:
-    """Weighted quantiles of ``x`` for every weight column.
-
-    The weighted empirical CDF is interpolated linearly between the mid-points of the
-    weight of each sorted observation (the weighted analogue of the Hazen definition).
-
-    Parameters
-    ----------
-    x : ndarray of shape (n,)
-    weights : ndarray of shape (n,) or (n, n_do)
-        Non-negative; each column is normalised here. Zero-weight rows are ignored.
-    probs : sequence of float in [0, 1]
-
-    Returns
-    -------
-    ndarray of shape (len(probs),) or (n_do, len(probs))
-    """
-    x = np.asarray(x, dtype=float).reshape(-1)
-    w = np.asarray(weights, dtype=float)
-    one = w.ndim == 1
-    w = w.reshape(len(x), -1)
-    p = np.asarray(probs, dtype=float)
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    ws = w[order] / w.sum(0)
-    mid = np.cumsum(ws, 0) - 0.5 * ws
-    out = np.stack(
-        [np.interp(p, mid[ws[:, j] > 0, j], xs[ws[:, j] > 0]) for j in range(w.shape[1])]
-    )
-    return out[0] if one else out
-
-
-def _weighted_moments(X: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (n_do, d) and covariance (n_do, d, d) of X under every weight column of W."""
-    mean = W.T @ X
-    cov = np.stack([(W[:, j, None] * (X - mean[j])).T @ (X - mean[j]) for j in range(W.shape[1])])
-    return mean, cov
-
-
-# --------------------------------------------------------------------------------------
-# the checks
-
-
-def _weight_checks(
-    cw: CausalWeights,
-    n_params: np.ndarray,
-    what: str,
-    th: Thresholds,
-    covariance_type: str | None = None,
-) -> list[Check]:
-    simpler = {
-        "full": "use fewer components or covariance_type='diag'",
-        "diag": "use fewer components or covariance_type='spherical'",
-        "spherical": "use fewer components",
-    }.get(covariance_type or "", "use a simpler model")
-    out = []
-    for j, v in enumerate(cw.do_values.tolist()):
-        ess = float(cw.ess[j])
-        ratio = float(cw.ess_ratio[j])
-        floor = th.ess_per_parameter * float(n_params[j])
-        maxr = float(cw.max_ratio[j])
-        ok_ess = ess >= floor
-        msg = (
-            f"The weights for this do value have an effective sample size of {ess:.1f} rows "
-            f"({100 * ratio:.1f} % of {cw.n_samples}; the largest weight is {maxr:.0f} times "
-            f"the mean), against a floor of {th.ess_per_parameter:g} x {int(n_params[j])} "
-            f"free parameters of {what} = {floor:.0f}."
-        )
-        remedy = (
-            ""
-            if ok_ess
-            else (
-                f"Too few effective rows for this model: {simpler}, drop this intervention "
-                "value or move it toward the bulk of the observed cause, smooth the weights "
-                "(weight_smoothing='psis') or use a smoother density for p(z | y), or collect "
-                "more data."
-            )
-        )
-        out.append(
-            Check("weight_ess", v, "pass" if ok_ess else "fail", ess, floor, ">=", msg, remedy)
-        )
-
-        k = float(cw.khat[j])
-        smoothed = " (before the PSIS smoothing applied to the fit)" if cw.smoothing else ""
-        if math.isnan(k):
-            status = "warn" if ok_ess else "fail"
-            msg = "Pareto k-hat could not be estimated (fewer than ten rows carry weight)."
-            remedy = "Use more data or a smoother density for p(z | y)."
-        elif k <= th.khat:
-            status = "pass"
-            msg = f"Pareto k-hat of the weights{smoothed} is {format_value(k, 3)}: " + (
-                "the weights are bounded (no tail)."
-                if math.isinf(k)
-                else "the importance weights are reliable."
-            )
-            remedy = ""
-        else:
-            status = "warn" if ok_ess else "fail"
-            msg = (
-                f"Pareto k-hat of the weights{smoothed} is {k:.2f} > {th.khat:g}: a few rows "
-                "dominate, so weighted estimates converge slowly and can change a lot with the "
-                "data"
-                + (
-                    f"; the ESS ({ess:.0f}) is above the floor, so the fit is usable with care."
-                    if ok_ess
-                    else f", and the ESS ({ess:.1f}) is below the floor ({floor:.0f})."
-                )
-            )
-            remedy = (
-                "Try weight_smoothing='psis', a smoother density for p(z | y) "
-                "(density='gaussian' or 'kde'), intervention values nearer the bulk of the "
-                "observed cause, or more data."
-            )
-        out.append(Check("weight_khat", v, status, k, th.khat, "<=", msg, remedy))
-    return out
 
 
 def _convergence_checks(model: Any, do_values: np.ndarray) -> list[Check]:
@@ -312,92 +204,6 @@ def _posterior_checks(mix: Mixture, do_values: np.ndarray, th: Thresholds) -> li
     return out
 
 
-def _ppc_checks(mix: Mixture, X: np.ndarray, cw: CausalWeights, th: Thresholds) -> list[Check]:
-    W = cw.values
-    mix = mix.thin(MAX_PPC_DRAWS)
-    d_mean, d_cov = _weighted_moments(X, W)
-    m_mean, m_cov = mix.predictive_moments()
-    d_sd = np.sqrt(np.maximum(np.diagonal(d_cov, axis1=-2, axis2=-1), 1e-300))
-    m_sd = np.sqrt(np.maximum(np.diagonal(m_cov, axis1=-2, axis2=-1), 1e-300))
-    mean_gap = np.abs(m_mean - d_mean) / d_sd  # (n_do, d)
-    sd_gap = np.abs(m_sd / d_sd - 1.0)
-    d_corr = d_cov / (d_sd[:, :, None] * d_sd[:, None, :])
-    m_corr = m_cov / (m_sd[:, :, None] * m_sd[:, None, :])
-    corr_gap = np.abs(m_corr - d_corr).max((-1, -2))  # 0 in 1-D
-    probs = np.asarray(PPC_PROBS)
-    q = np.stack([weighted_quantiles(X[:, f], W, probs) for f in range(X.shape[1])], axis=1)
-    cdf = mix.marginal_cdf(q)  # (n_do, d, P)
-    q_gap = np.abs(cdf - probs)
-    out = []
-    for j, v in enumerate(cw.do_values.tolist()):
-        ess = max(float(cw.ess[j]), 1.0)
-        se = 1.0 / math.sqrt(ess)  # sd units for a mean; ~ for an sd ratio or a correlation
-        parts = {"mean": mean_gap[j].max(), "sd": sd_gap[j].max(), "correlation": corr_gap[j]}
-        which = max(parts, key=lambda k: parts[k])
-        val = float(parts[which])
-        warn_at = max(th.moments, th.mc_se * se)
-        fail_at = max(th.moments_fail, th.mc_se_fail * se)
-        status = "pass" if val <= warn_at else "warn" if val <= fail_at else "fail"
-        f_idx = (
-            int(np.argmax(mean_gap[j] if which == "mean" else sd_gap[j]))
-            if which != "correlation"
-            else None
-        )
-        where = f" of feature {f_idx}" if f_idx is not None and X.shape[1] > 1 else ""
-        out.append(
-            Check(
-                "ppc_moments",
-                v,
-                status,
-                val,
-                warn_at,
-                "<=",
-                f"The largest gap between the mixture's and the weighted data's moments is in the "
-                f"{which}{where}: {val:.3f}"
-                + (
-                    " data standard deviations."
-                    if which == "mean"
-                    else " (relative)."
-                    if which == "sd"
-                    else "."
-                ),
-                ""
-                if status == "pass"
-                else (
-                    "The mixture does not reproduce the weighted data: check convergence, use more "
-                    "components or covariance_type='full'."
-                ),
-            )
-        )
-        se_q = 0.5 / math.sqrt(ess)  # binomial sd of a CDF value at p = 0.5
-        gap = q_gap[j]
-        f_idx, p_idx = np.unravel_index(int(np.argmax(gap)), gap.shape)
-        val = float(gap[f_idx, p_idx])
-        warn_at = max(th.quantiles, th.mc_se * se_q)
-        fail_at = max(th.quantiles_fail, th.mc_se_fail * se_q)
-        status = "pass" if val <= warn_at else "warn" if val <= fail_at else "fail"
-        out.append(
-            Check(
-                "ppc_quantiles",
-                v,
-                status,
-                val,
-                warn_at,
-                "<=",
-                f"At the weighted {100 * probs[p_idx]:g} % quantile of feature {int(f_idx)} the "
-                f"mixture's CDF is {cdf[j, f_idx, p_idx]:.3f} (gap {val:.3f}).",
-                ""
-                if status == "pass"
-                else (
-                    "The mixture's shape misses the weighted data (skew, several modes, heavy "
-                    "tails): use more components (n_components='auto') or check the fit with "
-                    "plot_ppc."
-                ),
-            )
-        )
-    return out
-
-
 def _heldout_check(
     model: Any, X: np.ndarray, cv: int, n_components: Any, th: Thresholds, random_state: Any
 ) -> Check:
@@ -451,15 +257,33 @@ def _model_size(
 def weight_checks(
     model: Any, *, thresholds: Thresholds | None = None, n_parameters_per_do: Any = None
 ) -> list[Check]:
-    """The ``weight_ess`` and ``weight_khat`` checks of :func:`diagnose` alone (cheap: no
-    data, no posterior)."""
+    """The ``positivity``, ``weight_ess`` and ``weight_khat`` checks of :func:`diagnose`
+    alone (cheap: no data, no posterior)."""
     th = thresholds if thresholds is not None else Thresholds()
     model = unwrap(model)
     cw = weights_of(model)
     mix = None if isinstance(model, CausalWeights) else mixture(model)
     d = mix.n_features if mix is not None else getattr(model, "n_features_in_", None)
     n_params, what = _model_size(mix, cw.n_do, d, n_parameters_per_do)
-    return _weight_checks(cw, n_params, what, th, mix.covariance_type if mix else None)
+    ref = None if isinstance(model, CausalWeights) else getattr(model, "weighted_reference_", None)
+    u = uncertainty_bound(ref) if ref is not None and ref.source == "weighted rows" else None
+    return positivity_checks(cw, th) + weight_checks_of(
+        cw, n_params, what, th, mix.covariance_type if mix else None, u
+    )
+
+
+def _references(
+    model: Any, cw: CausalWeights, X_arr: np.ndarray | None
+) -> tuple[WeightedReference | None, WeightedReference | None]:
+    """The weighted rows' reference (for the uncertainty of the weighting estimate) and the
+    reference the mixture was fitted to (the same, or the plug-in draws')."""
+    stored = getattr(model, "weighted_reference_", None)
+    plugin_ref = getattr(model, "plugin_reference_", None)
+    if X_arr is not None:
+        weighted = weighted_reference(X_arr, cw.values, cw.do_values)
+    else:
+        weighted = stored
+    return weighted, plugin_ref if plugin_ref is not None else weighted
 
 
 def diagnose(
@@ -480,11 +304,12 @@ def diagnose(
         A fitted model (a MechanismLearner is diagnosed through its ``resampler_``), or the
         weights alone (weight checks only).
     X : array-like of shape (n_samples, n_features), optional
-        The training features the model was fitted on. Needed for the weighted
-        posterior-predictive checks and ``cv``; without it those are skipped (and listed in
-        ``report.notes``).
+        The training features. Not needed for a model fitted by this package (it keeps the
+        weighted summaries the checks need, ``weighted_reference_``); needed for ``cv``
+        and for bare weights.
     thresholds : Thresholds, optional
-        Defaults to :class:`Thresholds` ``()``.
+        Defaults to :class:`Thresholds` ``()``, the operating point chosen on the
+        calibration suite.
     cv : int, optional
         Number of folds of the held-out weighted log-likelihood check (``heldout_k``); it
         refits the mixture ``cv × len(n_components)`` times, so it is off by default.
@@ -493,8 +318,7 @@ def diagnose(
     n_parameters_per_do : int or array-like of shape (n_do,), optional
         Free parameters for the ESS floor. Default: those of the fitted mixture; for a
         model without one (a bootstrap, bare weights) those of one full Gaussian on the
-        features (``d + d(d+1)/2``; ``2`` when the number of features is unknown), the
-        least a downstream model fitted to the weighted rows needs.
+        features (``d + d(d+1)/2``; ``2`` when the number of features is unknown).
     random_state : int, Generator or None
         Fold assignment of ``cv``.
 
@@ -511,20 +335,31 @@ def diagnose(
     X_arr = check_X(X, cw.n_samples, d) if X is not None else None
     if d is None and X_arr is not None:
         d = X_arr.shape[1]
+    names = getattr(model, "feature_names_in_", None)
     n_params, what = _model_size(mix, cw.n_do, d, n_parameters_per_do)
-    # strategy="plugin" samples the front-door formula from fitted conditionals: the causal
-    # weights play no part in the mixtures, so neither the weight checks nor a comparison
-    # with the weighted data can judge them.
-    plugin = getattr(model, "strategy", "weighting") == "plugin"
+    strategy = getattr(model, "strategy_", getattr(model, "strategy", "weighting"))
+    plugin = strategy == "plugin"
+    weighted, fitted_to = (None, None) if isinstance(model, CausalWeights) else _references(
+        model, cw, X_arr
+    )
+    checks = positivity_checks(cw, th)
     if plugin:
-        checks = []
-        notes.append(
-            "strategy='plugin': weight and weighted posterior-predictive checks skipped (the "
-            "mixtures are fitted to draws of the front-door formula, not to weighted rows); "
-            "check the conditionals instead (model.plugin_)."
-        )
+        # The mixtures are fitted to draws of the front-door formula: the weights play no
+        # part in them. The plug-in's own conditionals, and the cross-check against the
+        # weighting estimate, judge the answer instead.
+        checks += plugin_checks(getattr(model, "plugin_check_", None), th, names=names)
+        if getattr(model, "plugin_check_", None) is None:
+            notes.append("strategy='plugin': the conditionals' check (plugin_fit) is missing; "
+                         "refit the model.")
     else:
-        checks = _weight_checks(cw, n_params, what, th, mix.covariance_type if mix else None)
+        u = uncertainty_bound(weighted) if weighted is not None else None
+        checks += weight_checks_of(cw, n_params, what, th,
+                                   mix.covariance_type if mix else None, u)
+        if weighted is not None:
+            checks += uncertainty_checks(weighted, th, names=names, strategy=strategy)
+        else:
+            notes.append("mean_uncertainty skipped: pass the training X (bare weights).")
+    checks += cross_checks(getattr(model, "cross_check_", None), th, names=names)
     do_values = np.asarray(cw.do_values)
     if mix is not None:
         if mix.n_do != cw.n_do:
@@ -542,10 +377,8 @@ def diagnose(
                     f"draws from a variational guide ({guide!r}), which cannot fail to mix; "
                     "these checks cannot judge how well the variational family fits."
                 )
-        if plugin:
-            pass
-        elif X_arr is not None:
-            checks += _ppc_checks(mix, X_arr, cw, th)
+        if fitted_to is not None:
+            checks += ppc_checks(mix, fitted_to, th, names=names)
         else:
             notes.append("posterior-predictive checks skipped: pass the training X to run them.")
         if cv is not None:
@@ -553,7 +386,7 @@ def diagnose(
                 raise ValueError("cv needs the training data: pass X.")
             checks.append(_heldout_check(model, X_arr, int(cv), n_components, th, random_state))
     elif not isinstance(model, CausalWeights):
-        notes.append(f"{type(model).__name__} has no mixture: weight checks only.")
+        notes.append(f"{type(model).__name__} has no mixture: no posterior-predictive checks.")
 
     # Order: per do value, then the model-wide checks.
     order = {v: i for i, v in enumerate(do_values.tolist())}

@@ -27,44 +27,67 @@ STATUSES = ("pass", "warn", "fail")
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Thresholds of :func:`~causal_mixtures.diagnostics.diagnose`; ``docs/diagnostics.md``
-    justifies them.
+    """Thresholds of :func:`~causal_mixtures.diagnostics.diagnose`. Each one was chosen on
+    the ground-truth calibration suite (``benchmarks/bench_gate.py``); ``docs/diagnostics.md``
+    shows its ROC and the operating point.
 
     Attributes
     ----------
+    uncertainty : float
+        ``mean_uncertainty`` fails when the 95 % bound on the error of the worst feature's
+        interventional mean or sd (in sd units) exceeds this.
+    positivity_ratio, positivity_se : float, default=0.2, 4
+        ``positivity`` fails when a stratum of the cause keeps less than ``positivity_ratio``
+        of its share under an intervention, ``positivity_se`` standard errors below it.
     khat : float, default=0.7
-        Pareto ``k̂`` above which the weights are heavy-tailed (warn; fail with low ESS).
-    ess_per_parameter : float, default=10
+        Pareto ``k̂`` above which the weights are heavy-tailed (warn) ...
+    khat_uncertainty : float
+        ... and fail, when the ``mean_uncertainty`` value is above this as well.
+    ess_per_parameter : float
         ``weight_ess`` fails below this many effective rows per free mixture parameter.
     rhat, rhat_fail : float, default=1.01, 1.1
         R-hat passes at or below ``rhat``, warns up to ``rhat_fail``, fails above.
     posterior_ess_per_chain, posterior_ess_per_chain_fail : float, default=100, 10
         Bulk / tail ESS per chain to pass; below the second it fails.
-    moments, moments_fail : float, default=0.1, 0.25
-        Practical size of a moment discrepancy (in data standard deviations, or
-        correlation units) to warn / fail.
-    quantiles, quantiles_fail : float, default=0.05, 0.10
-        Practical size of a CDF discrepancy at the weighted data quantiles to warn / fail.
-    mc_se, mc_se_fail : float, default=3, 5
-        Discrepancies smaller than this many Monte-Carlo standard errors (at the weights'
-        ESS) never warn / fail.
+    ppc_se : float
+        Posterior-predictive and plug-in gaps smaller than this many standard errors of the
+        reference rows count as zero.
+    moments : float
+        ``ppc_moments`` fails when the mixture's interventional mean or sd misses the
+        weighted rows' by more than this (sd units, or relative for the sd).
+    correlation : float
+        ``ppc_moments`` warns when a correlation differs by more than this.
+    quantiles : float
+        ``ppc_quantiles`` fails when the mixture's CDF misses a weighted quantile's
+        probability by more than this.
+    cross_se, cross_gap : float
+        ``cross_check`` fails when two estimates of an interventional mean differ by more
+        than ``cross_se`` combined standard errors and more than ``cross_gap`` sd.
+    plugin_gap : float
+        ``plugin_fit`` fails when the plug-in's conditionals miss the observed mean or sd of
+        ``x`` given a stratum of the cause by more than this (sd units).
     heldout_se : float, default=1
         ``heldout_k`` warns when the fitted ``K`` is more than this many standard errors
         below the best held-out log-likelihood.
     """
 
+    uncertainty: float = 0.2
+    positivity_ratio: float = 0.2
+    positivity_se: float = 4.0
     khat: float = 0.7
-    ess_per_parameter: float = 10.0
+    khat_uncertainty: float = 0.1
+    ess_per_parameter: float = 1.0
     rhat: float = 1.01
     rhat_fail: float = 1.1
     posterior_ess_per_chain: float = 100.0
     posterior_ess_per_chain_fail: float = 10.0
+    ppc_se: float = 3.0
     moments: float = 0.1
-    moments_fail: float = 0.25
+    correlation: float = 0.25
     quantiles: float = 0.05
-    quantiles_fail: float = 0.10
-    mc_se: float = 3.0
-    mc_se_fail: float = 5.0
+    cross_se: float = 3.0
+    cross_gap: float = 0.1
+    plugin_gap: float = 0.1
     heldout_se: float = 1.0
 
 
@@ -75,8 +98,10 @@ class Check:
     Attributes
     ----------
     name : str
-        The check (``"weight_ess"``, ``"weight_khat"``, ``"convergence"``, ``"rhat"``,
-        ``"posterior_ess"``, ``"ppc_moments"``, ``"ppc_quantiles"``, ``"heldout_k"``).
+        The check (``"positivity"``, ``"weight_ess"``, ``"weight_khat"``,
+        ``"mean_uncertainty"``, ``"convergence"``, ``"rhat"``, ``"posterior_ess"``,
+        ``"ppc_moments"``, ``"ppc_quantiles"``, ``"cross_check"``, ``"plugin_fit"``,
+        ``"heldout_k"``).
     do : object or None
         The intervention value, or ``None`` for a check of the whole model.
     status : {"pass", "warn", "fail"}

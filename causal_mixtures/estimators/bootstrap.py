@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator
 
 from causal_mixtures._random import RandomState, check_random_state
 from causal_mixtures._validation import Options, validate_params
+from causal_mixtures.diagnostics.reference import weighted_reference
 from causal_mixtures.estimators.common import (
     as_frame,
     check_fit_inputs,
@@ -41,6 +42,8 @@ class CausalBootstrap(BaseEstimator):
     do_values_ : ndarray of shape (n_do,)
     sample_indices_ : ndarray of shape (n_new,)
         Source row of every resampled row, in output order.
+    weighted_reference_ : WeightedReference
+        The weighted summaries of the rows, for :func:`~causal_mixtures.diagnose`.
     """
 
     def __init__(
@@ -99,6 +102,7 @@ class CausalBootstrap(BaseEstimator):
         )
         self.causal_weights_ = cw
         self.do_values_ = np.asarray(cw.do_values)
+        self.weighted_reference_ = weighted_reference(X_arr, cw.values, cw.do_values)
         counts = draws_per_do(len(X_arr), n_samples, cw.n_do)
         rng = check_random_state(self.random_state)
         idx = np.concatenate(

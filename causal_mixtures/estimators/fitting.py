@@ -8,6 +8,7 @@ nothing of estimators.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from causal_mixtures._random import check_random_state
+from causal_mixtures.diagnostics.reference import WeightedReference, weighted_reference
 from causal_mixtures.estimators.plugin import PluginFrontDoor
 from causal_mixtures.exceptions import ConvergenceWarning, DegenerateFitError
 from causal_mixtures.mixture.bayes import (
@@ -49,6 +51,7 @@ __all__ = [
     "not_converged_message",
     "fit_plugin_blocks",
     "plugin_draw_count",
+    "plugin_reference",
     "plugin_rows",
     "plugin_standardization",
     "weight_mass",
@@ -507,6 +510,23 @@ def plugin_standardization(blocks: list[np.ndarray]) -> Standardization:
     return Standardization(shift, scale, rel)
 
 
+def plugin_reference(blocks: list[np.ndarray], do_values: np.ndarray) -> WeightedReference:
+    """The :class:`WeightedReference` of the plug-in draws, one block per do value (each
+    summarised on its own rows: no (n_do · m, n_do) indicator matrix)."""
+    refs = [
+        weighted_reference(b, np.ones((len(b), 1)), do_values[j : j + 1], source="plug-in draws")
+        for j, b in enumerate(blocks)
+    ]
+    fields = {
+        f.name: (
+            None if getattr(refs[0], f.name) is None
+            else np.concatenate([getattr(r, f.name) for r in refs])
+        )
+        for f in dataclasses.fields(WeightedReference) if f.name != "source"
+    }
+    return WeightedReference(**fields, source="plug-in draws")
+
+
 def fit_plugin_blocks(
     est: Any, blocks: list[np.ndarray], rng: np.random.Generator, device: torch.device,
     do_values: np.ndarray, std: Standardization,
@@ -593,6 +613,8 @@ def fit_mixtures(
             )
             ess = kish_ess(W, axis=1)
         res = std.result_to_raw(res, d)
+        if plugin is not None:
+            res.info["fitted_reference"] = plugin_reference(blocks, cw.do_values)
     else:
         W = cw.values.T.copy()
         std = Standardization.of(X, W)

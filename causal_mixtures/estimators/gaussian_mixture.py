@@ -35,6 +35,7 @@ from causal_mixtures._validation import (
     resolve_device,
     validate_params,
 )
+from causal_mixtures.diagnostics.reference import weighted_reference
 from causal_mixtures.estimators.common import (
     as_frame,
     check_feature_names,
@@ -142,14 +143,10 @@ class CausalGaussianMixture(BaseEstimator):
         strong confounding (``docs/results.md``); keep ``"weighting"`` when ``x`` given
         ``(y, z)`` is hard to model (e.g. step functions of ``z``, images).
     plugin_components : int or "auto", default="auto"
-        ``strategy="plugin"``: components of each conditional mixture; ``"auto"`` chooses K
-        by BIC for each conditional.
+        ``strategy="plugin"``: components of each conditional mixture (``"auto"``: by BIC).
     plugin_draws : int or None, default=None
-        ``strategy="plugin"``: draws per intervention value the mixtures are fitted to (each
-        do value's mixture on its own draws); ``None`` means ``n_samples``, clipped to
-        ``[50 × the free parameters of the largest mixture the K grid may fit, 200 000]``:
-        the draws' Monte-Carlo error is then at most the conditionals' estimation error
-        (:func:`~causal_mixtures.estimators.fitting.plugin_draw_count`).
+        ``strategy="plugin"``: draws per intervention value; ``None`` means ``n_samples``
+        within [50 per mixture parameter, 200 000] (``docs/estimators.md``).
     positivity : {"raise", "warn"}, default="raise"
         When the causal weights show that positivity fails (under some intervention a value
         of the cause keeps almost none of its weight share, e.g. a mechanism that copies the
@@ -231,6 +228,12 @@ class CausalGaussianMixture(BaseEstimator):
         EM fits: degenerate components that stayed so and were dropped (weight zero, the
         others refitted): the mixture of that do value has that many fewer components. A
         fit that cannot be repaired raises :class:`~causal_mixtures.DegenerateFitError`.
+    weighted_reference_ : WeightedReference
+        Weighted moments, quantiles and their standard errors of the training rows per
+        intervention value (:mod:`causal_mixtures.diagnostics.reference`): what
+        :func:`~causal_mixtures.diagnose` needs, so it runs without the data passed back.
+    plugin_reference_ : WeightedReference
+        ``strategy="plugin"``: the same for the plug-in draws the mixtures were fitted to.
     n_components_ : int
     n_components_grid_, bic_grid_ : ndarray
         Candidates and their BIC (per intervention value) when ``n_components="auto"``.
@@ -425,6 +428,12 @@ class CausalGaussianMixture(BaseEstimator):
         if grid_info is not None:
             self.n_components_grid_, self.bic_grid_ = grid_info
         self._store(res, cw, k, bic, X_arr, names, prior)
+        # What the diagnostics need from the training rows, so diagnose(model) runs
+        # without the data passed back: the weighted summaries, and for the plug-in the
+        # summaries of the draws the mixtures were fitted to.
+        self.weighted_reference_ = weighted_reference(X_arr, cw.values, cw.do_values)
+        if "fitted_reference" in res.info:
+            self.plugin_reference_ = res.info["fitted_reference"]
         if not bool(res.converged.all()):
             warnings.warn(not_converged_message(self, res, cw), ConvergenceWarning, stacklevel=2)
         return self

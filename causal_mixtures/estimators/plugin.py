@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from causal_mixtures.weights.conditional import CellConditional, ConditionalGaussianMixture
-from causal_mixtures.weights.density import is_discrete, unique_rows
+from causal_mixtures.weights.density import is_discrete, rows_as_codes, unique_rows
 
 __all__ = ["CellConditional", "ConditionalGaussianMixture", "PluginFrontDoor"]
 
@@ -72,7 +72,39 @@ class PluginFrontDoor:
         return np.empty((len(y), 0), dtype=np.int64), np.asarray(y, dtype=float).reshape(-1, 1)
 
     def _encode_w(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Covariates of the training rows ``w`` (row indices)."""
         return self.w_codes_[w], self.w_cont_[w]
+
+    def _encode_w_values(self, values: Any, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """Codes and continuous columns of covariate values (``m`` rows)."""
+        if values is None:
+            if self.n_covariates_:
+                raise ValueError(
+                    f"covariates is required: the plug-in was fitted with {self.n_covariates_} "
+                    "covariate column(s); pass the covariates of these rows."
+                )
+            return np.empty((m, 0), np.int64), np.empty((m, 0))
+        w = np.asarray(values).reshape(m, -1)
+        if w.shape[1] != self.n_covariates_:
+            raise ValueError(
+                f"covariates must have {self.n_covariates_} column(s) as when fitted; got "
+                f"{w.shape[1]}."
+            )
+        codes, cont = [], []
+        for k, levels in enumerate(self.w_levels_):
+            if levels is None:
+                cont.append(w[:, k].astype(float))
+                continue
+            code = rows_as_codes(w[:, k].reshape(-1, 1), levels)[1]
+            if (code < 0).any():
+                bad = w[np.flatnonzero(code < 0)[0], k]
+                raise ValueError(
+                    f"covariates column {k} takes the value {bad!r}, never seen when fitting "
+                    f"(levels: {levels[:, 0].tolist()[:10]}). Pass observed levels only."
+                )
+            codes.append(code)
+        wd = np.column_stack(codes).astype(np.int64) if codes else np.empty((m, 0), np.int64)
+        return wd, (np.column_stack(cont) if cont else np.empty((m, 0)))
 
     def _describe_x(self, row: np.ndarray) -> str:
         return f"p(x | y', z, w) in the cell of discrete codes {row.tolist()} (cause, mechanism, covariates)"
@@ -108,11 +140,15 @@ class PluginFrontDoor:
         w = np.empty((n, 0)) if covariates is None else np.asarray(covariates)
         w = w.reshape(n, -1)
         codes, cont = [], []
+        self.w_levels_: list[np.ndarray | None] = []
         for k in range(w.shape[1]):
             col = w[:, k]
             if is_discrete(col):
-                codes.append(unique_rows(col.reshape(-1, 1))[1])
+                levels, code = unique_rows(col.reshape(-1, 1))
+                self.w_levels_.append(levels)
+                codes.append(code)
             else:
+                self.w_levels_.append(None)
                 cont.append(col.astype(float))
         self.w_codes_ = np.column_stack(codes).astype(np.int64) if codes else np.empty((n, 0), np.int64)
         self.w_cont_ = np.column_stack(cont) if cont else np.empty((n, 0))
@@ -139,12 +175,17 @@ class PluginFrontDoor:
 
     # ------------------------------------------------------------------ sampling
     def _draw(
-        self, n: int, y_z: np.ndarray, rng: np.random.Generator, rows: np.ndarray | None = None
-    ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
-        """Inputs of ``p(x | y', z, w)`` for ``n`` draws: ``z ~ p(z | y_z, w)`` with
-        ``(y', w)`` from the rows ``rows`` (default: uniform over the training rows)."""
-        idx = rng.integers(0, len(self.y_), n) if rows is None else rows
-        wd, wc = self._encode_w(idx)
+        self, n: int, y_z: np.ndarray, rng: np.random.Generator,
+        given: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs of ``p(x | y', z, w)`` for ``n`` draws, ``z ~ p(z | y_z, w)``: with
+        ``given=None``, ``(y', w)`` from uniformly drawn training rows (interventional);
+        else ``y' = y_z`` and ``w`` the encoded covariates ``given`` (observational)."""
+        if given is None:
+            idx = rng.integers(0, len(self.y_), n)
+            wd, wc = self._encode_w(idx)
+        else:
+            wd, wc = given
         yd, yc = self._encode_y(y_z)
         z = self.z_model_.sample(
             np.column_stack([yd, wd]), np.column_stack([yc, wc]), rng, self._describe_z
@@ -153,12 +194,12 @@ class PluginFrontDoor:
             zd, zc = z.reshape(-1, 1), np.empty((n, 0))
         else:
             zd, zc = np.empty((n, 0), np.int64), z
-        pd_, pc = self._encode_y(self.y_[idx]) if rows is None else (yd, yc)
-        return (np.column_stack([pd_, zd, wd]), np.column_stack([pc, zc, wc])), idx
+        pd_, pc = self._encode_y(self.y_[idx]) if given is None else (yd, yc)
+        return np.column_stack([pd_, zd, wd]), np.column_stack([pc, zc, wc])
 
     def sample(self, n: int, do: Any, rng: np.random.Generator) -> np.ndarray:
         """``n`` draws of ``x ~ p(x | do(y = do))``, shape (n, d)."""
-        (disc, cont), _ = self._draw(n, np.full(n, do, dtype=self.y_.dtype), rng)
+        disc, cont = self._draw(n, np.full(n, do, dtype=self.y_.dtype), rng)
         return self.x_model_.sample(disc, cont, rng, self._describe_x)
 
     def interventional_mean(
@@ -175,36 +216,35 @@ class PluginFrontDoor:
         mean, se : ndarray of shape (d,)
         """
         rng = np.random.default_rng(0) if rng is None else rng
-        (disc, cont), _ = self._draw(n_draws, np.full(n_draws, do, dtype=self.y_.dtype), rng)
+        disc, cont = self._draw(n_draws, np.full(n_draws, do, dtype=self.y_.dtype), rng)
         m = self.x_model_.mean(disc, cont, self._describe_x)
         return m.mean(0), m.std(0, ddof=1) / math.sqrt(n_draws)
 
     def sample_observational(
-        self, y: Any, covariates: Any = None, rng: np.random.Generator | None = None
+        self, y: Any, rng: np.random.Generator | None = None, covariates: Any = None
     ) -> np.ndarray:
         """One draw of ``x ~ p̂(x | y_n, w_n) = ∫ p̂(z | y_n, w_n) p̂(x | y_n, z, w_n) dz`` per
         row: the conditionals' implied observational distribution, to compare with the data
-        (a posterior-predictive check of the plug-in). ``y`` and ``covariates`` as in
-        :meth:`observational_mean`; returns shape (m, d)."""
-        rng = np.random.default_rng(0) if rng is None else rng
-        disc, cont = self._observational_inputs(y, covariates, rng)
-        return self.x_model_.sample(disc, cont, rng, self._describe_x)
+        (a posterior-predictive check of the plug-in).
 
-    def _observational_inputs(
-        self, y: Any, covariates: Any, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
+        Parameters
+        ----------
+        y : array-like of shape (m,)
+            Cause values.
+        rng : numpy.random.Generator, optional
+            Default ``numpy.random.default_rng(0)``.
+        covariates : array-like of shape (m,) or (m, d_w), optional
+            The covariates of those rows; required when the plug-in has covariates.
+
+        Returns
+        -------
+        ndarray of shape (m, d)
+        """
+        rng = np.random.default_rng(0) if rng is None else rng
         y = np.asarray(y)
-        if self.n_covariates_ and covariates is None:
-            if len(y) != len(self.y_):
-                raise ValueError(
-                    "covariates=None means the training rows' covariates, so y must be the "
-                    f"training cause ({len(self.y_)} rows); got {len(y)} rows. Pass "
-                    "covariates=row indices into the training rows."
-                )
-            covariates = np.arange(len(y))
-        rows = np.arange(len(y)) if covariates is None else np.asarray(covariates, dtype=np.int64)
-        (disc, cont), _ = self._draw(len(y), y, rng, rows)
-        return disc, cont
+        given = self._encode_w_values(covariates, len(y))
+        disc, cont = self._draw(len(y), y, rng, given)
+        return self.x_model_.sample(disc, cont, rng, self._describe_x)
 
     def observational_mean(
         self, y: Any, covariates: Any = None, *, n_draws: int = 32,
@@ -217,21 +257,23 @@ class PluginFrontDoor:
         ----------
         y : array-like of shape (m,)
             Cause values.
-        covariates : array-like of int of shape (m,), optional
-            Indices of training rows whose covariates go with ``y`` (default: the training
-            rows themselves, when the plug-in has covariates; ignored without).
+        covariates : array-like of shape (m,) or (m, d_w), optional
+            The covariates of those rows; required when the plug-in has covariates.
         n_draws : int, default=32
         rng : numpy.random.Generator, optional
+            Default ``numpy.random.default_rng(0)``.
 
         Returns
         -------
         ndarray of shape (m, d)
-            Compare with the data, e.g. the class means of ``x`` (the gate's
+            Compare with the data, e.g. with the class means of ``x`` (a
             posterior-predictive check of the conditionals).
         """
         rng = np.random.default_rng(0) if rng is None else rng
-        total = 0.0
+        y = np.asarray(y)
+        given = self._encode_w_values(covariates, len(y))
+        total = np.zeros((len(y), self.n_features_))
         for _ in range(n_draws):
-            disc, cont = self._observational_inputs(y, covariates, rng)
-            total = total + self.x_model_.mean(disc, cont, self._describe_x)
-        return np.asarray(total) / n_draws
+            disc, cont = self._draw(len(y), y, rng, given)
+            total += self.x_model_.mean(disc, cont, self._describe_x)
+        return total / n_draws

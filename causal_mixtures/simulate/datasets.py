@@ -449,7 +449,7 @@ def make_regression_linear(
           ``Y = 2 + U + e`` and ``Z = 1.5 Y + e`` unchanged);
         - ``true_slope`` 1.5, ``naive_slope`` 4.0;
         - ``interventional_mean`` (callable, ``E[X | do(Y = y)] = 1.5 y``, same shape as
-          ``y``), ``interventional_var`` ``25 + 1.5**2 + 1 = 28.25`` (variance of ``X``
+          ``y``), ``interventional_var`` ``25 + 1 + 1 = 27``: ``X = 5 U + Z + e`` with ``Var(Z | do(y)) = 1`` (variance of ``X``
           under ``do(Y)`` in the confounded SCM), ``sample_interventional`` (callable
           ``(y_value, n, random_state=None) -> ndarray (n, 1)``);
         - ``feature_names`` ``["X"]``, ``graph`` ``"front_door"``, ``scm``,
@@ -476,7 +476,7 @@ def make_regression_linear(
         interventional_mean=functools.partial(
             _linear_interventional_mean, intercept=0.0, slope=1.5
         ),
-        interventional_var=25.0 + 1.5**2 * 1.0 + 1.0,
+        interventional_var=25.0 + 1.0 + 1.0,
         sample_interventional=functools.partial(_front_door_do_sample, params=params, n_features=1),
         params=params,
         feature_names=["X"],
@@ -485,7 +485,7 @@ def make_regression_linear(
         description=(
             "Synthetic linear-Gaussian regression after Mao & Little (arXiv:2410.20057): "
             "U ~ N(0,1); Y = 2 + U + e; Z = 1.5 Y + e; X = 5 U + Z + e. "
-            "E[X|do(Y=y)] = 1.5 y; Var[X|do(Y)] = 28.25; observational slope 4. "
+            "E[X|do(Y=y)] = 1.5 y; Var[X|do(Y)] = 27; observational slope 4. "
             "Non-confounded test set: the same program with U -> X removed (X = Z + e)."
         ),
     )

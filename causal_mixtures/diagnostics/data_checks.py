@@ -1,0 +1,362 @@
+"""The checks that look at the data behind a fit and at its answer.
+
+Per intervention value: positivity (the weight share of each stratum of the cause), the
+weights (Kish ESS and Pareto ``k̂``), the uncertainty of the interventional mean and sd that
+the weights allow (``mean_uncertainty``), the mixture against the weighted rows
+(``ppc_moments``, ``ppc_quantiles``), the weighting estimate against an estimate whose
+errors come from elsewhere (``cross_check``) and, for the plug-in strategy, its fitted
+conditionals against the observational data (``plugin_fit``). Each returns
+:class:`~causal_mixtures.diagnostics.report.Check` rows whose messages speak of the result;
+the thresholds come from the ground-truth calibration suite (``docs/diagnostics.md``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from causal_mixtures.diagnostics.reference import PPC_PROBS, WeightedReference
+from causal_mixtures.diagnostics.report import Check, Thresholds, format_value
+from causal_mixtures.mixture.params import Mixture
+from causal_mixtures.weights.core import CausalWeights
+
+__all__ = [
+    "MAX_PPC_DRAWS",
+    "cross_checks",
+    "plugin_checks",
+    "positivity_checks",
+    "ppc_checks",
+    "uncertainty_bound",
+    "uncertainty_checks",
+    "weight_checks_of",
+]
+
+MAX_PPC_DRAWS = 200
+
+
+def _feature(names: Any, f: int, d: int) -> str:
+    if names is not None:
+        return f"feature {names[f]!s}"
+    return "the feature" if d == 1 else f"feature {f}"
+
+
+def _simpler(covariance_type: str | None) -> str:
+    return {
+        "full": "use fewer components or covariance_type='diag'",
+        "diag": "use fewer components or covariance_type='spherical'",
+        "spherical": "use fewer components",
+    }.get(covariance_type or "", "use a simpler model")
+
+
+# --------------------------------------------------------------------------------------
+# the weights
+
+
+def positivity_checks(cw: CausalWeights, th: Thresholds) -> list[Check]:
+    """``positivity``: under each do value, does every stratum of the cause keep its weight
+    share? A stratum whose share collapses is one the front-door formula cannot be
+    estimated for (``docs/weights.md``, "Positivity")."""
+    ov = cw.overlap
+    if ov is None:
+        return []
+    out = []
+    for j, v in enumerate(cw.do_values.tolist()):
+        ratio = ov.ratio[:, j]
+        z = ov.z[:, j]
+        s = int(np.argmin(ratio))
+        worst, zs = float(ratio[s]), float(z[s])
+        bad = worst < th.positivity_ratio and zs >= th.positivity_se
+        stratum = ov.strata[s]
+        where = (
+            f"y in ({stratum[0]:.3g}, {stratum[1]:.3g}]" if isinstance(stratum, tuple)
+            else f"y = {stratum!r}"
+        )
+        msg = (
+            f"Under this intervention the rows with {where} keep {worst:.1%} of their share of "
+            f"the data ({zs:.1f} standard errors below it)"
+            + (
+                ": the mechanism values it makes likely are (almost) never seen with those rows, "
+                "so the answer is the confounded p(x | y) there, not p(x | do(y))."
+                if bad
+                else "."
+            )
+        )
+        remedy = (
+            "" if not bad else
+            "Check that the mechanism is not a copy or a deterministic function of the cause; "
+            "collect rows where the mechanism varies within each cause value, or move this "
+            "intervention value toward the bulk of the observed cause."
+        )
+        out.append(Check("positivity", v, "fail" if bad else "pass", worst,
+                         th.positivity_ratio, ">=", msg, remedy))
+    return out
+
+
+def weight_checks_of(
+    cw: CausalWeights,
+    n_params: np.ndarray,
+    what: str,
+    th: Thresholds,
+    covariance_type: str | None = None,
+    uncertainty: np.ndarray | None = None,
+) -> list[Check]:
+    """``weight_ess`` and ``weight_khat`` per do value. ``uncertainty`` (the
+    ``mean_uncertainty`` value per do value, when the data are known) decides whether a
+    heavy tail matters: k̂ fails only where the answer is already uncertain."""
+    out = []
+    for j, v in enumerate(cw.do_values.tolist()):
+        ess = float(cw.ess[j])
+        ratio = float(cw.ess_ratio[j])
+        floor = th.ess_per_parameter * float(n_params[j])
+        maxr = float(cw.max_ratio[j])
+        ok_ess = ess >= floor
+        msg = (
+            f"The weights of this intervention have an effective sample size of {ess:.1f} rows "
+            f"({100 * ratio:.1f} % of {cw.n_samples}; the largest weight is {maxr:.0f} times "
+            f"the mean) for {what} with {int(n_params[j])} free parameters"
+            + ("." if ok_ess else f": fewer than {th.ess_per_parameter:g} rows per parameter.")
+        )
+        remedy = (
+            "" if ok_ess else
+            f"Too few effective rows for this model: {_simpler(covariance_type)}, move this "
+            "intervention value toward the bulk of the observed cause, or collect more data."
+        )
+        out.append(Check("weight_ess", v, "pass" if ok_ess else "fail", ess, floor, ">=",
+                         msg, remedy))
+
+        k = float(cw.khat[j])
+        u = math.nan if uncertainty is None else float(uncertainty[j])
+        smoothed = " (before the PSIS smoothing applied to the fit)" if cw.smoothing else ""
+        if math.isnan(k):
+            status = "fail" if not ok_ess else "warn"
+            msg = "Pareto k-hat could not be estimated (fewer than ten rows carry weight)."
+            remedy = "Use more data or a smoother density for p(z | y)."
+        elif k <= th.khat:
+            status, remedy = "pass", ""
+            msg = f"Pareto k-hat of the weights{smoothed} is {format_value(k, 3)}: " + (
+                "the weights are bounded (no tail)." if math.isinf(k)
+                else "the importance weights are reliable."
+            )
+        else:
+            matters = not ok_ess or (not math.isnan(u) and u > th.khat_uncertainty)
+            status = "fail" if matters else "warn"
+            msg = (
+                f"Pareto k-hat of the weights{smoothed} is {k:.2f} > {th.khat:g}: a few rows "
+                "carry much of the weight, so the weighted answer converges slowly and its "
+                "standard error is itself unreliable"
+                + (
+                    f"; with an uncertainty of {u:.2f} sd already, the interventional "
+                    "distribution may be off by more than it says."
+                    if matters and not math.isnan(u)
+                    else "." if not matters else ", and the effective sample size is too small."
+                )
+            )
+            remedy = (
+                "Use strategy='plugin' (no importance weights), intervention values nearer the "
+                "bulk of the observed cause, weight_smoothing='psis', or more data."
+            )
+        out.append(Check("weight_khat", v, status, k, th.khat, "<=", msg, remedy))
+    return out
+
+
+def uncertainty_bound(ref: WeightedReference) -> np.ndarray:
+    """The ``mean_uncertainty`` value per do value: 1.96 times the root-mean-square over
+    features of the larger standard error (sd units) of each feature's interventional
+    mean and sd, the same aggregate as the calibration suite's error (``docs/diagnostics.md``)."""
+    return 1.96 * np.sqrt((ref.uncertainty**2).mean(1))
+
+
+def uncertainty_checks(
+    ref: WeightedReference, th: Thresholds, *, names: Any = None, strategy: str = "weighting"
+) -> list[Check]:
+    """``mean_uncertainty``: how far the weighted interventional means and sds can be from
+    the truth (95 %, root-mean-square over features, in sd units); fails where that is more
+    than the tolerance of ``docs/diagnostics.md``."""
+    out = []
+    u = ref.uncertainty
+    bound = uncertainty_bound(ref)
+    d = ref.n_features
+    for j, v in enumerate(ref.do_values.tolist()):
+        f = int(np.argmax(u[j]))
+        val = float(bound[j])
+        bad = val > th.uncertainty
+        what = "mean and sd" if d == 1 else f"means and sds of the {d} features"
+        msg = (
+            f"The interventional {what} under this intervention are uncertain to ±{val:.2f} sd "
+            f"(95 %{', root-mean-square' if d > 1 else ''}; from {ref.ess[j]:.0f} effective "
+            "rows"
+            + (f"; worst: {_feature(names, f, d)} at ±{1.96 * u[j, f]:.2f} sd)" if d > 1 else ")")
+            + (": samples drawn for this intervention can be off by that much." if bad else ".")
+        )
+        remedy = (
+            "" if not bad else
+            "Collect more rows whose mechanism values are likely under this intervention, "
+            "move it toward the bulk of the observed cause"
+            + (", or use strategy='plugin' (no importance weights)."
+               if strategy == "weighting" else ".")
+        )
+        out.append(Check("mean_uncertainty", v, "fail" if bad else "pass", val,
+                         th.uncertainty, "<=", msg, remedy))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# the mixture against the rows it was fitted to
+
+
+def ppc_checks(mix: Mixture, ref: WeightedReference, th: Thresholds, *, names: Any = None
+               ) -> list[Check]:
+    """``ppc_moments`` and ``ppc_quantiles``: the mixture's moments and marginal CDF against
+    the weighted rows, in units of the reference's own standard errors."""
+    mix = mix.thin(MAX_PPC_DRAWS)
+    m_mean, m_cov = mix.predictive_moments()
+    m_sd = np.sqrt(np.maximum(np.diagonal(m_cov, axis1=-2, axis2=-1), 1e-300))
+    d_sd = np.maximum(ref.sd, 1e-300)
+    mean_gap = np.abs(m_mean - ref.mean) / d_sd  # (n_do, d)
+    sd_gap = np.abs(m_sd / d_sd - 1.0)
+    if ref.cov is not None and ref.n_features > 1:
+        d_corr = ref.cov / (d_sd[:, :, None] * d_sd[:, None, :])
+        m_corr = m_cov / (m_sd[:, :, None] * m_sd[:, None, :])
+        corr_gap = np.abs(m_corr - d_corr).max((-1, -2))
+    else:
+        corr_gap = np.zeros(ref.n_do)
+    probs = np.asarray(PPC_PROBS)
+    cdf = mix.marginal_cdf(ref.quantiles)  # (n_do, d, P)
+    d = ref.n_features
+    out = []
+    for j, v in enumerate(ref.do_values.tolist()):
+        # Gaps beyond the reference's own noise: z-scores against its standard errors.
+        z_mean = mean_gap[j] / np.maximum(ref.mean_se[j], 1e-12)
+        z_sd = sd_gap[j] / np.maximum(ref.sd_se[j], 1e-12)
+        excess = {
+            "mean": np.where(z_mean > th.ppc_se, mean_gap[j], 0.0),
+            "sd": np.where(z_sd > th.ppc_se, sd_gap[j], 0.0),
+        }
+        which = max(excess, key=lambda k: excess[k].max())
+        f = int(np.argmax(excess[which]))
+        val = float(excess[which][f])
+        corr = float(corr_gap[j])
+        status = "fail" if val > th.moments else "pass"
+        if status == "pass" and corr > th.correlation:
+            status = "warn"
+        gap_all = mean_gap[j] if which == "mean" else sd_gap[j]
+        f = f if val > 0 else int(np.argmax(gap_all))
+        msg = (
+            f"The mixture's interventional {which} of {_feature(names, f, d)} differs from the "
+            f"{ref.source}' by {float(gap_all[f]):.3f}"
+            + (" sd" if which == "mean" else " (relative)")
+            + (f"; its largest correlation gap is {corr:.2f}" if d > 1 else "")
+            + (": the samples misrepresent the interventional distribution." if status == "fail"
+               else ".")
+        )
+        remedy = (
+            "" if status == "pass" else
+            "Use more components (n_components='auto') or covariance_type='full', or check "
+            "convergence." if status == "fail" else
+            "The correlations between features are approximated (diagonal covariances): use "
+            "covariance_type='full' or more components if the downstream model needs them."
+        )
+        out.append(Check("ppc_moments", v, status, val, th.moments, "<=", msg, remedy))
+
+        # Distance of the mixture's CDF to the range the data's CDF spans at each weighted
+        # quantile (an interval at an atom), beyond the binomial noise of the weighted rows;
+        # the mean over features of the worst quantile, like the suite's error.
+        se_q = np.sqrt(probs * (1 - probs) / max(float(ref.ess[j]), 1.0))  # (P,)
+        gap = np.maximum.reduce([ref.cdf_below[j] - cdf[j], cdf[j] - ref.cdf_at[j],
+                                 np.zeros_like(cdf[j])])  # (d, P)
+        gap = np.where(gap > th.ppc_se * se_q, gap, 0.0)
+        worst = gap.max(1)  # (d,)
+        val = float(worst.mean())
+        fq = int(np.argmax(worst))
+        pq = int(np.argmax(gap[fq]))
+        status = "fail" if val > th.quantiles else "pass"
+        out.append(Check(
+            "ppc_quantiles", v, status, val, th.quantiles, "<=",
+            f"The mixture's marginal CDFs miss the {ref.source}' quantiles by {val:.3f}"
+            + (" on average over features" if d > 1 else "")
+            + f" (worst: {_feature(names, fq, d)}, where the mixture puts "
+            f"{cdf[j, fq, pq]:.3f} below the {100 * probs[pq]:g} % quantile)"
+            + (": the mixture misses the shape of the interventional distribution (skew, "
+               "several modes, heavy tails)." if status == "fail" else "."),
+            "" if status == "pass" else
+            "Use more components (n_components='auto') and look at plot_ppc.",
+        ))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# the answer against another answer
+
+
+def cross_checks(cross: Any, th: Thresholds, *, names: Any = None) -> list[Check]:
+    """``cross_check``: the fit's interventional means against a second estimate whose
+    errors come from elsewhere (weighting against the plug-in's conditionals, or the
+    reverse). ``cross`` is the estimator's ``cross_check_`` (a mapping with ``do_values``,
+    ``mean`` and ``se`` of both estimates, ``sd`` and the two names)."""
+    if cross is None:
+        return []
+    a, b = cross["names"]
+    gap = np.abs(np.asarray(cross["mean"][0]) - np.asarray(cross["mean"][1]))
+    sd = np.maximum(np.asarray(cross["sd"]), 1e-300)
+    se = np.sqrt(np.asarray(cross["se"][0]) ** 2 + np.asarray(cross["se"][1]) ** 2)
+    gap_sd = gap / sd
+    z = gap / np.maximum(se, 1e-300)
+    out = []
+    d = gap.shape[1]
+    for j, v in enumerate(np.asarray(cross["do_values"]).tolist()):
+        beyond = np.where(z[j] > th.cross_se, gap_sd[j], 0.0)
+        f = int(np.argmax(beyond)) if beyond.max() > 0 else int(np.argmax(gap_sd[j]))
+        val = float(beyond[f])
+        bad = val > th.cross_gap
+        msg = (
+            f"The {a} and {b} estimates of the interventional mean of "
+            f"{_feature(names, f, d)} differ by {gap_sd[j, f]:.2f} sd ({z[j, f]:.1f} standard "
+            "errors)"
+            + (": their errors come from different models, so at least one of them is wrong "
+               "here." if bad else ".")
+        )
+        remedy = (
+            "" if not bad else
+            "Compare the plug-in's conditionals with the data (plugin_fit) and the weight "
+            "density's held-out fit (causal_weights_.density_choice); trust neither until "
+            "they agree."
+        )
+        out.append(Check("cross_check", v, "fail" if bad else "pass", val, th.cross_gap,
+                         "<=", msg, remedy))
+    return out
+
+
+def plugin_checks(fit: Any, th: Thresholds, *, names: Any = None) -> list[Check]:
+    """``plugin_fit``: the plug-in's fitted conditionals reproduce the observational data?
+    ``fit`` is the estimator's ``plugin_check_`` (a mapping with ``strata``, the data's and
+    the conditionals' means and sds per stratum of the cause, and the data's standard
+    errors): if the conditionals cannot reproduce p(x | y), their front-door formula is
+    not p(x | do(y))."""
+    if fit is None:
+        return []
+    d_mean, m_mean = np.asarray(fit["data_mean"]), np.asarray(fit["model_mean"])
+    d_sd, m_sd = np.asarray(fit["data_sd"]), np.asarray(fit["model_sd"])
+    se = np.asarray(fit["se"])  # (n_strata, d), sd units
+    mean_gap = np.abs(m_mean - d_mean) / np.maximum(d_sd, 1e-300)
+    sd_gap = np.abs(m_sd / np.maximum(d_sd, 1e-300) - 1.0)
+    gap = np.maximum(np.where(mean_gap > th.ppc_se * se, mean_gap, 0.0),
+                     np.where(sd_gap > th.ppc_se * se, sd_gap, 0.0))
+    s, f = np.unravel_index(int(np.argmax(gap)), gap.shape)
+    val = float(gap[s, f])
+    bad = val > th.plugin_gap
+    stratum = fit["strata"][s]
+    where = (f"y in ({stratum[0]:.3g}, {stratum[1]:.3g}]" if isinstance(stratum, tuple)
+             else f"y = {stratum!r}")
+    return [Check(
+        "plugin_fit", None, "fail" if bad else "pass", val, th.plugin_gap, "<=",
+        f"The plug-in's conditionals p(z | y) and p(x | y, z) reproduce the observed "
+        f"p(x | y) to within {val:.3f} sd (worst: {_feature(names, int(f), d_mean.shape[1])} "
+        f"at {where})"
+        + (": they are misspecified, so their front-door formula is not p(x | do(y))."
+           if bad else "."),
+        "" if not bad else
+        "Use more plug-in components (plugin_components='auto' or larger) or "
+        "strategy='weighting'.",
+    )]

@@ -1,0 +1,187 @@
+"""What the data say about each interventional distribution, kept at fit time.
+
+:class:`WeightedReference` holds, per intervention value, the weighted moments and
+quantiles of the rows a mixture was fitted to (the observational rows under the causal
+weights, or the plug-in sampler's draws) and the standard errors of the weighted mean and
+standard deviation of every feature. The posterior-predictive checks compare the mixture
+with it, and the ``mean_uncertainty`` check reports its standard errors, so
+:func:`~causal_mixtures.diagnostics.diagnose` needs no training data passed back. The
+standard errors are the delta-method ones of self-normalised importance sampling
+(``docs/diagnostics.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "MAX_COVARIANCE_FEATURES",
+    "PPC_PROBS",
+    "WeightedReference",
+    "weighted_quantiles",
+    "weighted_reference",
+]
+
+#: Probabilities of the quantiles the posterior-predictive check compares.
+PPC_PROBS = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: Above this many features the reference keeps variances only (no correlation check).
+MAX_COVARIANCE_FEATURES = 256
+
+
+def weighted_quantiles(x: np.ndarray, weights: np.ndarray, probs: Sequence[float]) -> np.ndarray:
+    """Weighted quantiles of ``x`` for every weight column.
+
+    The weighted empirical CDF is interpolated linearly between the mid-points of the
+    weight of each sorted observation (the weighted analogue of the Hazen definition).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n,)
+    weights : ndarray of shape (n,) or (n, n_do)
+        Non-negative; each column is normalised here. Zero-weight rows are ignored.
+    probs : sequence of float in [0, 1]
+
+    Returns
+    -------
+    ndarray of shape (len(probs),) or (n_do, len(probs))
+    """
+    x = np.asarray(x, dtype=float).reshape(-1)
+    w = np.asarray(weights, dtype=float)
+    one = w.ndim == 1
+    w = w.reshape(len(x), -1)
+    p = np.asarray(probs, dtype=float)
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    ws = w[order] / w.sum(0)
+    mid = np.cumsum(ws, 0) - 0.5 * ws
+    out = np.stack(
+        [np.interp(p, mid[ws[:, j] > 0, j], xs[ws[:, j] > 0]) for j in range(w.shape[1])]
+    )
+    return out[0] if one else out
+
+
+@dataclass(frozen=True)
+class WeightedReference:
+    """Weighted summaries of the rows behind each fitted mixture.
+
+    Attributes
+    ----------
+    do_values : ndarray of shape (n_do,)
+    ess : ndarray of shape (n_do,)
+        Kish effective sample size of each weight column.
+    mean : ndarray of shape (n_do, d)
+        Weighted mean of every feature.
+    sd : ndarray of shape (n_do, d)
+        Weighted standard deviation of every feature.
+    cov : ndarray of shape (n_do, d, d) or None
+        Weighted covariance (``None`` above :data:`MAX_COVARIANCE_FEATURES` features).
+    quantiles : ndarray of shape (n_do, d, len(PPC_PROBS))
+        Weighted quantiles of every feature at :data:`PPC_PROBS`.
+    cdf_below, cdf_at : ndarray of shape (n_do, d, len(PPC_PROBS))
+        The weighted share of rows strictly below and at or below each quantile: the
+        range a model's CDF must reach there (wide at an atom, e.g. a pixel that is often
+        exactly 0).
+    mean_se : ndarray of shape (n_do, d)
+        Standard error of the weighted mean, in units of the weighted sd:
+        ``sqrt(Σ w̃² (x - μ)²) / σ`` (``w̃`` normalised to sum one).
+    sd_se : ndarray of shape (n_do, d)
+        Relative standard error of the weighted sd: ``sqrt(Σ w̃² ((x - μ)² - σ²)²) / (2σ²)``.
+    source : str
+        What the rows are (``"weighted rows"`` or ``"plug-in draws"``).
+    """
+
+    do_values: np.ndarray
+    ess: np.ndarray
+    mean: np.ndarray
+    sd: np.ndarray
+    cov: np.ndarray | None
+    quantiles: np.ndarray
+    cdf_below: np.ndarray
+    cdf_at: np.ndarray
+    mean_se: np.ndarray
+    sd_se: np.ndarray
+    source: str = "weighted rows"
+
+    @property
+    def n_do(self) -> int:
+        """Number of intervention values."""
+        return int(len(self.do_values))
+
+    @property
+    def n_features(self) -> int:
+        """Number of features."""
+        return int(self.mean.shape[1])
+
+    @property
+    def uncertainty(self) -> np.ndarray:
+        """Per do value and feature, the larger of the mean's and the sd's standard error
+        (sd units), shape (n_do, d)."""
+        return np.maximum(self.mean_se, self.sd_se)
+
+
+def weighted_reference(
+    X: np.ndarray, W: np.ndarray, do_values: Any, *, source: str = "weighted rows"
+) -> WeightedReference:
+    """Summaries of ``X`` under every weight column of ``W``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    W : ndarray of shape (n, n_do)
+        Non-negative weights; each column is normalised here.
+    do_values : array-like of shape (n_do,)
+    source : str, default="weighted rows"
+
+    Returns
+    -------
+    WeightedReference
+    """
+    X = np.asarray(X, dtype=float)
+    W = np.asarray(W, dtype=float)
+    if W.ndim == 1:
+        W = W[:, None]
+    if W.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"W must have one row per row of X ({X.shape[0]}); got shape {W.shape}."
+        )
+    W = W / W.sum(0)
+    n_do, d = W.shape[1], X.shape[1]
+    ess = 1.0 / (W**2).sum(0)
+    mean = W.T @ X  # (n_do, d)
+    keep_cov = d <= MAX_COVARIANCE_FEATURES
+    cov = np.empty((n_do, d, d)) if keep_cov else None
+    var = np.empty((n_do, d))
+    mean_se = np.empty((n_do, d))
+    sd_se = np.empty((n_do, d))
+    for j in range(n_do):
+        w = W[:, j]
+        rows = w > 0
+        wj, c = w[rows], X[rows] - mean[j]
+        sq = c * c
+        var[j] = wj @ sq
+        if cov is not None:
+            cov[j] = (wj[:, None] * c).T @ c
+        w2 = wj * wj
+        v = np.maximum(var[j], 1e-300)
+        mean_se[j] = np.sqrt(w2 @ sq / v)
+        sd_se[j] = np.sqrt(w2 @ (sq - var[j]) ** 2) / (2.0 * v)
+    probs = np.asarray(PPC_PROBS)
+    quantiles = np.stack([weighted_quantiles(X[:, f], W, probs) for f in range(d)], axis=1)
+    below = np.empty_like(quantiles)
+    at = np.empty_like(quantiles)
+    for f in range(d):
+        order = np.argsort(X[:, f], kind="stable")
+        xs = X[order, f]
+        cum = np.vstack([np.zeros((1, n_do)), np.cumsum(W[order], 0)])  # (n + 1, n_do)
+        for j in range(n_do):
+            q = quantiles[j, f]
+            below[j, f] = cum[np.searchsorted(xs, q, side="left"), j]
+            at[j, f] = cum[np.searchsorted(xs, q, side="right"), j]
+    return WeightedReference(
+        np.asarray(do_values).reshape(-1), ess, mean, np.sqrt(np.maximum(var, 0.0)), cov,
+        quantiles, below, at, mean_se, sd_se, source,
+    )

@@ -1,0 +1,218 @@
+"""``strategy="auto"``: the weighting or the plug-in estimator, chosen from the data.
+
+Both estimate ``p(x | do(y))`` under the front door, with errors from different places:
+the weighting estimator's from the importance weights (too few effective rows, heavy
+tails, a wrong weight density), the plug-in's from its fitted conditionals ``p(z | y)`` and
+``p(x | y', z)`` (misspecification). ``choose_strategy`` fits the plug-in's conditionals
+next to the weights and measures
+
+* the weights' health: positivity, the uncertainty of the weighted interventional mean
+  and sd (``mean_uncertainty``), Pareto ``k̂`` where that uncertainty is already large;
+* the conditionals' fit: the observational ``p(x | y)`` they imply against the data
+  (``plugin_fit``);
+* the agreement of the two estimates of every interventional mean (``cross_check``);
+
+with the thresholds of :class:`~causal_mixtures.diagnostics.Thresholds` (the calibrated
+gate), and takes weighting when its checks pass and it agrees with the plug-in, the
+plug-in when the weights fail and the conditionals pass, and the plug-in when both pass
+their own checks but disagree (its errors do not grow with confounding; the failed
+``cross_check`` stays in the report). The choice and its reason are recorded
+(``strategy_``, ``strategy_reason_``). Details: ``docs/estimators.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from causal_mixtures.diagnostics.data_checks import uncertainty_bound
+from causal_mixtures.diagnostics.reference import WeightedReference, weighted_reference
+from causal_mixtures.diagnostics.report import Thresholds
+from causal_mixtures.weights.core import CausalWeights
+from causal_mixtures.weights.density import unique_rows
+
+__all__ = [
+    "CROSS_CHECK_DRAWS",
+    "StrategyChoice",
+    "choose_strategy",
+    "cross_check_record",
+    "plugin_fit_record",
+    "plugin_means",
+]
+
+#: Draws per do value for the plug-in's interventional means (Monte-Carlo sd 0.007 sd).
+CROSS_CHECK_DRAWS = 20_000
+#: Quantile strata of a continuous cause for the plug-in's observational check.
+N_STRATA = 5
+
+
+@dataclass
+class StrategyChoice:
+    """The outcome of :func:`choose_strategy`."""
+
+    strategy: str
+    reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def plugin_means(
+    plugin: Any, do_values: np.ndarray, n_rows: int, rng: np.random.Generator,
+    n_draws: int = CROSS_CHECK_DRAWS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The plug-in's interventional mean and sd per do value, and a standard error of the
+    mean: Monte-Carlo error of ``n_draws`` draws plus the least estimation error any
+    estimator from ``n_rows`` rows has (``sd / sqrt(n_rows)``)."""
+    means, sds = [], []
+    for v in do_values.tolist():
+        x = plugin.sample(n_draws, v, rng)
+        means.append(x.mean(0))
+        sds.append(x.std(0))
+    mean, sd = np.stack(means), np.stack(sds)
+    se = sd * np.sqrt(1.0 / n_draws + 1.0 / n_rows)
+    return mean, sd, se
+
+
+def cross_check_record(
+    names: tuple[str, str], do_values: np.ndarray, means: tuple[np.ndarray, np.ndarray],
+    ses: tuple[np.ndarray, np.ndarray], sd: np.ndarray,
+) -> dict[str, Any]:
+    """The mapping :func:`~causal_mixtures.diagnostics.data_checks.cross_checks` reads."""
+    return {"names": names, "do_values": np.asarray(do_values), "mean": means, "se": ses,
+            "sd": sd}
+
+
+def _strata(y: np.ndarray, discrete_cause: bool) -> tuple[list, np.ndarray]:
+    if discrete_cause:
+        levels, codes = unique_rows(np.asarray(y).reshape(-1, 1))
+        return [lv[0] for lv in levels.tolist()], codes
+    yf = np.asarray(y, dtype=float)
+    edges = np.unique(np.quantile(yf, np.linspace(0, 1, N_STRATA + 1)[1:-1]))
+    codes = np.searchsorted(edges, yf, side="left")
+    bounds = [-np.inf, *edges.tolist(), np.inf]
+    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)], codes
+
+
+def plugin_fit_record(
+    plugin: Any, X: np.ndarray, y: np.ndarray, rng: np.random.Generator, *,
+    discrete_cause: bool, covariates: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The plug-in's posterior-predictive check of the observational data: for every row
+    draw ``z̃ ~ p(z | y_n)`` and ``x̃ ~ p(x | y_n, z̃)`` from the fitted conditionals, and
+    compare the mean and sd of ``x̃`` with those of ``x`` per stratum of the cause. The
+    mapping is what :func:`~causal_mixtures.diagnostics.data_checks.plugin_checks` reads."""
+    x_sim = plugin.sample_observational(y, rng, covariates=covariates)
+    strata, codes = _strata(y, discrete_cause)
+    k = len(strata)
+    d = X.shape[1]
+    out = {k_: np.zeros((k, d)) for k_ in ("data_mean", "model_mean", "data_sd", "model_sd",
+                                          "se")}
+    for s in range(k):
+        rows = codes == s
+        n_s = int(rows.sum())
+        out["data_mean"][s] = X[rows].mean(0)
+        out["model_mean"][s] = x_sim[rows].mean(0)
+        out["data_sd"][s] = X[rows].std(0)
+        out["model_sd"][s] = x_sim[rows].std(0)
+        # Both the data and the simulated rows are samples of n_s: the difference of two
+        # means has sd sqrt(2 / n_s) in sd units (about the same for a sd ratio).
+        out["se"][s] = np.sqrt(2.0 / max(n_s, 1))
+    out["strata"] = strata
+    return out
+
+
+def _weights_ok(cw: CausalWeights, ref: WeightedReference, th: Thresholds) -> tuple[bool, str]:
+    u = uncertainty_bound(ref)
+    if cw.overlap is not None:
+        ov = cw.overlap
+        bad = (ov.ratio < th.positivity_ratio) & (ov.z >= th.positivity_se)
+        if bad.any():
+            return False, "positivity fails for some intervention"
+    j = int(np.argmax(u))
+    if u[j] > th.uncertainty:
+        return False, (f"the weighted interventional mean is uncertain to ±{u[j]:.2f} sd at "
+                       f"do = {cw.do_values[j]!r} ({cw.ess[j]:.0f} effective rows)")
+    heavy = (cw.khat > th.khat) & (u > th.khat_uncertainty)
+    if heavy.any():
+        j = int(np.flatnonzero(heavy)[0])
+        return False, (f"the weights are heavy-tailed (k-hat {cw.khat[j]:.2f}) where the "
+                       f"answer is already uncertain (±{u[j]:.2f} sd) at do = "
+                       f"{cw.do_values[j]!r}")
+    return True, (f"the weights are healthy (worst uncertainty ±{u.max():.2f} sd, smallest "
+                  f"ESS {cw.ess.min():.0f} rows)")
+
+
+def _plugin_gap(record: dict[str, Any], th: Thresholds) -> float:
+    from causal_mixtures.diagnostics.data_checks import plugin_checks
+
+    return float(plugin_checks(record, th)[0].value)
+
+
+def _cross_gap(record: dict[str, Any], th: Thresholds) -> float:
+    from causal_mixtures.diagnostics.data_checks import cross_checks
+
+    return max(float(c.value) for c in cross_checks(record, th))
+
+
+def choose_strategy(
+    X: np.ndarray, y: np.ndarray, cw: CausalWeights, plugin: Any, rng: np.random.Generator,
+    *, discrete_cause: bool, covariates: np.ndarray | None = None,
+    thresholds: Thresholds | None = None,
+) -> StrategyChoice:
+    """Weighting or plug-in for these data, with the evidence for the choice.
+
+    Parameters
+    ----------
+    X, y : ndarray
+        The training rows (features, cause).
+    cw : CausalWeights
+        The front-door weights.
+    plugin : PluginFrontDoor
+        The fitted plug-in sampler.
+    rng : numpy.random.Generator
+        Draws of the plug-in's checks.
+    discrete_cause : bool
+    covariates : ndarray, optional
+    thresholds : Thresholds, optional
+        The gate's operating point (default: the calibrated one).
+
+    Returns
+    -------
+    StrategyChoice
+        ``evidence`` holds ``weighted_reference``, ``cross_check`` and ``plugin_check``
+        (the records the diagnostics read).
+    """
+    th = thresholds if thresholds is not None else Thresholds()
+    ref = weighted_reference(X, cw.values, cw.do_values)
+    w_ok, w_why = _weights_ok(cw, ref, th)
+    p_rec = plugin_fit_record(plugin, X, y, rng, discrete_cause=discrete_cause,
+                              covariates=covariates)
+    p_gap = _plugin_gap(p_rec, th)
+    p_ok = p_gap <= th.plugin_gap
+    p_mean, p_sd, p_se = plugin_means(plugin, cw.do_values, len(X), rng)
+    cross = cross_check_record(
+        ("weighting", "plug-in"), cw.do_values, (ref.mean, p_mean),
+        (ref.mean_se * ref.sd, p_se), np.maximum(p_sd, 1e-300),
+    )
+    c_gap = _cross_gap(cross, th)
+    agree = c_gap <= th.cross_gap
+    p_why = (f"the plug-in's conditionals reproduce the observed p(x | y) to {p_gap:.3f} sd"
+             if p_ok else
+             f"the plug-in's conditionals miss the observed p(x | y) by {p_gap:.2f} sd")
+    c_why = ("the two estimates of every interventional mean agree" if agree else
+             f"the two estimates disagree by up to {c_gap:.2f} sd")
+    if w_ok and (agree or not p_ok):
+        strategy = "weighting"
+        reason = f"weighting: {w_why}; {c_why}" + ("" if p_ok else f"; {p_why}")
+    elif p_ok:
+        strategy = "plugin"
+        reason = f"plug-in: {p_why}; " + (c_why if w_ok else w_why)
+    else:
+        strategy = "weighting"
+        reason = (f"weighting, but neither estimator passes its checks: {w_why}; {p_why}. "
+                  "The diagnostics fail this fit.")
+    return StrategyChoice(strategy, reason, {
+        "weighted_reference": ref, "cross_check": cross, "plugin_check": p_rec,
+        "weights_ok": w_ok, "plugin_ok": p_ok, "agree": agree,
+    })
