@@ -315,3 +315,31 @@ def test_plugin_continuous_cause_discrete_mechanism() -> None:
     sd = np.sqrt(1.5 / n_min) + 2 * np.sqrt(0.25 / (n / 4)) + np.sqrt(3 / n)
     np.testing.assert_array_less(np.abs(est.means_[:, 0, 0] - truth), 4 * sd)
     assert est.plugin_.discrete_mechanism and len(est.plugin_.z_model_.models_) == 1
+
+
+def test_each_do_value_is_fitted_on_its_own_block(rng: np.random.Generator) -> None:
+    import torch
+
+    from causal_mixtures.estimators.fitting import fit_plugin_blocks, plugin_standardization
+
+    blocks = [rng.normal(loc=3.0 * j, scale=1.0 + j, size=(400, 2)) for j in range(3)]
+    est = cm.CausalGaussianMixture(n_components=1)
+    std = plugin_standardization(blocks)
+    res, k, _, grid = fit_plugin_blocks(est, blocks, rng, torch.device("cpu"), np.arange(3), std)
+    mix = std.result_to_raw(res, 2).mixture.to_numpy()
+    assert k == 1 and grid is None
+    for j, b in enumerate(blocks):
+        # One component by EM: the block's own mean and ML covariance (+ reg_covar · its
+        # mean variance), nothing of the other blocks.
+        np.testing.assert_allclose(mix.means[j, 0], b.mean(0), atol=1e-9)
+        cov = np.cov(b, rowvar=False, bias=True)
+        cov += 1e-6 * np.mean(b.var(0)) * np.eye(2)
+        np.testing.assert_allclose(mix.covariances[j, 0], cov, rtol=1e-6)
+    # "auto": one K for all blocks by the BIC summed over them (two blobs in every block).
+    two = [np.concatenate([b, b + 12.0]) for b in blocks]
+    std = plugin_standardization(two)
+    est = cm.CausalGaussianMixture(n_components="auto", n_components_range=range(1, 5))
+    res, k, _, (grid, bics) = fit_plugin_blocks(
+        est, two, rng, torch.device("cpu"), np.arange(3), std
+    )
+    assert k == 2 and bics.shape == (4, 3) and int(bics.sum(1).argmin()) == 1
