@@ -414,8 +414,7 @@ def causal_weights(
         )
     else:
         z = as_mechanism(mechanism, n)
-        dens, choice = resolve_density(density, z, y_arr, discrete_cause=discrete_cause)
-        dens.fit(z, y_arr)
+        dens, _ = resolve_density(density, z, y_arr, discrete_cause=discrete_cause)
         log_num = dens.log_prob_grid(z, do_values)  # (n, n_do)
         if discrete_cause and set(np.unique(y_arr).tolist()) <= set(do_values.tolist()):
             # p(z_n | y_n) is already a column of the grid: reuse it instead of re-evaluating.

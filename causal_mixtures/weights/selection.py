@@ -6,6 +6,7 @@ Details: ``docs/weights.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from causal_mixtures.weights.density import (
     make_named,
 )
 
-__all__ = ["AUTO_CANDIDATES", "AUTO_SE", "DensityChoice", "choose_density", "heldout_choice",
+__all__ = ["AUTO_CANDIDATES", "AUTO_CLEAR_GAIN", "AUTO_ESS_RATIO", "AUTO_SE", "DensityChoice", "choose_density", "heldout_choice",
            "resolve_density"]
 
 
@@ -44,6 +45,11 @@ class DensityChoice:
         Rows the candidates were fitted on and scored on.
     rule : str
         How the choice was made.
+    ess : dict of str to float or None
+        When the likelihood's winner is not the preferred candidate: the smallest Kish ESS
+        of the weights of all rows (at the classes, or the 5/50/95 % quantiles of a
+        continuous cause) under each of the two; the winner replaces the preferred only if
+        it keeps at least :data:`AUTO_ESS_RATIO` of the preferred's.
     """
 
     name: str
@@ -57,6 +63,7 @@ class DensityChoice:
         "first candidate (in order of preference) whose held-out log-likelihood is within "
         "two paired standard errors of the best"
     )
+    ess: dict[str, float] | None = None
 
     def to_frame(self):
         """A :class:`pandas.DataFrame`: one row per candidate."""
@@ -69,6 +76,8 @@ class DensityChoice:
                 "se": [self.se[c] for c in self.candidates],
                 "se_diff_to_best": [self.se_diff[c] for c in self.candidates],
                 "chosen": [c == self.name for c in self.candidates],
+                **({"min_ess": [self.ess.get(c, np.nan) for c in self.candidates]}
+                   if self.ess else {}),
             }
         )
 
@@ -81,6 +90,12 @@ AUTO_CANDIDATES: dict[bool, tuple[str, ...]] = {
 }
 #: Paired standard errors by which a candidate must beat the preferred one to replace it.
 AUTO_SE = 2.0
+#: A density that fits better replaces the preferred one only if its weights keep at least
+#: this share of the preferred density's (smallest held-out) ESS.
+AUTO_ESS_RATIO = 0.5
+#: ... unless it fits better by at least this held-out log-likelihood per row (then the
+#: preferred density is plainly wrong, and its larger ESS that of wrong weights).
+AUTO_CLEAR_GAIN = 0.1
 #: Rows the candidates of ``density="auto"`` are fitted on and scored on (at most).
 AUTO_MAX_TRAIN, AUTO_MAX_HELDOUT = 20_000, 5_000
 
@@ -102,7 +117,9 @@ def choose_density(
     replaces the preferred one (the static default of earlier versions: "kde" for a
     discrete cause, "gaussian" for a continuous one) only when it fits the held-out rows
     significantly better (about 5 %, one-sided 2.3 %), not on the noise of a small
-    held-out set.
+    held-out set; and, unless it is better by at least :data:`AUTO_CLEAR_GAIN` per row, only
+    if its weights keep at least :data:`AUTO_ESS_RATIO` of the preferred density's smallest
+    Kish ESS (the likelihood hardly sees the tails the weights evaluate).
 
     Parameters
     ----------
@@ -118,7 +135,7 @@ def choose_density(
     Returns
     -------
     density : ConditionalDensity
-        The chosen estimator, unfitted.
+        The chosen estimator, fitted on all rows.
     choice : DensityChoice
     """
     z = np.asarray(z, dtype=float).reshape(len(z), -1)
@@ -138,7 +155,39 @@ def choose_density(
         return np.asarray(est.log_prob(z[held], y[held]), dtype=float)
 
     choice = heldout_choice(candidates, score, len(z), random_state=random_state, keep=keep)
-    return make_named(choice.name, discrete_cause), choice
+    chosen = make_named(choice.name, discrete_cause).fit(z, y)
+    if choice.name == candidates[0]:
+        return chosen, choice
+    # The weights evaluate p(z_n | do) at rows of other causes, in the densities' tails,
+    # which the held-out likelihood hardly sees: a better-fitting density whose weights
+    # collapse (per-class Gaussians: a ratio with exp-linear or exp-quadratic tails) does
+    # not replace the preferred one. Compared on all rows, at the classes of a discrete
+    # cause or the 5, 50 and 95 % quantiles of a continuous one.
+    do = np.unique(y) if discrete_cause else np.quantile(y.astype(float), [0.05, 0.5, 0.95])
+    preferred = make_named(candidates[0], discrete_cause).fit(z, y)
+    ess = {candidates[0]: _ess(preferred, z, y, do), choice.name: _ess(chosen, z, y, do)}
+    gain = choice.loglik[choice.name] - choice.loglik[candidates[0]]
+    keep_preferred = (
+        ess[choice.name] < AUTO_ESS_RATIO * ess[candidates[0]] and gain < AUTO_CLEAR_GAIN
+    )
+    choice = dataclasses.replace(
+        choice, name=candidates[0] if keep_preferred else choice.name, ess=ess,
+        rule=choice.rule + f"; a better fit by less than {AUTO_CLEAR_GAIN:g} per row must also "
+        f"keep {AUTO_ESS_RATIO:g} of the preferred density's smallest Kish ESS",
+    )
+    return (preferred if keep_preferred else chosen), choice
+
+
+def _ess(est: ConditionalDensity, z: np.ndarray, y: np.ndarray, do: np.ndarray) -> float:
+    """The smallest Kish ESS over ``do`` of the front-door weights of the rows ``(z, y)``."""
+    try:
+        log_w = est.log_prob_grid(z, do) - est.log_prob(z, y)[:, None]
+    except ValueError:
+        return 0.0
+    log_w = np.where(np.isnan(log_w), -np.inf, log_w)
+    w = np.exp(log_w - log_w.max(0, keepdims=True))
+    w = w / w.sum(0, keepdims=True)
+    return float(np.min(1.0 / (w * w).sum(0)))
 
 
 def heldout_choice(
@@ -210,9 +259,9 @@ def resolve_density(
     discrete_cause: bool,
     random_state: int = 0,
 ) -> tuple[ConditionalDensity, DensityChoice | None]:
-    """The unfitted density of the front-door weights and, for ``"auto"`` with a continuous
-    mechanism, the record of its choice (:func:`choose_density`; the estimator's
-    ``choice_`` too). Anything else resolves as in
+    """The density of the front-door weights, fitted on ``(z, y)``, and, for ``"auto"`` with
+    a continuous mechanism, the record of its choice (:func:`choose_density`; the
+    estimator's ``choice_`` too). Anything else resolves as in
     :func:`~causal_mixtures.weights.density.make_density`, with no record."""
     if isinstance(density, str) and density == "auto" and not is_discrete(z):
         est, choice = choose_density(
@@ -220,4 +269,4 @@ def resolve_density(
         )
         est.choice_ = choice
         return est, choice
-    return make_density(density, z, discrete_cause=discrete_cause), None
+    return make_density(density, z, discrete_cause=discrete_cause).fit(z, y), None
