@@ -47,9 +47,8 @@ class DensityChoice:
         How the choice was made.
     ess : dict of str to float or None
         When the likelihood's winner is not the preferred candidate: the smallest Kish ESS
-        of the weights of all rows (at the classes, or the 5/50/95 % quantiles of a
-        continuous cause) under each of the two; the winner replaces the preferred only if
-        it keeps at least :data:`AUTO_ESS_RATIO` of the preferred's.
+        of the weights of the training rows (at most 5 000; at the classes, or the 5/50/95 %
+        quantiles of a continuous cause) under each of the two.
     """
 
     name: str
@@ -150,32 +149,33 @@ def choose_density(
         ok = set(values[counts >= 2].tolist())
         return held[np.fromiter((v in ok for v in y[held].tolist()), bool, len(held))]
 
+    fitted: dict[str, tuple[ConditionalDensity, np.ndarray]] = {}
+
     def score(name: str, train: np.ndarray, held: np.ndarray) -> np.ndarray:
         est = make_named(name, discrete_cause).fit(z[train], y[train])
+        fitted[name] = (est, train)
         return np.asarray(est.log_prob(z[held], y[held]), dtype=float)
 
     choice = heldout_choice(candidates, score, len(z), random_state=random_state, keep=keep)
-    chosen = make_named(choice.name, discrete_cause).fit(z, y)
-    if choice.name == candidates[0]:
-        return chosen, choice
-    # The weights evaluate p(z_n | do) at rows of other causes, in the densities' tails,
-    # which the held-out likelihood hardly sees: a better-fitting density whose weights
-    # collapse (per-class Gaussians: a ratio with exp-linear or exp-quadratic tails) does
-    # not replace the preferred one. Compared on all rows, at the classes of a discrete
-    # cause or the 5, 50 and 95 % quantiles of a continuous one.
-    do = np.unique(y) if discrete_cause else np.quantile(y.astype(float), [0.05, 0.5, 0.95])
-    preferred = make_named(candidates[0], discrete_cause).fit(z, y)
-    ess = {candidates[0]: _ess(preferred, z, y, do), choice.name: _ess(chosen, z, y, do)}
-    gain = choice.loglik[choice.name] - choice.loglik[candidates[0]]
-    keep_preferred = (
-        ess[choice.name] < AUTO_ESS_RATIO * ess[candidates[0]] and gain < AUTO_CLEAR_GAIN
-    )
-    choice = dataclasses.replace(
-        choice, name=candidates[0] if keep_preferred else choice.name, ess=ess,
-        rule=choice.rule + f"; a better fit by less than {AUTO_CLEAR_GAIN:g} per row must also "
-        f"keep {AUTO_ESS_RATIO:g} of the preferred density's smallest Kish ESS",
-    )
-    return (preferred if keep_preferred else chosen), choice
+    pref = candidates[0]
+    if choice.name != pref and pref in fitted and choice.name in fitted:
+        # The weights evaluate p(z_n | do) at rows of other causes, in the densities'
+        # tails, which the held-out likelihood hardly sees: a slightly better-fitting
+        # density whose weights collapse (per-class Gaussians: a ratio with exponential
+        # tails) does not replace the preferred one. The weights of (at most
+        # AUTO_MAX_HELDOUT of) the training rows, at the classes of a discrete cause or the
+        # 5, 50 and 95 % quantiles of a continuous one.
+        rows = fitted[pref][1][:AUTO_MAX_HELDOUT]
+        do = np.unique(y) if discrete_cause else np.quantile(y.astype(float), [0.05, 0.5, 0.95])
+        ess = {c: _ess(fitted[c][0], z[rows], y[rows], do) for c in (pref, choice.name)}
+        gain = choice.loglik[choice.name] - choice.loglik[pref]
+        keep_preferred = ess[choice.name] < AUTO_ESS_RATIO * ess[pref] and gain < AUTO_CLEAR_GAIN
+        choice = dataclasses.replace(
+            choice, name=pref if keep_preferred else choice.name, ess=ess,
+            rule=choice.rule + f"; a better fit by less than {AUTO_CLEAR_GAIN:g} per row must "
+            f"also keep {AUTO_ESS_RATIO:g} of the preferred density's smallest Kish ESS",
+        )
+    return make_named(choice.name, discrete_cause).fit(z, y), choice
 
 
 def _ess(est: ConditionalDensity, z: np.ndarray, y: np.ndarray, do: np.ndarray) -> float:
