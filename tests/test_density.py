@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal, norm
 
+import causal_mixtures as cm
 from causal_mixtures.weights.density import (
+    ConditionalMixtureDensity,
     DiscreteDensity,
     GaussianDensity,
     HistogramDensity,
@@ -15,6 +17,7 @@ from causal_mixtures.weights.density import (
     is_discrete,
     make_density,
 )
+from causal_mixtures.weights.selection import choose_density
 
 
 def test_is_discrete() -> None:
@@ -122,3 +125,98 @@ def test_auto_choice_and_errors(rng: np.random.Generator) -> None:
         make_density("histogram", zc, discrete_cause=False)
     with pytest.raises(ValueError, match="needs a continuous cause"):
         make_density(LogisticDensity(), zd, discrete_cause=True)
+
+
+def test_conditional_mixture_density_integrates_and_agrees_with_grid(
+    rng: np.random.Generator,
+) -> None:
+    y = rng.normal(size=3000)
+    z = (1.5 * np.tanh(y) + 0.3 * y + 0.5 * rng.normal(size=3000)).reshape(-1, 1)
+    dens = ConditionalMixtureDensity().fit(z, y)
+    grid = np.linspace(-6, 6, 6001).reshape(-1, 1)
+    values = np.array([-1.5, 0.0, 2.0])
+    lp = dens.log_prob_grid(grid, values)
+    np.testing.assert_allclose(np.trapezoid(np.exp(lp), grid[:, 0], axis=0), 1.0, atol=1e-6)
+    np.testing.assert_allclose(dens.log_prob(grid[::1000], np.full(7, 2.0)), lp[::1000, 2])
+    # Per class for a discrete cause: one mixture of z per class, K by BIC.
+    yd = (y > 0).astype(int)
+    per = ConditionalMixtureDensity(discrete_cause=True).fit(z, yd)
+    assert set(per.models_) == {0, 1}
+    np.testing.assert_allclose(
+        np.trapezoid(np.exp(per.log_prob_grid(grid, np.array([0, 1]))), grid[:, 0], axis=0),
+        1.0, atol=1e-6,
+    )
+
+
+def _tanh_data(n: int, seed: int, nonlinear: bool) -> tuple[np.ndarray, np.ndarray]:
+    r = np.random.default_rng(seed)
+    y = r.normal(size=n) * np.sqrt(2)
+    mean = 1.5 * np.tanh(y) + 0.3 * y if nonlinear else 0.5 * y
+    return (mean + 0.5 * r.normal(size=n)).reshape(-1, 1), y
+
+
+def test_auto_density_is_chosen_by_heldout_likelihood_and_recorded() -> None:
+    z, y = _tanh_data(4000, 0, nonlinear=True)
+    w = cm.causal_weights("front_door", None, y, mechanism=z, do=[-1.0, 0.0, 1.0])
+    choice = w.density_choice
+    assert isinstance(w.density, ConditionalMixtureDensity) and w.density.choice_ is choice
+    assert choice.name == "mixture" and choice.candidates == ("gaussian", "mixture", "kde")
+    assert (choice.n_train, choice.n_heldout) == (3000, 1000)
+    # The joint Gaussian misses the bend: its held-out log-likelihood per row is lower by
+    # many paired standard errors.
+    gap = choice.loglik["mixture"] - choice.loglik["gaussian"]
+    assert gap > 10 * choice.se_diff["gaussian"] > 0
+    table = choice.to_frame()
+    assert table["chosen"].tolist() == [False, True, False]
+    # Linear-Gaussian p(z | y): the Gaussian is kept (the mixture is a 1-component tie).
+    z, y = _tanh_data(4000, 0, nonlinear=False)
+    w = cm.causal_weights("front_door", None, y, mechanism=z, do=[-1.0, 0.0, 1.0])
+    assert w.density_choice.name == "gaussian" and isinstance(w.density, GaussianDensity)
+    lin = w.density_choice
+    assert lin.loglik["mixture"] - lin.loglik["gaussian"] <= 2 * lin.se_diff["mixture"] + 1e-9
+    # A name, a discrete mechanism or an instance records no choice.
+    assert cm.causal_weights(
+        "front_door", None, y, mechanism=z, do=[0.0], density="kde"
+    ).density_choice is None
+    assert cm.causal_weights(
+        "front_door", None, y, mechanism=(z[:, 0] > 0).astype(int), do=[0.0]
+    ).density_choice is None
+
+
+def test_auto_density_for_a_discrete_cause_keeps_kde_unless_beaten(
+    rng: np.random.Generator,
+) -> None:
+    y = rng.integers(0, 2, 4000)
+    # Bimodal z within each class: the per-class mixture beats the per-class Gaussian and
+    # the KDE (whose Scott bandwidth oversmooths two narrow modes).
+    z = (np.where(rng.uniform(size=4000) < 0.5, -2.0, 2.0) + y + 0.2 * rng.normal(size=4000))
+    choice = choose_density(z.reshape(-1, 1), y, discrete_cause=True)[1]
+    assert choice.candidates == ("kde", "mixture", "gaussian") and choice.name == "mixture"
+    # Unimodal Gaussian classes: no candidate beats the KDE by two paired SE on 1 000 rows.
+    z = rng.normal(size=4000) + y
+    choice = choose_density(z.reshape(-1, 1), y, discrete_cause=True)[1]
+    assert choice.name == "kde"
+    best = max(choice.loglik.values())
+    assert best - choice.loglik["kde"] <= 2 * choice.se_diff["kde"]
+
+
+def test_auto_density_with_covariates_follows_a_nonlinear_mechanism() -> None:
+    from causal_mixtures.weights.adjustment import LinearGaussianDensity, MixtureRegressionDensity
+
+    def weights(nonlinear: bool) -> cm.CausalWeights:
+        r = np.random.default_rng(0)
+        n = 4000
+        w, u = r.normal(size=n), r.normal(size=n)
+        y = 0.8 * w + u + r.normal(size=n)
+        z = (1.5 * np.tanh(y) + 0.3 * y if nonlinear else y) + 0.5 * w + 0.5 * r.normal(size=n)
+        return cm.causal_weights(
+            "front_door_covariates", None, y, mechanism=z, covariates=w, do=[-1.0, 0.0, 1.0]
+        )
+
+    linear, bent = weights(False), weights(True)
+    assert isinstance(linear.density, LinearGaussianDensity)
+    assert linear.density_choice.name == "gaussian"
+    assert isinstance(bent.density, MixtureRegressionDensity)
+    c = bent.density_choice
+    assert c.name == "mixture" and (c.n_train, c.n_heldout) == (3000, 1000)
+    assert c.loglik["mixture"] - c.loglik["gaussian"] > 10 * c.se_diff["gaussian"]

@@ -23,7 +23,7 @@ __all__ = [
 # The names accepted by ``density=`` (causal_mixtures.weights.density.DENSITIES, which
 # imports torch): spelled out here so that ``--help`` does not import it; a test keeps the two
 # equal.
-DENSITY_CHOICES = ("auto", "discrete", "gaussian", "kde", "histogram", "gmm", "logistic")
+DENSITY_CHOICES = ("auto", "discrete", "gaussian", "kde", "histogram", "gmm", "logistic", "mixture")
 
 # Most rows a subcommand generates without ``--force``.
 MAX_ROWS = 10_000_000

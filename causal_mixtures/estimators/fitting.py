@@ -8,6 +8,7 @@ nothing of estimators.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from causal_mixtures._random import check_random_state
-from causal_mixtures.diagnostics.reference import weighted_reference
+from causal_mixtures.diagnostics.reference import WeightedReference, weighted_reference
 from causal_mixtures.estimators.plugin import PluginFrontDoor
 from causal_mixtures.exceptions import ConvergenceWarning, DegenerateFitError
 from causal_mixtures.mixture.bayes import (
@@ -48,7 +49,11 @@ __all__ = [
     "fit_mixtures",
     "fit_pyro",
     "not_converged_message",
+    "fit_plugin_blocks",
+    "plugin_draw_count",
+    "plugin_reference",
     "plugin_rows",
+    "plugin_standardization",
     "weight_mass",
 ]
 
@@ -415,29 +420,146 @@ def fit_pyro(
     return res, k, prior, grid_info
 
 
+#: ``strategy="plugin"``: the floor on the draws per do value, per free parameter of the
+#: largest mixture the K grid may fit.
+PLUGIN_DRAWS_PER_PARAMETER = 50
+#: ``strategy="plugin"``: the cap on the draws per do value.
+PLUGIN_MAX_DRAWS = 200_000
+
+
+def plugin_draw_count(est: Any, n: int, d: int) -> int:
+    """Draws per do value of the plug-in: ``plugin_draws``, or ``n`` (the observed rows)
+    clipped to ``[50 · p(K_max), 200 000]``.
+
+    Why ``n``: the conditionals are estimated from ``n`` rows, so the estimation error of any
+    mean under them is at least that of a mean over ``n`` rows; with ``n`` draws the
+    Monte-Carlo error of the draws is at most that (a fraction <= 1 of the estimation error;
+    together at most ``√2`` times the estimation error alone). The floor keeps 50 draws per
+    free parameter ``p(K_max)`` of the largest mixture the K grid may fit; the cap bounds the
+    cost for very large ``n``."""
+    if est.plugin_draws is not None:
+        return int(est.plugin_draws)
+    if est.n_components == "auto":
+        k_max = max(est.n_components_range or range(1, DEFAULT_MAX_AUTO_K + 1))
+    else:
+        k_max = int(est.n_components)
+    floor = PLUGIN_DRAWS_PER_PARAMETER * n_parameters(int(k_max), d, est.covariance_type)
+    return int(min(PLUGIN_MAX_DRAWS, max(n, floor)))
+
+
 def plugin_rows(
     est: Any, X: np.ndarray, y: np.ndarray | None, mechanism: Any, cw: CausalWeights,
-    weights: Any, rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, PluginFrontDoor]:
-    """Draws of the front-door formula for every do value, stacked, with indicator
-    weights (row block j belongs to do value j), so one batched EM fits them all, and the
-    fitted sampler."""
-    if weights is not None or cw.estimand is None or cw.estimand.kind != "front_door":
-        kind = "explicit weights" if cw.estimand is None else cw.estimand.kind
+    weights: Any, rng: np.random.Generator, covariates: Any = None,
+) -> tuple[list[np.ndarray], PluginFrontDoor]:
+    """Draws of the front-door formula, one block of :func:`plugin_draw_count` rows per do
+    value (each fitted on its own rows by :func:`fit_plugin_blocks`), and the fitted
+    sampler."""
+    kind = "explicit weights" if cw.estimand is None else cw.estimand.kind
+    if weights is not None or kind not in ("front_door", "front_door_covariates"):
         raise ValueError(
             f"strategy='plugin' samples the front-door formula and needs a front-door "
-            f"graph with the mechanism data; got {kind}. Use strategy='weighting'."
+            f"graph (with or without covariates) with the mechanism data; got {kind}. Use "
+            "strategy='weighting'."
         )
     z = as_mechanism(mechanism, len(X))
-    m = int(est.plugin_draws or max(len(X), 5000))
+    if kind == "front_door_covariates":
+        w = np.asarray(covariates)
+        w = w.reshape(len(w), -1)
+        if len(w) != len(X):
+            raise ValueError(
+                f"covariates must have one row per sample: expected {len(X)} rows (as X), "
+                f"got {len(w)}. Pass the covariates of the rows of X."
+            )
+    else:
+        w = None
+    m = plugin_draw_count(est, len(X), X.shape[1])
     sampler = PluginFrontDoor(
         est.plugin_components,
         discrete_cause=is_discrete(y),
         discrete_mechanism=is_discrete(z),
         random_state=int(rng.integers(0, 2**31 - 1)),
-    ).fit(X, y, z)
-    draws = np.concatenate([sampler.sample(m, v, rng) for v in cw.do_values.tolist()])
-    return draws, np.kron(np.eye(cw.n_do), np.ones(m)), sampler  # (n_do, n_do * m) indicators
+    ).fit(X, y, z, covariates=w)
+    return [sampler.sample(m, v, rng) for v in cw.do_values.tolist()], sampler
+
+
+def _stack_blocks(per: list[FitResult], rows_needed: int) -> FitResult:
+    """One result with member ``j`` the (single-member) fit of block ``j``."""
+    device = per[0].lower_bound.device
+    res = per[0].select(torch.zeros(len(per), dtype=torch.long, device=device))
+    for j in range(1, len(per)):
+        res = replace_members(res, [j], per[j])
+    res.info["reseeded"] = np.concatenate([p.info["reseeded"] for p in per])
+    res.info["dropped"] = np.concatenate([p.info["dropped"] for p in per])
+    res.info["degeneracy"] = Degeneracy(
+        [(j, c, r) for j, p in enumerate(per) for _, c, r in p.info["degeneracy"].components],
+        rows_needed,
+    )
+    return res
+
+
+def plugin_standardization(blocks: list[np.ndarray]) -> Standardization:
+    """:class:`Standardization` of equally weighted blocks (do value ``j`` = block ``j``),
+    without the (n_do, n_do · m) indicator matrix."""
+    means = np.stack([b.mean(0) for b in blocks])
+    shift = means.mean(0)
+    var_j = np.stack([np.mean((b - shift) ** 2) for b in blocks])
+    var = float(var_j.mean())
+    scale = math.sqrt(var) if var > 0 and math.isfinite(var) else 1.0
+    rel = np.array([float(np.mean(b.var(0))) for b in blocks]) / scale**2
+    rel = np.where(np.isfinite(rel) & (rel > 0), rel, 1.0)
+    return Standardization(shift, scale, rel)
+
+
+def plugin_reference(blocks: list[np.ndarray], do_values: np.ndarray) -> WeightedReference:
+    """The :class:`WeightedReference` of the plug-in draws, one block per do value (each
+    summarised on its own rows: no (n_do · m, n_do) indicator matrix)."""
+    refs = [
+        weighted_reference(b, np.ones((len(b), 1)), do_values[j : j + 1], source="plug-in draws")
+        for j, b in enumerate(blocks)
+    ]
+    fields = {
+        f.name: (
+            None if getattr(refs[0], f.name) is None
+            else np.concatenate([getattr(r, f.name) for r in refs])
+        )
+        for f in dataclasses.fields(WeightedReference) if f.name != "source"
+    }
+    return WeightedReference(**fields, source="plug-in draws")
+
+
+def fit_plugin_blocks(
+    est: Any, blocks: list[np.ndarray], rng: np.random.Generator, device: torch.device,
+    do_values: np.ndarray, std: Standardization,
+) -> tuple[FitResult, int, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """:func:`fit_em` for the plug-in's draws: every do value's mixture is fitted on its
+    own block (standardised by ``std``), so the cost is ``n_do · m`` rows, not
+    ``n_do² · m``; one K for all do values, by the BIC summed over them."""
+    m, d = blocks[0].shape
+    ess = np.full(len(blocks), float(m))
+    W1 = np.full((1, m), 1.0 / m)
+    grid = k_grid(est, ess, np.broadcast_to(W1, (len(blocks), m)), d, do_values)
+    data = [std.data(b) for b in blocks]
+    tensors = [torch.from_numpy(a).to(device) for a in data]
+    results, bics = [], []
+    for k in grid.tolist():
+        per = [
+            fit_em_k(
+                est, data[j], tensors[j], W1, int(k), rng, None,
+                Standardization(std.shift, std.scale, std.relative_var[j : j + 1]),
+            )
+            for j in range(len(blocks))
+        ]
+        res = _stack_blocks(per, rows_per_component(d, est.covariance_type))
+        results.append(res)
+        bics.append(bic_per_do(est, res, int(k), d, ess))
+    bics_arr = np.asarray(bics)
+    degenerate = [r.info["degeneracy"] for r in results]
+    total = np.where([bool(g) for g in degenerate], np.inf, bics_arr.sum(1))
+    if not np.isfinite(total).any():
+        raise DegenerateFitError(_degenerate_message(degenerate[0], do_values, grid[0]))
+    best = int(total.argmin())
+    grid_info = (grid, bics_arr) if est.n_components == "auto" else None
+    return results[best], int(grid[best]), bics_arr[best], grid_info
 
 
 def not_converged_message(est: Any, res: FitResult, cw: CausalWeights) -> str:
@@ -466,7 +588,7 @@ def not_converged_message(est: Any, res: FitResult, cw: CausalWeights) -> str:
 
 def fit_mixtures(
     est: Any, X: np.ndarray, y: np.ndarray | None, mechanism: Any, cw: CausalWeights,
-    weights: Any, device: torch.device,
+    weights: Any, device: torch.device, covariates: Any = None,
 ) -> tuple[FitResult, int, np.ndarray, tuple | None, MixturePrior | None, Any]:
     """The whole fit on standardised rows, mapped back to the data's coordinates: the
     result, K, the BIC per do value, the K grid and its BICs (``"auto"``), the prior
@@ -479,19 +601,20 @@ def fit_mixtures(
     if est.inference == "em":
         rng = check_random_state(est.random_state)
         if est.strategy == "plugin":
-            X, W, plugin = plugin_rows(est, X, y, mechanism, cw, weights, rng)
+            blocks, plugin = plugin_rows(est, X, y, mechanism, cw, weights, rng, covariates)
+            std = plugin_standardization(blocks)
+            res, k, _, grid_info = fit_plugin_blocks(est, blocks, rng, device, cw.do_values, std)
+            ess = np.full(cw.n_do, float(len(blocks[0])))
         else:
             W = cw.values.T.copy()  # (n_do, n)
-        std = Standardization.of(X, W)
-        res, k, _, grid_info = fit_em(
-            est, std.data(X), W, rng, device, bool(est.verbose), cw.do_values, std
-        )
-        res = std.result_to_raw(res, d)
-        ess = kish_ess(W, axis=1)
-        if plugin is not None:
-            res.info["fitted_reference"] = weighted_reference(
-                X, W.T, cw.do_values, source="plug-in draws"
+            std = Standardization.of(X, W)
+            res, k, _, grid_info = fit_em(
+                est, std.data(X), W, rng, device, bool(est.verbose), cw.do_values, std
             )
+            ess = kish_ess(W, axis=1)
+        res = std.result_to_raw(res, d)
+        if plugin is not None:
+            res.info["fitted_reference"] = plugin_reference(blocks, cw.do_values)
     else:
         W = cw.values.T.copy()
         std = Standardization.of(X, W)

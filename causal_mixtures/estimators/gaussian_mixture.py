@@ -142,11 +142,11 @@ class CausalGaussianMixture(BaseEstimator):
         is that the conditionals must be well specified. Use it for continuous causes under
         strong confounding (``docs/results.md``); keep ``"weighting"`` when ``x`` given
         ``(y, z)`` is hard to model (e.g. step functions of ``z``, images).
-    plugin_components : int, default=3
-        ``strategy="plugin"``: components of each conditional mixture.
+    plugin_components : int or "auto", default="auto"
+        ``strategy="plugin"``: components of each conditional mixture (``"auto"``: by BIC).
     plugin_draws : int or None, default=None
-        ``strategy="plugin"``: draws per intervention value the mixtures are fitted to;
-        ``None`` means ``max(n_samples, 5000)``.
+        ``strategy="plugin"``: draws per intervention value; ``None`` means ``n_samples``
+        within [50 per mixture parameter, 200 000] (``docs/estimators.md``).
     positivity : {"raise", "warn"}, default="raise"
         When the causal weights show that positivity fails (under some intervention a value
         of the cause keeps almost none of its weight share, e.g. a mechanism that copies the
@@ -280,7 +280,7 @@ class CausalGaussianMixture(BaseEstimator):
         guide: str = "auto",
         svi_init: str = "em",
         strategy: str = "weighting",
-        plugin_components: int = 3,
+        plugin_components: int | str = "auto",
         plugin_draws: int | None = None,
         positivity: str = "raise",
     ) -> None:
@@ -346,7 +346,7 @@ class CausalGaussianMixture(BaseEstimator):
         "guide": [Options(*GUIDES)],
         "svi_init": [Options(*SVI_INITS)],
         "strategy": [Options(*STRATEGIES)],
-        "plugin_components": [Interval("int", 1, None)],
+        "plugin_components": [Interval("int", 1, None), Options("auto")],
         "plugin_draws": [None, Interval("int", 1, None)],
         "positivity": [Options(*POSITIVITY)],
     }
@@ -421,7 +421,7 @@ class CausalGaussianMixture(BaseEstimator):
         )
         device = resolve_device(self.device)
         res, k, bic, grid_info, prior, plugin = fit_mixtures(
-            self, X_arr, y_arr, mechanism, cw, weights, device
+            self, X_arr, y_arr, mechanism, cw, weights, device, covariates=covariates
         )
         if plugin is not None:
             self.plugin_ = plugin

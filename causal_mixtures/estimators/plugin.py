@@ -6,106 +6,43 @@ Details: ``docs/estimators.md``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
-from sklearn.mixture import GaussianMixture
 
-from causal_mixtures.weights.density import unique_rows
+from causal_mixtures.weights.conditional import CellConditional, ConditionalGaussianMixture
+from causal_mixtures.weights.density import is_discrete, rows_as_codes, unique_rows
 
-__all__ = ["ConditionalGaussianMixture", "PluginFrontDoor"]
-
-
-class ConditionalGaussianMixture:
-    """``p(target | cond)`` from a full-covariance Gaussian mixture over ``[cond, target]``.
-
-    Parameters
-    ----------
-    n_components : int
-    reg_covar : float
-    random_state : int
-        Seed of the mixture's k-means initialisation.
-    """
-
-    def __init__(
-        self, n_components: int = 1, reg_covar: float = 1e-6, random_state: int = 0
-    ) -> None:
-        self.n_components = n_components
-        self.reg_covar = reg_covar
-        self.random_state = random_state
-
-    def fit(self, cond: np.ndarray, target: np.ndarray) -> ConditionalGaussianMixture:
-        """Fit the joint mixture on rows ``[cond, target]``."""
-        cond = np.asarray(cond, dtype=float).reshape(len(cond), -1)
-        target = np.asarray(target, dtype=float).reshape(len(target), -1)
-        joint = np.column_stack([cond, target])
-        k = max(1, min(self.n_components, len(joint) // 2))
-        gm = GaussianMixture(
-            k, covariance_type="full", reg_covar=self.reg_covar, random_state=self.random_state
-        ).fit(joint)
-        dc = cond.shape[1]
-        self.dc_, self.dt_ = dc, target.shape[1]
-        self.weights_ = gm.weights_
-        mu, cov = gm.means_, gm.covariances_
-        self.mu_c_, self.mu_t_ = mu[:, :dc], mu[:, dc:]
-        s_cc, s_ct, s_tt = cov[:, :dc, :dc], cov[:, :dc, dc:], cov[:, dc:, dc:]
-        self.gain_ = np.linalg.solve(s_cc, s_ct)  # Σ_cc⁻¹ Σ_ct, (K, dc, dt)
-        cond_cov = s_tt - np.einsum("kct,kcs->kts", s_ct, self.gain_)
-        self.cond_chol_ = np.linalg.cholesky(0.5 * (cond_cov + np.swapaxes(cond_cov, 1, 2)))
-        self.cc_chol_ = np.linalg.cholesky(s_cc)
-        return self
-
-    def _log_resp(self, cond: np.ndarray) -> np.ndarray:
-        """log p(component | cond), shape (m, K)."""
-        diff = cond[:, None, :] - self.mu_c_[None]  # (m, K, dc)
-        sol = np.linalg.solve(self.cc_chol_[None], diff[..., None])[..., 0]
-        log_det = np.log(np.diagonal(self.cc_chol_, axis1=1, axis2=2)).sum(-1)
-        lp = (
-            np.log(self.weights_)
-            - log_det
-            - 0.5 * (sol**2).sum(-1)
-            - 0.5 * self.dc_ * math.log(2 * math.pi)
-        )
-        return lp - logsumexp(lp, axis=1, keepdims=True)
-
-    def sample(self, cond: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One draw of ``target`` for every row of ``cond``: shape (m, dt)."""
-        cond = np.asarray(cond, dtype=float).reshape(len(cond), -1)
-        resp = np.exp(self._log_resp(cond))
-        u = rng.uniform(size=(len(cond), 1))
-        comp = np.minimum((resp.cumsum(1) < u).sum(1), resp.shape[1] - 1)
-        mean = self.mu_t_[comp] + np.einsum("mc,mct->mt", cond - self.mu_c_[comp], self.gain_[comp])
-        eps = rng.standard_normal((len(cond), self.dt_))
-        return mean + np.einsum("mts,ms->mt", self.cond_chol_[comp], eps)
-
-    def mean(self, cond: np.ndarray) -> np.ndarray:
-        """``E[target | cond]``, shape (m, dt)."""
-        cond = np.asarray(cond, dtype=float).reshape(len(cond), -1)
-        resp = np.exp(self._log_resp(cond))  # (m, K)
-        means = self.mu_t_[None] + np.einsum(
-            "mkc,kct->mkt", cond[:, None, :] - self.mu_c_[None], self.gain_
-        )
-        return np.einsum("mk,mkt->mt", resp, means)
+__all__ = ["CellConditional", "ConditionalGaussianMixture", "PluginFrontDoor"]
 
 
 class PluginFrontDoor:
     """Ancestral sampler of the front-door formula from fitted conditionals.
 
+    ``p(x | do(y)) = Σ_w p(w) Σ_z p(z | y, w) Σ_y' p(y' | w) p(x | y', z, w)``: each draw takes
+    ``(w_n, y'_n)`` jointly from an observed row, ``z ~ p(z | y, w_n)`` and
+    ``x ~ p(x | y'_n, z, w_n)``; without covariates ``w`` is empty. Every conditional is a
+    :class:`CellConditional`: one model per cell of its discrete conditioning variables
+    (discrete cause, discrete mechanism, discrete covariates), Gaussian mixture regression on
+    the continuous ones (continuous cause, continuous mechanism of any dimension, continuous
+    covariates); a discrete mechanism's ``p(z | ·)`` is smoothed counts per cell or a
+    logistic regression on the continuous conditioning variables.
+
     Parameters
     ----------
-    n_components : int, default=3
-        Components of each joint mixture.
+    n_components : int or "auto", default="auto"
+        Components of each conditional mixture; ``"auto"`` chooses K by BIC per conditional.
     discrete_cause, discrete_mechanism : bool
-        How to model ``y`` and ``z`` (see the module docstring).
+        How to model ``y`` and ``z``.
     alpha : float, default=1.0
-        Pseudo-count of the discrete ``p(z | y)``.
+        Pseudo-count of a discrete ``p(z | y, w)``.
     random_state : int, default=0
         Seed of the mixtures' initialisation (sampling takes its own generator).
     """
 
     def __init__(
         self,
-        n_components: int = 3,
+        n_components: int | str = "auto",
         *,
         discrete_cause: bool = True,
         discrete_mechanism: bool = False,
@@ -118,88 +55,225 @@ class PluginFrontDoor:
         self.alpha = alpha
         self.random_state = random_state
 
-    def _cgm(self) -> ConditionalGaussianMixture:
-        return ConditionalGaussianMixture(self.n_components, random_state=self.random_state)
+    # ------------------------------------------------------------------ encoding
+    def _encode_y(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(discrete codes (m, a), continuous columns (m, b)) of cause values."""
+        if self.discrete_cause:
+            pos = np.searchsorted(self.classes_, y)
+            pos = np.minimum(pos, len(self.classes_) - 1)
+            if not np.all(self.classes_[pos] == y):
+                bad = np.asarray(y)[self.classes_[pos] != y][0]
+                raise ValueError(
+                    f"do={bad!r} is not an observed class of the cause "
+                    f"({self.classes_.tolist()}): the plug-in has no p(z | y) there. Pass one "
+                    "of the observed classes."
+                )
+            return pos.reshape(-1, 1), np.empty((len(y), 0))
+        return np.empty((len(y), 0), dtype=np.int64), np.asarray(y, dtype=float).reshape(-1, 1)
 
-    def fit(self, X: np.ndarray, y: np.ndarray, z: np.ndarray) -> PluginFrontDoor:
-        """Fit ``p(z | y)`` and ``p(x | y', z)`` on the observational rows."""
+    def _encode_w(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Covariates of the training rows ``w`` (row indices)."""
+        return self.w_codes_[w], self.w_cont_[w]
+
+    def _encode_w_values(self, values: Any, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """Codes and continuous columns of covariate values (``m`` rows)."""
+        if values is None:
+            if self.n_covariates_:
+                raise ValueError(
+                    f"covariates is required: the plug-in was fitted with {self.n_covariates_} "
+                    "covariate column(s); pass the covariates of these rows."
+                )
+            return np.empty((m, 0), np.int64), np.empty((m, 0))
+        w = np.asarray(values).reshape(m, -1)
+        if w.shape[1] != self.n_covariates_:
+            raise ValueError(
+                f"covariates must have {self.n_covariates_} column(s) as when fitted; got "
+                f"{w.shape[1]}."
+            )
+        codes, cont = [], []
+        for k, levels in enumerate(self.w_levels_):
+            if levels is None:
+                cont.append(w[:, k].astype(float))
+                continue
+            code = rows_as_codes(w[:, k].reshape(-1, 1), levels)[1]
+            if (code < 0).any():
+                bad = w[np.flatnonzero(code < 0)[0], k]
+                raise ValueError(
+                    f"covariates column {k} takes the value {bad!r}, never seen when fitting "
+                    f"(levels: {levels[:, 0].tolist()[:10]}). Pass observed levels only."
+                )
+            codes.append(code)
+        wd = np.column_stack(codes).astype(np.int64) if codes else np.empty((m, 0), np.int64)
+        return wd, (np.column_stack(cont) if cont else np.empty((m, 0)))
+
+    def _describe_x(self, row: np.ndarray) -> str:
+        return f"p(x | y', z, w) in the cell of discrete codes {row.tolist()} (cause, mechanism, covariates)"
+
+    def _describe_z(self, row: np.ndarray) -> str:
+        return f"p(z | y, w) in the cell of discrete codes {row.tolist()} (cause, covariates)"
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self, X: Any, y: Any, z: Any, covariates: Any = None
+    ) -> PluginFrontDoor:
+        """Fit ``p(z | y, w)`` and ``p(x | y', z, w)`` on the observational rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+        y : array-like of shape (n,)
+        z : array-like of shape (n,) or (n, d_z)
+        covariates : array-like of shape (n,) or (n, d_w), optional
+            Observed covariates ``W`` (graph ``front_door_covariates``); each column is
+            discrete or continuous by :func:`~causal_mixtures.weights.density.is_discrete`.
+        """
         X = np.asarray(X, dtype=float)
-        z = np.asarray(z).reshape(len(z), -1)
+        X = X.reshape(len(X), -1)
         y = np.asarray(y)
+        z = np.asarray(z).reshape(len(z), -1)
+        n = len(X)
         self.y_ = y.copy()
         self.n_features_ = X.shape[1]
-        if self.discrete_mechanism:
-            self.z_levels_, z_codes = unique_rows(z)
         if self.discrete_cause:
             self.classes_ = np.unique(y)
-            self.z_given_y_, self.x_given_yz_ = {}, {}
-            for c in self.classes_.tolist():
-                rows = y == c
-                if self.discrete_mechanism:
-                    counts = np.bincount(z_codes[rows], minlength=len(self.z_levels_)) + self.alpha
-                    self.z_given_y_[c] = counts / counts.sum()
-                    for lv in range(len(self.z_levels_)):
-                        cell = rows & (z_codes == lv)
-                        if cell.sum() >= 2:
-                            self.x_given_yz_[(c, lv)] = _MarginalMixture(
-                                self.n_components, self.random_state
-                            ).fit(X[cell])
-                else:
-                    zc = z[rows].astype(float)
-                    self.z_given_y_[c] = _MarginalMixture(self.n_components, self.random_state).fit(
-                        zc
-                    )
-                    self.x_given_yz_[c] = self._cgm().fit(zc, X[rows])
+        # Covariates: codes of the discrete columns, values of the continuous ones.
+        w = np.empty((n, 0)) if covariates is None else np.asarray(covariates)
+        w = w.reshape(n, -1)
+        codes, cont = [], []
+        self.w_levels_: list[np.ndarray | None] = []
+        for k in range(w.shape[1]):
+            col = w[:, k]
+            if is_discrete(col):
+                levels, code = unique_rows(col.reshape(-1, 1))
+                self.w_levels_.append(levels)
+                codes.append(code)
+            else:
+                self.w_levels_.append(None)
+                cont.append(col.astype(float))
+        self.w_codes_ = np.column_stack(codes).astype(np.int64) if codes else np.empty((n, 0), np.int64)
+        self.w_cont_ = np.column_stack(cont) if cont else np.empty((n, 0))
+        self.n_covariates_ = w.shape[1]
+        yd, yc = self._encode_y(y)
+        wd, wc = self.w_codes_, self.w_cont_
+        seed = self.random_state
+        if self.discrete_mechanism:
+            self.z_levels_, z_codes = unique_rows(z)
+            self.z_model_ = CellConditional(None, len(self.z_levels_), self.alpha, seed).fit(
+                z_codes, np.column_stack([yd, wd]), np.column_stack([yc, wc])
+            )
+            zd, zc = z_codes.reshape(-1, 1), np.empty((n, 0))
         else:
-            yf = y.astype(float).reshape(-1, 1)
             zf = z.astype(float)
-            self.z_given_y_ = self._cgm().fit(yf, zf)
-            self.x_given_yz_ = self._cgm().fit(np.column_stack([yf, zf]), X)
+            self.z_model_ = CellConditional(self.n_components, None, self.alpha, seed).fit(
+                zf, np.column_stack([yd, wd]), np.column_stack([yc, wc])
+            )
+            zd, zc = np.empty((n, 0), np.int64), zf
+        self.x_model_ = CellConditional(self.n_components, None, self.alpha, seed).fit(
+            X, np.column_stack([yd, zd, wd]), np.column_stack([yc, zc, wc])
+        )
         return self
 
-    def sample(self, n: int, do: object, rng: np.random.Generator) -> np.ndarray:
-        """``n`` draws of ``x ~ p(x | do(y = do))``."""
-        y_prime = self.y_[rng.integers(0, len(self.y_), n)]
-        if self.discrete_cause:
-            if self.discrete_mechanism:
-                codes = rng.choice(len(self.z_levels_), size=n, p=self.z_given_y_[do])
-                out = np.empty((n, self.n_features_))
-                for key in set(zip(y_prime.tolist(), codes.tolist(), strict=True)):
-                    rows = (y_prime == key[0]) & (codes == key[1])
-                    model = self.x_given_yz_.get(key)
-                    if model is None:
-                        raise ValueError(
-                            f"no training rows with y = {key[0]!r} and mechanism level "
-                            f"{self.z_levels_[key[1]].tolist()}: the plug-in sampler cannot "
-                            "model p(x | y', z) there. Use strategy='weighting'."
-                        )
-                    out[rows] = model.sample(int(rows.sum()), rng)
-                return out
-            z = self.z_given_y_[do].sample(n, rng)
-            out = np.empty((n, self.n_features_))
-            for c in self.classes_.tolist():
-                rows = y_prime == c
-                if rows.any():
-                    out[rows] = self.x_given_yz_[c].sample(z[rows], rng)
-            return out
-        z = self.z_given_y_.sample(np.full((n, 1), float(do)), rng)
-        return self.x_given_yz_.sample(np.column_stack([y_prime.astype(float), z]), rng)
+    # ------------------------------------------------------------------ sampling
+    def _draw(
+        self, n: int, y_z: np.ndarray, rng: np.random.Generator,
+        given: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs of ``p(x | y', z, w)`` for ``n`` draws, ``z ~ p(z | y_z, w)``: with
+        ``given=None``, ``(y', w)`` from uniformly drawn training rows (interventional);
+        else ``y' = y_z`` and ``w`` the encoded covariates ``given`` (observational)."""
+        if given is None:
+            idx = rng.integers(0, len(self.y_), n)
+            wd, wc = self._encode_w(idx)
+        else:
+            wd, wc = given
+        yd, yc = self._encode_y(y_z)
+        z = self.z_model_.sample(
+            np.column_stack([yd, wd]), np.column_stack([yc, wc]), rng, self._describe_z
+        )
+        if self.discrete_mechanism:
+            zd, zc = z.reshape(-1, 1), np.empty((n, 0))
+        else:
+            zd, zc = np.empty((n, 0), np.int64), z
+        pd_, pc = self._encode_y(self.y_[idx]) if given is None else (yd, yc)
+        return np.column_stack([pd_, zd, wd]), np.column_stack([pc, zc, wc])
 
+    def sample(self, n: int, do: Any, rng: np.random.Generator) -> np.ndarray:
+        """``n`` draws of ``x ~ p(x | do(y = do))``, shape (n, d)."""
+        disc, cont = self._draw(n, np.full(n, do, dtype=self.y_.dtype), rng)
+        return self.x_model_.sample(disc, cont, rng, self._describe_x)
 
-class _MarginalMixture:
-    """A plain Gaussian mixture with a seeded ``sample(n, rng)``."""
+    def interventional_mean(
+        self, do: Any, n_draws: int = 20_000, rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``E[x | do(y = do)]`` under the fitted conditionals, with its Monte-Carlo error.
 
-    def __init__(self, n_components: int, random_state: int) -> None:
-        self.n_components = n_components
-        self.random_state = random_state
+        Rao-Blackwellised: the mean over ``n_draws`` draws of ``(w, y', z)`` of the fitted
+        ``E[x | y', z, w]`` (no draw of ``x``). The standard error is that of the Monte-Carlo
+        average only, not of the conditionals' estimation.
 
-    def fit(self, a: np.ndarray) -> _MarginalMixture:
-        k = max(1, min(self.n_components, len(a) // 2))
-        self.gm_ = GaussianMixture(k, covariance_type="full", random_state=self.random_state).fit(a)
-        self.chol_ = np.linalg.cholesky(self.gm_.covariances_)
-        return self
+        Returns
+        -------
+        mean, se : ndarray of shape (d,)
+        """
+        rng = np.random.default_rng(0) if rng is None else rng
+        disc, cont = self._draw(n_draws, np.full(n_draws, do, dtype=self.y_.dtype), rng)
+        m = self.x_model_.mean(disc, cont, self._describe_x)
+        return m.mean(0), m.std(0, ddof=1) / math.sqrt(n_draws)
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        comp = rng.choice(len(self.gm_.weights_), size=n, p=self.gm_.weights_)
-        eps = rng.standard_normal((n, self.gm_.means_.shape[1]))
-        return self.gm_.means_[comp] + np.einsum("mts,ms->mt", self.chol_[comp], eps)
+    def sample_observational(
+        self, y: Any, rng: np.random.Generator | None = None, covariates: Any = None
+    ) -> np.ndarray:
+        """One draw of ``x ~ p̂(x | y_n, w_n) = ∫ p̂(z | y_n, w_n) p̂(x | y_n, z, w_n) dz`` per
+        row: the conditionals' implied observational distribution, to compare with the data
+        (a posterior-predictive check of the plug-in).
+
+        Parameters
+        ----------
+        y : array-like of shape (m,)
+            Cause values.
+        rng : numpy.random.Generator, optional
+            Default ``numpy.random.default_rng(0)``.
+        covariates : array-like of shape (m,) or (m, d_w), optional
+            The covariates of those rows; required when the plug-in has covariates.
+
+        Returns
+        -------
+        ndarray of shape (m, d)
+        """
+        rng = np.random.default_rng(0) if rng is None else rng
+        y = np.asarray(y)
+        given = self._encode_w_values(covariates, len(y))
+        disc, cont = self._draw(len(y), y, rng, given)
+        return self.x_model_.sample(disc, cont, rng, self._describe_x)
+
+    def observational_mean(
+        self, y: Any, covariates: Any = None, *, n_draws: int = 32,
+        rng: np.random.Generator | None = None,
+    ) -> np.ndarray:
+        """``E[x | y_n, w_n]`` implied by the conditionals, per row: ``n_draws`` draws of
+        ``z ~ p̂(z | y_n, w_n)`` averaged over the fitted ``E[x | y_n, z, w_n]``.
+
+        Parameters
+        ----------
+        y : array-like of shape (m,)
+            Cause values.
+        covariates : array-like of shape (m,) or (m, d_w), optional
+            The covariates of those rows; required when the plug-in has covariates.
+        n_draws : int, default=32
+        rng : numpy.random.Generator, optional
+            Default ``numpy.random.default_rng(0)``.
+
+        Returns
+        -------
+        ndarray of shape (m, d)
+            Compare with the data, e.g. with the class means of ``x`` (a
+            posterior-predictive check of the conditionals).
+        """
+        rng = np.random.default_rng(0) if rng is None else rng
+        y = np.asarray(y)
+        given = self._encode_w_values(covariates, len(y))
+        total = np.zeros((len(y), self.n_features_))
+        for _ in range(n_draws):
+            disc, cont = self._draw(len(y), y, rng, given)
+            total += self.x_model_.mean(disc, cont, self._describe_x)
+        return total / n_draws

@@ -18,6 +18,7 @@ from sklearn.neighbors import KernelDensity
 
 from causal_mixtures._validation import check_finite
 from causal_mixtures.exceptions import PositivityError
+from causal_mixtures.weights.conditional import CellConditional
 from causal_mixtures.weights.density import (
     ConditionalDensity,
     DiscreteDensity,
@@ -26,6 +27,7 @@ from causal_mixtures.weights.density import (
     is_discrete,
     rows_as_codes,
 )
+from causal_mixtures.weights.selection import heldout_choice
 
 __all__ = [
     "ADJUSTED_DENSITIES",
@@ -34,6 +36,7 @@ __all__ = [
     "ConditioningSet",
     "KernelRatioDensity",
     "LinearGaussianDensity",
+    "MixtureRegressionDensity",
     "MultinomialLogitDensity",
     "adjusted_log_weights",
     "kernel_bandwidth",
@@ -41,14 +44,16 @@ __all__ = [
 
 #: The ``density=`` names understood for covariate-adjusted estimands.
 ADJUSTED_DENSITIES = ("auto", "discrete", "logistic", "gaussian", "kde", "histogram", "gmm")
+#: ``density="auto"`` for a continuous ``v``: candidates in order of preference ("mixture" is
+#: :class:`MixtureRegressionDensity`, otherwise passed as an instance), and the rows they
+#: are fitted and scored on (scikit-learn's tree KDE is slow to score).
+ADJUSTED_AUTO_CANDIDATES = ("gaussian", "mixture", "kde")
+ADJUSTED_AUTO_ROWS = (5_000, 2_000)
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-# --------------------------------------------------------------------------------------
-# Conditioning variables
-# --------------------------------------------------------------------------------------
-
+# --- Conditioning variables
 
 @dataclass(frozen=True)
 class ConditioningSet:
@@ -72,6 +77,10 @@ class ConditioningSet:
     def all_discrete(self) -> bool:
         """Whether every column is discrete (true for an empty set)."""
         return all(self.discrete)
+
+    def rows(self, index: np.ndarray) -> ConditioningSet:
+        """The rows ``index`` of every column."""
+        return ConditioningSet(tuple(c[index] for c in self.columns), self.discrete, self.names)
 
     def subset(self, which: Sequence[int]) -> ConditioningSet:
         """The columns at the positions ``which``."""
@@ -173,10 +182,7 @@ class _Features:
         return np.concatenate(blocks, axis=1)
 
 
-# --------------------------------------------------------------------------------------
-# Conditional density estimators p(v | conditioning set)
-# --------------------------------------------------------------------------------------
-
+# --- Conditional density estimators p(v | conditioning set)
 
 class AdjustmentDensity:
     """Base class of the conditional densities ``p(v | c)`` of covariate-adjusted weights.
@@ -334,6 +340,41 @@ class KernelRatioDensity(AdjustmentDensity):
         return out - np.log(self.scale_[k:]).sum()
 
 
+class MixtureRegressionDensity(AdjustmentDensity):
+    """Per cell of the discrete conditioning variables, the conditional of a Gaussian
+    mixture over ``(g, v)``, ``g`` the continuous ones (K by BIC; a
+    :class:`~causal_mixtures.weights.conditional.CellConditional`): it follows a nonlinear
+    or heteroscedastic ``v | g`` where the linear-Gaussian regression cannot.
+
+    Parameters
+    ----------
+    random_state : int, default=0
+    """
+
+    def __init__(self, random_state: int = 0) -> None:
+        self.random_state = random_state
+
+    def _split(self, given: ConditioningSet, n: int) -> tuple[np.ndarray, np.ndarray]:
+        sub = given.subset([i for i, d in enumerate(given.discrete) if d])
+        if not hasattr(self, "coder_"):
+            self.coder_ = _CellCoder().fit(sub)
+        ids = self.coder_.transform(sub, n)
+        self.coder_.check_seen(sub, ids, "the conditional density")
+        g = [np.asarray(c, dtype=float) for c, d in zip(given.columns, given.discrete, strict=True) if not d]
+        return ids.reshape(-1, 1), (np.column_stack(g) if g else np.empty((n, 0)))
+
+    def fit(self, v: np.ndarray, given: ConditioningSet) -> MixtureRegressionDensity:
+        self.__dict__.pop("coder_", None)
+        ids, g = self._split(given, len(v))
+        self.model_ = CellConditional("auto", None, 0.0, self.random_state)
+        self.model_.fit(np.asarray(v, dtype=float), ids, g)
+        return self
+
+    def log_prob(self, v: np.ndarray, given: ConditioningSet) -> np.ndarray:
+        ids, g = self._split(given, len(v))
+        return self.model_.log_prob(np.asarray(v, dtype=float), ids, g, lambda r: f"cell {r}")
+
+
 class MultinomialLogitDensity(AdjustmentDensity):
     """Multinomial logistic regression of a discrete ``v`` (its distinct rows are the
     classes) on the conditioning variables (one-hot coded when discrete, standardised when
@@ -374,10 +415,7 @@ class MultinomialLogitDensity(AdjustmentDensity):
         return out
 
 
-# --------------------------------------------------------------------------------------
-# Input validation
-# --------------------------------------------------------------------------------------
-
+# --- Input validation
 
 def _as_role_columns(
     name: str, values: Any, n: int, nodes: Sequence[str], kind: str
@@ -447,10 +485,7 @@ def kernel_bandwidth(y: np.ndarray) -> float:
     return sd * len(y) ** (-0.2)
 
 
-# --------------------------------------------------------------------------------------
-# Choosing the estimator
-# --------------------------------------------------------------------------------------
-
+# --- Choosing the estimator
 
 def _make_estimator(
     density: Any, v: np.ndarray, given: ConditioningSet, *, kind: str, what: str
@@ -474,11 +509,10 @@ def _make_estimator(
             f"instance for the {kind.replace('_', '-')} graph; got {density!r}."
         )
     name = density
+    if name == "auto" and not v_discrete:
+        return _choose(v, given)
     if name == "auto":
-        if v_discrete:
-            name = "discrete" if given.all_discrete else "logistic"
-        else:
-            name = "gaussian"
+        name = "discrete" if given.all_discrete else "logistic"
     if name in ("discrete", "logistic") and not v_discrete:
         raise ValueError(
             f"density={name!r} models a discrete {what}, but it is continuous. Use "
@@ -506,17 +540,40 @@ def _make_estimator(
                 + "."
             )
         return CellDensity(base)
+    return _named(name)
+
+
+def _named(name: str) -> AdjustmentDensity:
     if name == "logistic":
         return MultinomialLogitDensity()
     if name == "gaussian":
         return LinearGaussianDensity()
+    if name == "mixture":
+        return MixtureRegressionDensity()
     return KernelRatioDensity()
 
 
-# --------------------------------------------------------------------------------------
-# The weights
-# --------------------------------------------------------------------------------------
+def _choose(v: np.ndarray, given: ConditioningSet, random_state: int = 0) -> AdjustmentDensity:
+    """``density="auto"`` for a continuous ``v``: held-out log-likelihood among
+    :data:`ADJUSTED_AUTO_CANDIDATES` (:func:`~causal_mixtures.weights.selection.heldout_choice`),
+    recorded as the estimator's ``choice_``."""
+    v = np.asarray(v, dtype=float).reshape(len(v), -1)
 
+    def score(name: str, train: np.ndarray, held: np.ndarray) -> np.ndarray:
+        est = _named(name).fit(v[train], given.rows(train))
+        return est.log_prob(v[held], given.rows(held))
+
+    max_train, max_held = ADJUSTED_AUTO_ROWS
+    choice = heldout_choice(
+        ADJUSTED_AUTO_CANDIDATES, score, len(v), random_state=random_state,
+        max_train=max_train, max_heldout=max_held,
+    )
+    est = _named(choice.name)
+    est.choice_ = choice
+    return est
+
+
+# --- The weights
 
 def adjusted_log_weights(
     estimand: Any,

@@ -21,9 +21,10 @@ from scipy.special import logsumexp
 from causal_mixtures._validation import check_finite
 from causal_mixtures.exceptions import PositivityError, PositivityWarning
 from causal_mixtures.weights.adjustment import adjusted_log_weights
-from causal_mixtures.weights.density import ConditionalDensity, is_discrete, make_density
+from causal_mixtures.weights.density import ConditionalDensity, is_discrete
 from causal_mixtures.weights.overlap import POSITIVITY, cause_overlap, check_positivity
 from causal_mixtures.weights.psis import pareto_khat, psis_smooth
+from causal_mixtures.weights.selection import resolve_density
 
 __all__ = ["CausalWeights", "causal_weights", "kish_ess", "resolve_graph", "validate_weights"]
 
@@ -71,6 +72,7 @@ class CausalWeights:
     density: ConditionalDensity | None = None
     smoothing: str | None = None
     overlap: Any = None
+    density_choice: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ess", kish_ess(self.values, axis=0))
@@ -341,7 +343,10 @@ def causal_weights(
         continuous ``y``.
     density : str or ConditionalDensity, default="auto"
         Estimator of the conditional density in the weights (``p(z | y)`` for the front door);
-        see :mod:`causal_mixtures.density` and :mod:`causal_mixtures.adjustment`.
+        see :mod:`causal_mixtures.density` and :mod:`causal_mixtures.adjustment`. For the
+        front door with a continuous mechanism, ``"auto"`` chooses among "gaussian",
+        "mixture" and "kde" by held-out log-likelihood and records the choice in
+        ``density_choice`` (:func:`~causal_mixtures.weights.selection.choose_density`).
     weight_smoothing : {None, "psis"}, default=None
         Pareto-smooth each column's tail (PSIS); reduces the variance of heavy-tailed weights.
     positivity : {"raise", "warn"}, default="raise"
@@ -409,7 +414,7 @@ def causal_weights(
         )
     else:
         z = as_mechanism(mechanism, n)
-        dens = make_density(density, z, discrete_cause=discrete_cause).fit(z, y_arr)
+        dens, _ = resolve_density(density, z, y_arr, discrete_cause=discrete_cause)
         log_num = dens.log_prob_grid(z, do_values)  # (n, n_do)
         if discrete_cause and set(np.unique(y_arr).tolist()) <= set(do_values.tolist()):
             # p(z_n | y_n) is already a column of the grid: reuse it instead of re-evaluating.
@@ -426,6 +431,7 @@ def causal_weights(
         density=dens,
         weight_smoothing=weight_smoothing,
     )
+    object.__setattr__(cw, "density_choice", getattr(dens, "choice_", None))
     if estimand.kind in ("front_door", "front_door_covariates"):
         overlap = cause_overlap(cw.values, y_arr, cw.ess, discrete_cause=discrete_cause)
         object.__setattr__(cw, "overlap", overlap)

@@ -15,21 +15,25 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.mixture import GaussianMixture
 
 from causal_mixtures.exceptions import PositivityError
+from causal_mixtures.weights.conditional import ConditionalGaussianMixture
 
 __all__ = [
     "DENSITIES",
     "ConditionalDensity",
+    "ConditionalMixtureDensity",
     "DiscreteDensity",
     "GaussianDensity",
     "GaussianMixtureDensity",
     "HistogramDensity",
     "KernelDensityEstimate",
     "LogisticDensity",
+    "check_cause_type",
     "is_discrete",
     "make_density",
+    "make_named",
 ]
 
-DENSITIES = ("auto", "discrete", "gaussian", "kde", "histogram", "gmm", "logistic")
+DENSITIES = ("auto", "discrete", "gaussian", "kde", "histogram", "gmm", "logistic", "mixture")
 _MAX_DISCRETE_LEVELS = 20
 
 
@@ -451,6 +455,64 @@ class GaussianMixtureDensity(_PerClassDensity):
         return model.score_samples(z)
 
 
+class ConditionalMixtureDensity(ConditionalDensity):
+    """``p(z | y)`` from a Gaussian mixture with K chosen by BIC: the conditional of a joint
+    mixture over ``(y, z)`` for a continuous cause
+    (:class:`~causal_mixtures.weights.conditional.ConditionalGaussianMixture`), one mixture of
+    ``z`` per class for a discrete one. It follows a nonlinear ``E[z | y]`` and a
+    heteroscedastic or multimodal ``z`` where the joint Gaussian cannot.
+
+    Parameters
+    ----------
+    discrete_cause : bool, default=False
+    n_components : int or "auto", default="auto"
+        Components of each mixture; ``"auto"`` chooses K by BIC.
+    random_state : int, default=0
+        Seed of the mixtures' initialisation.
+    """
+
+    def __init__(
+        self, discrete_cause: bool = False, n_components: int | str = "auto", random_state: int = 0
+    ) -> None:
+        self.discrete_cause = discrete_cause
+        self.n_components = n_components
+        self.random_state = random_state
+
+    def _cgm(self) -> ConditionalGaussianMixture:
+        return ConditionalGaussianMixture(self.n_components, random_state=self.random_state)
+
+    def fit(self, z: np.ndarray, y: np.ndarray) -> ConditionalMixtureDensity:
+        z = np.asarray(z, dtype=float).reshape(len(z), -1)
+        y = np.asarray(y)
+        if self.discrete_cause:
+            self.classes_ = np.unique(y)
+            self.models_ = {
+                c: self._cgm().fit(np.empty((int((y == c).sum()), 0)), z[y == c])
+                for c in self.classes_.tolist()
+            }
+        else:
+            self.model_ = self._cgm().fit(np.asarray(y, dtype=float).reshape(-1, 1), z)
+        return self
+
+    def log_prob_grid(self, z: np.ndarray, values: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=float).reshape(len(z), -1)
+        cols = []
+        for v in np.asarray(values).tolist():
+            if self.discrete_cause:
+                if v not in self.models_:
+                    raise _no_support(v, self.classes_)
+                cols.append(self.models_[v].log_prob(z, np.empty((len(z), 0))))
+            else:
+                cols.append(self.model_.log_prob(z, np.full((len(z), 1), float(v))))
+        return np.stack(cols, axis=1)
+
+    def log_prob(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if self.discrete_cause:
+            return super().log_prob(z, y)
+        z = np.asarray(z, dtype=float).reshape(len(z), -1)
+        return self.model_.log_prob(z, np.asarray(y, dtype=float).reshape(-1, 1))
+
+
 class LogisticDensity(ConditionalDensity):
     """``p(z | y)`` for a discrete mechanism and a continuous cause: multinomial logistic
     regression of the level of ``z`` on ``y``.
@@ -484,10 +546,28 @@ class LogisticDensity(ConditionalDensity):
         return out
 
 
+def _factory(name: str, discrete_cause: bool) -> ConditionalDensity:
+    factories = {
+        "discrete": DiscreteDensity,
+        "gaussian": lambda: GaussianDensity(discrete_cause=discrete_cause),
+        "kde": lambda: KernelDensityEstimate(discrete_cause=discrete_cause),
+        "histogram": HistogramDensity,
+        "gmm": GaussianMixtureDensity,
+        "logistic": LogisticDensity,
+        "mixture": lambda: ConditionalMixtureDensity(discrete_cause=discrete_cause),
+    }
+    return factories[name]()
+
+
 def make_density(
     density: str | ConditionalDensity, z: np.ndarray, *, discrete_cause: bool
 ) -> ConditionalDensity:
     """Resolve the ``density`` argument to an unfitted :class:`ConditionalDensity`.
+
+    ``"auto"`` is resolved here without looking at the data beyond ``z``'s type (a discrete
+    mechanism: "discrete" for a discrete cause, "logistic" for a continuous one; a continuous
+    mechanism: "kde" / "gaussian"); :func:`causal_mixtures.weights.selection.resolve_density`
+    chooses a continuous mechanism's density by held-out likelihood instead.
 
     Parameters
     ----------
@@ -507,21 +587,23 @@ def make_density(
         )
     else:
         name = density
-        z_discrete = is_discrete(z)
         if name == "auto":
-            if z_discrete:
+            if is_discrete(z):
                 name = "discrete" if discrete_cause else "logistic"
             else:
                 name = "kde" if discrete_cause else "gaussian"
-        factories = {
-            "discrete": DiscreteDensity,
-            "gaussian": lambda: GaussianDensity(discrete_cause=discrete_cause),
-            "kde": lambda: KernelDensityEstimate(discrete_cause=discrete_cause),
-            "histogram": HistogramDensity,
-            "gmm": GaussianMixtureDensity,
-            "logistic": LogisticDensity,
-        }
-        est = factories[name]()
+        est = make_named(name, discrete_cause)
+    check_cause_type(est, discrete_cause)
+    return est
+
+
+def make_named(name: str, discrete_cause: bool) -> ConditionalDensity:
+    """A fresh estimator of the :data:`DENSITIES` name ``name`` (not ``"auto"``)."""
+    return _factory(name, discrete_cause)
+
+
+def check_cause_type(est: ConditionalDensity, discrete_cause: bool) -> None:
+    """Refuse an estimator that cannot model this type of cause."""
     if discrete_cause and est.requires_continuous_cause:
         raise ValueError(
             f"density={type(est).__name__} needs a continuous cause but y is discrete. "
@@ -530,6 +612,5 @@ def make_density(
     if not discrete_cause and est.requires_discrete_cause:
         raise ValueError(
             f"density={type(est).__name__} fits one model per class and needs a discrete "
-            "cause, but y is continuous. Use density='gaussian', 'kde' or 'logistic'."
+            "cause, but y is continuous. Use density='gaussian', 'mixture', 'kde' or 'logistic'."
         )
-    return est
