@@ -190,6 +190,8 @@ def _estimator(spec: FitSpec, seed: int) -> Any:
         return cm.CausalBootstrap(random_state=seed, **opts)
     kw: dict[str, Any] = {"n_components": spec.K, "covariance_type": spec.cov,
                           "random_state": seed}
+    if spec.strategy in ("weighting", "psis"):
+        kw["strategy"] = "weighting"
     if spec.strategy == "psis":
         kw["weight_smoothing"] = "psis"
     elif spec.strategy == "plugin":
@@ -415,6 +417,9 @@ def suite_plan(size: str = "small") -> list[tuple[Family, FitSpec, int, int]]:
                  and (size == "full" or s.n <= 5000)]
         if size == "small":
             specs = _spread(specs, SMALL_PER_FAMILY)
+        # The default estimator (strategy="auto") on every weighting fit of the family.
+        specs = specs + [FitSpec("auto", s.K, s.cov, s.n, s.options, s.size, s.seeds)
+                         for s in specs if s.strategy == "weighting"]
         for spec in specs:
             n = min(spec.n, TINY_N_CAP) if size == "tiny" else spec.n
             seeds = spec.seeds if size == "full" else 1

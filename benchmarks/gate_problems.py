@@ -326,7 +326,7 @@ class Digits64(Problem):
 # families and fits
 
 
-STRATEGIES = ("weighting", "psis", "plugin", "bootstrap", "bayes")
+STRATEGIES = ("weighting", "psis", "plugin", "bootstrap", "bayes", "auto")
 
 
 @dataclass(frozen=True)
@@ -382,7 +382,7 @@ def _design(cause: str, n_classes: int | None, conf: str, positivity: str, mecha
 
 
 def _families() -> list[Family]:
-    W, P, PL, B, BY = STRATEGIES
+    W, P, PL, B, BY, _ = STRATEGIES
     fams: list[Family] = []
 
     def add(name: str, kind: str, desc: str, problem: Problem, design: dict,

@@ -76,22 +76,53 @@ def test_plugin_discrete_mechanism_and_errors() -> None:
         cm.CausalGaussianMixture(strategy="plugin").fit(X, weights=np.ones((n, 2)))
 
 
-def test_diagnostics_skip_weight_checks_for_plugin() -> None:
+def test_plugin_diagnostics_check_the_conditionals_not_the_weights() -> None:
     data = cm.datasets.make_regression_linear(2000, random_state=0)
-    grid = np.quantile(data.y, [0.05, 0.95])
+    grid = np.quantile(data.y, [0.25, 0.75])
     est = cm.CausalGaussianMixture(
         n_components=1, strategy="plugin", plugin_components=1, random_state=0
     ).fit(data.X, data.y, mechanism=data.mechanism, do=grid)
-    report = cm.diagnose(est, data.X)
+    assert est.strategy_ == "plugin" and "requested" in est.strategy_reason_
+    report = cm.diagnose(est)
     names = {c.name for c in report.checks}
-    assert not names & {"weight_ess", "weight_khat", "ppc_moments", "ppc_quantiles"}
-    assert "convergence" in names and report.ok
-    assert any("strategy='plugin'" in note for note in report.notes)
+    assert not names & {"weight_ess", "weight_khat", "mean_uncertainty"}
+    assert {"positivity", "plugin_fit", "convergence", "ppc_moments", "ppc_quantiles"} <= names
+    (fit,) = report.select("plugin_fit")
+    assert fit.status == "pass" and fit.value == 0.0  # linear-Gaussian: well specified
+    # The record behind it: per quintile of y, the conditionals' implied mean of x matches
+    # the data's within a few standard errors.
+    rec = est.plugin_check_
+    gap = np.abs(rec["model_mean"] - rec["data_mean"]) / rec["data_sd"]
+    assert np.all(gap < 3 * np.asarray(rec["se"]) + 1e-12)
     # The same data by weighting: the weights at the grid's ends are flagged (k-hat > 0.7).
-    weighted = cm.CausalGaussianMixture(n_components=1, density="gaussian", random_state=0)
-    weighted.fit(data.X, data.y, mechanism=data.mechanism, do=grid)
-    flagged = [c for c in cm.diagnose(weighted, data.X).checks if c.name == "weight_khat"]
+    weighted = cm.CausalGaussianMixture(n_components=1, density="gaussian",
+                                        strategy="weighting", random_state=0)
+    weighted.fit(data.X, data.y, mechanism=data.mechanism, do=np.quantile(data.y, [0.05, 0.95]))
+    flagged = [c for c in cm.diagnose(weighted).checks if c.name == "weight_khat"]
     assert flagged and all(c.status != "pass" for c in flagged)
+
+
+def test_plugin_fit_fails_a_misspecified_plugin() -> None:
+    """One-component conditionals on a bimodal p(x | y, z): the conditionals' implied
+    observational sd misses the data's, and plugin_fit says so."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    u = rng.normal(size=n)
+    y = (u + rng.normal(size=n) > 0).astype(int)
+    z = y + rng.normal(size=n)
+    modes = rng.choice([-4.0, 4.0], size=n)
+    x = (z + modes + u + 0.3 * rng.normal(size=n)).reshape(-1, 1)
+    est = cm.CausalGaussianMixture(n_components=2, strategy="plugin", plugin_components=1,
+                                   random_state=0).fit(x, y, mechanism=z)
+    report = cm.diagnose(est)
+    (fit,) = report.select("plugin_fit")
+    assert fit.status == "pass"  # one Gaussian matches the first two moments of p(x | y) ...
+    (shape,) = report.select("plugin_quantiles")
+    assert shape.status == "fail" and shape.value > 0.1  # ... but not its two modes
+    assert "several modes" in shape.message
+    auto = cm.CausalGaussianMixture(n_components=2, random_state=0).fit(x, y, mechanism=z)
+    assert auto.strategy_ == "weighting"  # the weights are healthy here
+    assert cm.diagnose(auto).select("plugin_quantiles") == []  # no plug-in in the answer
 
 
 # ---------------------------------------------------------------------------------------

@@ -371,16 +371,19 @@ def cross_checks(cross: Any, th: Thresholds, *, names: Any = None) -> list[Check
 
 
 def plugin_checks(fit: Any, th: Thresholds, *, names: Any = None) -> list[Check]:
-    """``plugin_fit``: the plug-in's fitted conditionals reproduce the observational data?
-    ``fit`` is the estimator's ``plugin_check_`` (a mapping with ``strata``, the data's and
-    the conditionals' means and sds per stratum of the cause, and the data's standard
-    errors): if the conditionals cannot reproduce p(x | y), their front-door formula is
-    not p(x | do(y))."""
+    """``plugin_fit`` and ``plugin_quantiles``: do the plug-in's fitted conditionals
+    reproduce the observational data? ``fit`` is the estimator's ``plugin_check_`` (per
+    stratum of the cause: the data's and the conditionals' implied means and sds of ``x``,
+    the data's quantiles and the share of the conditionals' draws below them). If the
+    conditionals cannot reproduce ``p(x | y)``, their front-door formula is not
+    ``p(x | do(y))``. (A one-component conditional reproduces the mean and sd of
+    ``p(x | y)`` by construction; the quantiles see the shape.)"""
     if fit is None:
         return []
     d_mean, m_mean = np.asarray(fit["data_mean"]), np.asarray(fit["model_mean"])
     d_sd, m_sd = np.asarray(fit["data_sd"]), np.asarray(fit["model_sd"])
     se = np.asarray(fit["se"])  # (n_strata, d), sd units
+    d = d_mean.shape[1]
     mean_gap = np.abs(m_mean - d_mean) / np.maximum(d_sd, 1e-300)
     sd_gap = np.abs(m_sd / np.maximum(d_sd, 1e-300) - 1.0)
     gap = np.maximum(np.where(mean_gap > th.ppc_se * se, mean_gap, 0.0),
@@ -388,17 +391,44 @@ def plugin_checks(fit: Any, th: Thresholds, *, names: Any = None) -> list[Check]
     s, f = np.unravel_index(int(np.argmax(gap)), gap.shape)
     val = float(gap[s, f])
     bad = val > th.plugin_gap
-    stratum = fit["strata"][s]
-    where = (f"y in ({stratum[0]:.3g}, {stratum[1]:.3g}]" if isinstance(stratum, tuple)
-             else f"y = {stratum!r}")
-    return [Check(
+
+    def where(i: int) -> str:
+        stratum = fit["strata"][i]
+        return (f"y in ({stratum[0]:.3g}, {stratum[1]:.3g}]" if isinstance(stratum, tuple)
+                else f"y = {stratum!r}")
+
+    out = [Check(
         "plugin_fit", None, "fail" if bad else "pass", val, th.plugin_gap, "<=",
-        f"The plug-in's conditionals p(z | y) and p(x | y, z) reproduce the observed "
-        f"p(x | y) to within {val:.3f} sd (worst: {_feature(names, int(f), d_mean.shape[1])} "
-        f"at {where})"
+        (f"The plug-in's conditionals p(z | y) and p(x | y, z) reproduce the observed mean and "
+         "sd of p(x | y) within their sampling noise." if val == 0 else
+         f"The plug-in's conditionals p(z | y) and p(x | y, z) miss the observed p(x | y) by "
+         f"{val:.3f} sd beyond its sampling noise (worst: {_feature(names, int(f), d)} at "
+         f"{where(int(s))})")
         + (": they are misspecified, so their front-door formula is not p(x | do(y))."
-           if bad else "."),
+           if bad else "" if val == 0 else "."),
         "" if not bad else
         "Use more plug-in components (plugin_components='auto' or larger) or "
         "strategy='weighting'.",
     )]
+    if "model_cdf" in fit:
+        probs = np.asarray(PPC_PROBS)
+        n = np.maximum(np.asarray(fit["n"], dtype=float), 1.0)[:, None, None]
+        q_se = np.sqrt(2.0 * probs * (1 - probs) / n)  # data and draws: two samples of n_s
+        q_gap = np.abs(np.asarray(fit["model_cdf"]) - probs)
+        q_gap = np.where(q_gap > th.ppc_se * q_se, q_gap, 0.0)
+        worst = q_gap.max(2)  # (n_strata, d)
+        per = worst.mean(1) if d > HIGH_DIM else worst.max(1)
+        s = int(np.argmax(per))
+        val = float(per[s])
+        bad = val > th.quantiles
+        out.append(Check(
+            "plugin_quantiles", None, "fail" if bad else "pass", val, th.quantiles, "<=",
+            f"The plug-in's implied p(x | y) misses the observed quantiles by {val:.3f} in "
+            f"probability (worst at {where(s)})"
+            + (": the conditionals miss the shape of the data (several modes, skew), so their "
+               "front-door formula is not p(x | do(y))." if bad else "."),
+            "" if not bad else
+            "Use more plug-in components (plugin_components='auto' or larger) or "
+            "strategy='weighting'.",
+        ))
+    return out

@@ -77,12 +77,12 @@ class Thresholds:
         below the best held-out log-likelihood.
     """
 
-    uncertainty: float = 0.2
+    uncertainty: float = 0.3
     positivity_ratio: float = 0.2
     positivity_se: float = 4.0
     positivity_continuous: float = 0.05
     khat: float = 0.7
-    khat_uncertainty: float = 0.1
+    khat_uncertainty: float = 0.2
     ess_per_parameter: float = 1.0
     rhat: float = 1.01
     rhat_fail: float = 1.1
@@ -91,7 +91,7 @@ class Thresholds:
     ppc_se: float = 3.0
     moments: float = 0.1
     correlation: float = 0.25
-    quantiles: float = 0.05
+    quantiles: float = 0.03
     cross_se: float = 3.0
     cross_gap: float = 0.1
     plugin_gap: float = 0.1

@@ -50,10 +50,12 @@ __all__ = [
     "fit_pyro",
     "not_converged_message",
     "fit_plugin_blocks",
+    "fit_plugin_sampler",
     "plugin_draw_count",
     "plugin_reference",
     "plugin_rows",
     "plugin_standardization",
+    "store_fit",
     "weight_mass",
 ]
 
@@ -447,13 +449,11 @@ def plugin_draw_count(est: Any, n: int, d: int) -> int:
     return int(min(PLUGIN_MAX_DRAWS, max(n, floor)))
 
 
-def plugin_rows(
+def fit_plugin_sampler(
     est: Any, X: np.ndarray, y: np.ndarray | None, mechanism: Any, cw: CausalWeights,
     weights: Any, rng: np.random.Generator, covariates: Any = None,
-) -> tuple[list[np.ndarray], PluginFrontDoor]:
-    """Draws of the front-door formula, one block of :func:`plugin_draw_count` rows per do
-    value (each fitted on its own rows by :func:`fit_plugin_blocks`), and the fitted
-    sampler."""
+) -> PluginFrontDoor:
+    """The plug-in's conditionals ``p(z | y, w)`` and ``p(x | y', z, w)``, fitted."""
     kind = "explicit weights" if cw.estimand is None else cw.estimand.kind
     if weights is not None or kind not in ("front_door", "front_door_covariates"):
         raise ValueError(
@@ -472,13 +472,25 @@ def plugin_rows(
             )
     else:
         w = None
-    m = plugin_draw_count(est, len(X), X.shape[1])
-    sampler = PluginFrontDoor(
+    return PluginFrontDoor(
         est.plugin_components,
         discrete_cause=is_discrete(y),
         discrete_mechanism=is_discrete(z),
         random_state=int(rng.integers(0, 2**31 - 1)),
     ).fit(X, y, z, covariates=w)
+
+
+def plugin_rows(
+    est: Any, X: np.ndarray, y: np.ndarray | None, mechanism: Any, cw: CausalWeights,
+    weights: Any, rng: np.random.Generator, covariates: Any = None,
+    sampler: PluginFrontDoor | None = None,
+) -> tuple[list[np.ndarray], PluginFrontDoor]:
+    """Draws of the front-door formula, one block of :func:`plugin_draw_count` rows per do
+    value (each fitted on its own rows by :func:`fit_plugin_blocks`), and the fitted
+    sampler (``sampler`` when given: ``strategy="auto"`` fitted it already)."""
+    if sampler is None:
+        sampler = fit_plugin_sampler(est, X, y, mechanism, cw, weights, rng, covariates)
+    m = plugin_draw_count(est, len(X), X.shape[1])
     return [sampler.sample(m, v, rng) for v in cw.do_values.tolist()], sampler
 
 
@@ -562,6 +574,64 @@ def fit_plugin_blocks(
     return results[best], int(grid[best]), bics_arr[best], grid_info
 
 
+def store_fit(
+    est: Any, res: FitResult, cw: CausalWeights, k: int, bic: np.ndarray, X: np.ndarray,
+    names: Any, prior: MixturePrior | None, grid_info: tuple | None, plugin: Any,
+) -> None:
+    """Set the fitted attributes of a :class:`CausalGaussianMixture` from its fit, and what
+    the diagnostics need from the training rows (``weighted_reference_``, and the plug-in
+    draws' ``plugin_reference_``), so that ``diagnose(model)`` runs without the data."""
+    if plugin is not None:
+        est.plugin_ = plugin
+    if grid_info is not None:
+        est.n_components_grid_, est.bic_grid_ = grid_info
+    p = res.mixture.to_numpy()
+    est.do_values_ = np.asarray(cw.do_values)
+    est.causal_weights_ = cw
+    est.n_components_ = k
+    est.weights_ = p.weights
+    est.means_ = p.means
+    est.covariances_ = p.covariances
+    est.precisions_cholesky_ = p.precisions_cholesky
+    if est.covariance_type == "full":
+        pc = est.precisions_cholesky_
+        est.precisions_ = pc @ np.swapaxes(pc, -1, -2)
+    else:
+        est.precisions_ = est.precisions_cholesky_**2
+    est.converged_ = res.converged.cpu().numpy()
+    est.n_iter_ = res.n_iter.cpu().numpy()
+    est.lower_bound_ = res.lower_bound.cpu().numpy()
+    est.lower_bounds_ = res.history.cpu().numpy()
+    est.bic_ = bic
+    if "reseeded" in res.info:
+        est.reseeded_ = np.asarray(res.info["reseeded"])
+        est.dropped_components_ = np.asarray(res.info["dropped"])
+    est.n_features_in_ = X.shape[1]
+    if names is not None:
+        est.feature_names_in_ = names
+    if est.inference != "em":
+        est.weight_mass_ = weight_mass(est)
+        est.likelihood_mass_ = res.info["mass"]
+        est.fitted_inference_ = est.inference
+    if res.posterior is not None:
+        post = res.posterior
+        est.posterior_ = {
+            "weights": post.weights, "means": post.means, "covariances": post.covariances,
+        }
+        est.guide_ = res.info.get("guide")
+        assert prior is not None
+        est.prior_ = MixturePrior(
+            prior.concentration,
+            prior.mean_loc.cpu().numpy(),
+            prior.mean_scale.cpu().numpy(),
+            prior.scale_scale.cpu().numpy(),
+            prior.lkj_concentration,
+        )
+    est.weighted_reference_ = weighted_reference(X, cw.values, cw.do_values)
+    if "fitted_reference" in res.info:
+        est.plugin_reference_ = res.info["fitted_reference"]
+
+
 def not_converged_message(est: Any, res: FitResult, cw: CausalWeights) -> str:
     """What to tell the user when a fit did not converge for some do values."""
     bad = cw.do_values[~res.converged.cpu().numpy()].tolist()
@@ -588,11 +658,13 @@ def not_converged_message(est: Any, res: FitResult, cw: CausalWeights) -> str:
 
 def fit_mixtures(
     est: Any, X: np.ndarray, y: np.ndarray | None, mechanism: Any, cw: CausalWeights,
-    weights: Any, device: torch.device, covariates: Any = None,
+    weights: Any, device: torch.device, covariates: Any = None, *,
+    strategy: str = "weighting", sampler: PluginFrontDoor | None = None,
 ) -> tuple[FitResult, int, np.ndarray, tuple | None, MixturePrior | None, Any]:
     """The whole fit on standardised rows, mapped back to the data's coordinates: the
     result, K, the BIC per do value, the K grid and its BICs (``"auto"``), the prior
-    (Bayesian fits) and the plug-in sampler (``strategy="plugin"``)."""
+    (Bayesian fits) and the plug-in sampler (``strategy="plugin"``, the resolved
+    strategy; ``sampler`` an already fitted one)."""
     plugin = None
     d = X.shape[1]
     # Every fit runs on standardised rows (column means removed, one common scale), so
@@ -600,8 +672,9 @@ def fit_mixtures(
     prior = None
     if est.inference == "em":
         rng = check_random_state(est.random_state)
-        if est.strategy == "plugin":
-            blocks, plugin = plugin_rows(est, X, y, mechanism, cw, weights, rng, covariates)
+        if strategy == "plugin":
+            blocks, plugin = plugin_rows(est, X, y, mechanism, cw, weights, rng, covariates,
+                                         sampler)
             std = plugin_standardization(blocks)
             res, k, _, grid_info = fit_plugin_blocks(est, blocks, rng, device, cw.do_values, std)
             ess = np.full(cw.n_do, float(len(blocks[0])))

@@ -35,7 +35,6 @@ from causal_mixtures._validation import (
     resolve_device,
     validate_params,
 )
-from causal_mixtures.diagnostics.reference import weighted_reference
 from causal_mixtures.estimators.common import (
     as_frame,
     check_feature_names,
@@ -45,7 +44,8 @@ from causal_mixtures.estimators.common import (
     estimate_weights,
     match_do,
 )
-from causal_mixtures.estimators.fitting import fit_mixtures, not_converged_message, weight_mass
+from causal_mixtures.estimators.fitting import fit_mixtures, not_converged_message, store_fit
+from causal_mixtures.estimators.strategy import STRATEGIES, resolve_strategy, store_strategy
 from causal_mixtures.exceptions import ConvergenceWarning
 from causal_mixtures.graph.core import CausalGraph
 from causal_mixtures.mixture.bayes import (
@@ -54,18 +54,14 @@ from causal_mixtures.mixture.bayes import (
     posterior_predictive,
 )
 from causal_mixtures.mixture.init import INIT_PARAMS
-from causal_mixtures.mixture.model import MixturePrior
 from causal_mixtures.mixture.params import COVARIANCE_TYPES, Mixture
-from causal_mixtures.mixture.result import FitResult
 from causal_mixtures.weights.adjustment import ADJUSTED_DENSITIES
-from causal_mixtures.weights.core import CausalWeights
 from causal_mixtures.weights.density import DENSITIES, ConditionalDensity
 from causal_mixtures.weights.overlap import POSITIVITY
 
 __all__ = ["CausalGaussianMixture"]
 
 INFERENCE = ("em", "svi", "bayes")
-STRATEGIES = ("weighting", "plugin")
 SVI_INITS = ("em", "init_params")
 
 _ARRAY_LIKE = InstanceOf((np.ndarray, list, tuple, torch.Tensor), "an array-like")
@@ -131,17 +127,19 @@ class CausalGaussianMixture(BaseEstimator):
         Where the EM tensors live.
     verbose : bool, default=False
         Show a progress bar.
-    strategy : {"weighting", "plugin"}, default="weighting"
+    strategy : {"auto", "weighting", "plugin"}, default="auto"
         How the interventional distribution is estimated. ``"weighting"`` (the paper's
         method): the observational rows, weighted by the causal weights. ``"plugin"``
-        (front-door graphs only): fit Gaussian-mixture conditionals ``p(z | y)`` and
-        ``p(x | y', z)`` and sample the front-door formula itself
-        (:class:`~causal_mixtures.estimators.plugin.PluginFrontDoor`), then fit the mixture for each
-        intervention value to those draws. No importance weights are involved, so
-        intervention values far from the bulk of the data keep their precision; the price
-        is that the conditionals must be well specified. Use it for continuous causes under
-        strong confounding (``docs/results.md``); keep ``"weighting"`` when ``x`` given
-        ``(y, z)`` is hard to model (e.g. step functions of ``z``, images).
+        (front-door graphs, with or without covariates): fit Gaussian-mixture conditionals
+        ``p(z | y, w)`` and ``p(x | y', z, w)``, sample the front-door formula itself
+        (:class:`~causal_mixtures.estimators.plugin.PluginFrontDoor`) and fit the mixture of
+        each intervention value to those draws: no importance weights, so intervention
+        values far from the bulk keep their precision, if the conditionals are well
+        specified. ``"auto"``: fit the plug-in's conditionals next to the weights; take
+        weighting when the weights pass their checks (a disagreement with the plug-in shows
+        as a failed ``cross_check``), the plug-in when the weights fail and its conditionals
+        reproduce the data; weighting where the plug-in does not apply. The choice and its reason are in ``strategy_`` and
+        ``strategy_reason_`` (:mod:`causal_mixtures.estimators.strategy`).
     plugin_components : int or "auto", default="auto"
         ``strategy="plugin"``: components of each conditional mixture (``"auto"``: by BIC).
     plugin_draws : int or None, default=None
@@ -228,6 +226,14 @@ class CausalGaussianMixture(BaseEstimator):
         EM fits: degenerate components that stayed so and were dropped (weight zero, the
         others refitted): the mixture of that do value has that many fewer components. A
         fit that cannot be repaired raises :class:`~causal_mixtures.DegenerateFitError`.
+    strategy_ : str
+        The strategy used (``"weighting"`` or ``"plugin"``), and ``strategy_reason_`` why.
+    cross_check_ : dict
+        ``strategy="auto"``: both estimates of every interventional mean with their
+        standard errors (the ``cross_check`` diagnostic).
+    plugin_check_ : dict
+        Plug-in fits: the observed and the conditionals' implied mean and sd of ``x`` per
+        stratum of the cause (the ``plugin_fit`` diagnostic).
     weighted_reference_ : WeightedReference
         Weighted moments, quantiles and their standard errors of the training rows per
         intervention value (:mod:`causal_mixtures.diagnostics.reference`): what
@@ -279,7 +285,7 @@ class CausalGaussianMixture(BaseEstimator):
         n_posterior_draws: int = 200,
         guide: str = "auto",
         svi_init: str = "em",
-        strategy: str = "weighting",
+        strategy: str = "auto",
         plugin_components: int | str = "auto",
         plugin_draws: int | None = None,
         positivity: str = "raise",
@@ -420,70 +426,16 @@ class CausalGaussianMixture(BaseEstimator):
             positivity=self.positivity,
         )
         device = resolve_device(self.device)
+        choice = resolve_strategy(self, X_arr, y_arr, mechanism, covariates, cw, weights)
         res, k, bic, grid_info, prior, plugin = fit_mixtures(
-            self, X_arr, y_arr, mechanism, cw, weights, device, covariates=covariates
+            self, X_arr, y_arr, mechanism, cw, weights, device, covariates=covariates,
+            strategy=choice.strategy, sampler=choice.evidence.get("plugin"),
         )
-        if plugin is not None:
-            self.plugin_ = plugin
-        if grid_info is not None:
-            self.n_components_grid_, self.bic_grid_ = grid_info
-        self._store(res, cw, k, bic, X_arr, names, prior)
-        # What the diagnostics need from the training rows, so diagnose(model) runs
-        # without the data passed back: the weighted summaries, and for the plug-in the
-        # summaries of the draws the mixtures were fitted to.
-        self.weighted_reference_ = weighted_reference(X_arr, cw.values, cw.do_values)
-        if "fitted_reference" in res.info:
-            self.plugin_reference_ = res.info["fitted_reference"]
+        store_fit(self, res, cw, k, bic, X_arr, names, prior, grid_info, plugin)
+        store_strategy(self, choice, X_arr, y_arr, cw, covariates)
         if not bool(res.converged.all()):
             warnings.warn(not_converged_message(self, res, cw), ConvergenceWarning, stacklevel=2)
         return self
-
-    def _store(
-        self, res: FitResult, cw: CausalWeights, k: int, bic: np.ndarray, X: np.ndarray,
-        names: Any, prior: MixturePrior | None,
-    ) -> None:
-        p = res.mixture.to_numpy()
-        self.do_values_ = np.asarray(cw.do_values)
-        self.causal_weights_ = cw
-        self.n_components_ = k
-        self.weights_ = p.weights
-        self.means_ = p.means
-        self.covariances_ = p.covariances
-        self.precisions_cholesky_ = p.precisions_cholesky
-        if self.covariance_type == "full":
-            pc = self.precisions_cholesky_
-            self.precisions_ = pc @ np.swapaxes(pc, -1, -2)
-        else:
-            self.precisions_ = self.precisions_cholesky_**2
-        self.converged_ = res.converged.cpu().numpy()
-        self.n_iter_ = res.n_iter.cpu().numpy()
-        self.lower_bound_ = res.lower_bound.cpu().numpy()
-        self.lower_bounds_ = res.history.cpu().numpy()
-        self.bic_ = bic
-        if "reseeded" in res.info:
-            self.reseeded_ = np.asarray(res.info["reseeded"])
-            self.dropped_components_ = np.asarray(res.info["dropped"])
-        self.n_features_in_ = X.shape[1]
-        if names is not None:
-            self.feature_names_in_ = names
-        if self.inference != "em":
-            self.weight_mass_ = weight_mass(self)
-            self.likelihood_mass_ = res.info["mass"]
-            self.fitted_inference_ = self.inference
-        if res.posterior is not None:
-            post = res.posterior
-            self.posterior_ = {
-                "weights": post.weights, "means": post.means, "covariances": post.covariances,
-            }
-            self.guide_ = res.info.get("guide")
-            assert prior is not None
-            self.prior_ = MixturePrior(
-                prior.concentration,
-                prior.mean_loc.cpu().numpy(),
-                prior.mean_scale.cpu().numpy(),
-                prior.scale_scale.cpu().numpy(),
-                prior.lkj_concentration,
-            )
 
     # ------------------------------------------------------------------ using the fit
     def _check_fitted(self) -> None:

@@ -13,11 +13,11 @@ next to the weights and measures
 * the agreement of the two estimates of every interventional mean (``cross_check``);
 
 with the thresholds of :class:`~causal_mixtures.diagnostics.Thresholds` (the calibrated
-gate), and takes weighting when its checks pass and it agrees with the plug-in, the
-plug-in when the weights fail and the conditionals pass, and the plug-in when both pass
-their own checks but disagree (its errors do not grow with confounding; the failed
-``cross_check`` stays in the report). The choice and its reason are recorded
-(``strategy_``, ``strategy_reason_``). Details: ``docs/estimators.md``.
+gate). It takes weighting when the weights pass (it assumes nothing about ``p(x | y, z)``;
+where the plug-in disagrees the failed ``cross_check`` stays in the report), the plug-in
+when the weights fail and its conditionals pass, and weighting, with a failing report,
+when neither passes. The choice and its reason are recorded (``strategy_``,
+``strategy_reason_``). Details: ``docs/estimators.md``.
 """
 
 from __future__ import annotations
@@ -27,20 +27,32 @@ from typing import Any
 
 import numpy as np
 
+from causal_mixtures._random import RandomState
 from causal_mixtures.diagnostics.data_checks import uncertainty_bound
-from causal_mixtures.diagnostics.reference import WeightedReference, weighted_reference
+from causal_mixtures.diagnostics.reference import (
+    PPC_PROBS,
+    WeightedReference,
+    weighted_reference,
+)
 from causal_mixtures.diagnostics.report import Thresholds
+from causal_mixtures.estimators.fitting import fit_plugin_sampler
 from causal_mixtures.weights.core import CausalWeights
-from causal_mixtures.weights.density import unique_rows
+from causal_mixtures.weights.density import is_discrete, unique_rows
 
 __all__ = [
     "CROSS_CHECK_DRAWS",
+    "STRATEGIES",
     "StrategyChoice",
+    "auxiliary_rng",
     "choose_strategy",
     "cross_check_record",
     "plugin_fit_record",
     "plugin_means",
+    "resolve_strategy",
+    "store_strategy",
 ]
+
+STRATEGIES = ("auto", "weighting", "plugin")
 
 #: Draws per do value for the plug-in's interventional means (Monte-Carlo sd 0.007 sd).
 CROSS_CHECK_DRAWS = 20_000
@@ -108,9 +120,14 @@ def plugin_fit_record(
     d = X.shape[1]
     out = {k_: np.zeros((k, d)) for k_ in ("data_mean", "model_mean", "data_sd", "model_sd",
                                           "se")}
+    probs = np.asarray(PPC_PROBS)
+    out["data_quantiles"] = np.zeros((k, d, len(probs)))
+    out["model_cdf"] = np.zeros((k, d, len(probs)))
+    out["n"] = np.zeros(k)
     for s in range(k):
         rows = codes == s
         n_s = int(rows.sum())
+        out["n"][s] = n_s
         out["data_mean"][s] = X[rows].mean(0)
         out["model_mean"][s] = x_sim[rows].mean(0)
         out["data_sd"][s] = X[rows].std(0)
@@ -118,8 +135,15 @@ def plugin_fit_record(
         # Both the data and the simulated rows are samples of n_s: the difference of two
         # means has sd sqrt(2 / n_s) in sd units (about the same for a sd ratio).
         out["se"][s] = np.sqrt(2.0 / max(n_s, 1))
+        q = np.quantile(X[rows], probs, axis=0).T  # (d, P)
+        out["data_quantiles"][s] = q
+        out["model_cdf"][s] = (x_sim[rows][:, :, None] <= q[None]).mean(0)
     out["strata"] = strata
     return out
+
+
+def _v(value: Any) -> str:
+    return repr(value.item() if hasattr(value, "item") else value)
 
 
 def _weights_ok(cw: CausalWeights, ref: WeightedReference, th: Thresholds) -> tuple[bool, str]:
@@ -132,13 +156,13 @@ def _weights_ok(cw: CausalWeights, ref: WeightedReference, th: Thresholds) -> tu
     j = int(np.argmax(u))
     if u[j] > th.uncertainty:
         return False, (f"the weighted interventional mean is uncertain to ±{u[j]:.2f} sd at "
-                       f"do = {cw.do_values[j]!r} ({cw.ess[j]:.0f} effective rows)")
+                       f"do = {_v(cw.do_values[j])} ({cw.ess[j]:.0f} effective rows)")
     heavy = (cw.khat > th.khat) & (u > th.khat_uncertainty)
     if heavy.any():
         j = int(np.flatnonzero(heavy)[0])
         return False, (f"the weights are heavy-tailed (k-hat {cw.khat[j]:.2f}) where the "
                        f"answer is already uncertain (±{u[j]:.2f} sd) at do = "
-                       f"{cw.do_values[j]!r}")
+                       f"{_v(cw.do_values[j])}")
     return True, (f"the weights are healthy (worst uncertainty ±{u.max():.2f} sd, smallest "
                   f"ESS {cw.ess.min():.0f} rows)")
 
@@ -146,7 +170,9 @@ def _weights_ok(cw: CausalWeights, ref: WeightedReference, th: Thresholds) -> tu
 def _plugin_gap(record: dict[str, Any], th: Thresholds) -> float:
     from causal_mixtures.diagnostics.data_checks import plugin_checks
 
-    return float(plugin_checks(record, th)[0].value)
+    checks = plugin_checks(record, th)
+    # In units of their thresholds, so that one number says whether either fails.
+    return max(float(c.value) / float(c.threshold) for c in checks) * th.plugin_gap
 
 
 def _cross_gap(record: dict[str, Any], th: Thresholds) -> float:
@@ -197,17 +223,18 @@ def choose_strategy(
     )
     c_gap = _cross_gap(cross, th)
     agree = c_gap <= th.cross_gap
-    p_why = (f"the plug-in's conditionals reproduce the observed p(x | y) to {p_gap:.3f} sd"
-             if p_ok else
+    p_why = ("the plug-in's conditionals reproduce the observed p(x | y)" if p_ok else
              f"the plug-in's conditionals miss the observed p(x | y) by {p_gap:.2f} sd")
     c_why = ("the two estimates of every interventional mean agree" if agree else
              f"the two estimates disagree by up to {c_gap:.2f} sd")
-    if w_ok and (agree or not p_ok):
+    if w_ok:
+        # Weighting assumes nothing about p(x | y, z); when the plug-in disagrees with it,
+        # the failed cross_check says so in the report.
         strategy = "weighting"
         reason = f"weighting: {w_why}; {c_why}" + ("" if p_ok else f"; {p_why}")
     elif p_ok:
         strategy = "plugin"
-        reason = f"plug-in: {p_why}; " + (c_why if w_ok else w_why)
+        reason = f"plug-in: {w_why}; {p_why}; {c_why}"
     else:
         strategy = "weighting"
         reason = (f"weighting, but neither estimator passes its checks: {w_why}; {p_why}. "
@@ -216,3 +243,68 @@ def choose_strategy(
         "weighted_reference": ref, "cross_check": cross, "plugin_check": p_rec,
         "weights_ok": w_ok, "plugin_ok": p_ok, "agree": agree,
     })
+
+
+def auxiliary_rng(random_state: RandomState) -> np.random.Generator:
+    """A generator for the strategy's checks that leaves the fit's own stream untouched, so
+    that a fit has the same numbers whichever way ``strategy`` resolved: an int seeds an
+    independent stream of its own, a Generator spawns a child, None draws fresh entropy."""
+    if random_state is None:
+        return np.random.default_rng()
+    if isinstance(random_state, np.random.Generator):
+        return random_state.spawn(1)[0]
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    return np.random.default_rng([int(random_state), 0x5EED])
+
+
+def _covariate_values(cw: CausalWeights, covariates: Any, n: int) -> np.ndarray | None:
+    if cw.estimand is None or cw.estimand.kind != "front_door_covariates" or covariates is None:
+        return None
+    return np.asarray(covariates).reshape(n, -1)
+
+
+def resolve_strategy(
+    est: Any, X: np.ndarray, y: np.ndarray | None, mechanism: Any, covariates: Any,
+    cw: CausalWeights, weights: Any,
+) -> StrategyChoice:
+    """The strategy a fit uses: ``est.strategy`` when it is not ``"auto"``, otherwise
+    :func:`choose_strategy` where the plug-in applies (a front-door graph, with or without
+    covariates, its mechanism data and EM) and weighting elsewhere, with the reason."""
+    if est.strategy != "auto":
+        return StrategyChoice(est.strategy, f"strategy={est.strategy!r} was requested")
+    kind = None if cw.estimand is None else cw.estimand.kind
+    if weights is not None or kind not in ("front_door", "front_door_covariates"):
+        what = "explicit weights" if weights is not None else f"the {kind} estimand"
+        return StrategyChoice("weighting", f"weighting: the plug-in needs a front-door graph "
+                                           f"with its mechanism data, not {what}")
+    if est.inference != "em":
+        return StrategyChoice("weighting", f"weighting: the plug-in is fitted by EM only "
+                                           f"(inference={est.inference!r})")
+    rng = auxiliary_rng(est.random_state)
+    sampler = fit_plugin_sampler(est, X, y, mechanism, cw, None, rng, covariates)
+    choice = choose_strategy(
+        X, y, cw, sampler, rng, discrete_cause=is_discrete(y),
+        covariates=_covariate_values(cw, covariates, len(X)),
+    )
+    choice.evidence["plugin"] = sampler if choice.strategy == "plugin" else None
+    return choice
+
+
+def store_strategy(
+    est: Any, choice: StrategyChoice, X: np.ndarray, y: np.ndarray | None,
+    cw: CausalWeights, covariates: Any,
+) -> None:
+    """``strategy_``, ``strategy_reason_`` and the records the diagnostics read:
+    ``cross_check_`` (``"auto"``) and ``plugin_check_`` (whenever a plug-in was fitted)."""
+    est.strategy_ = choice.strategy
+    est.strategy_reason_ = choice.reason
+    if "cross_check" in choice.evidence:
+        est.cross_check_ = choice.evidence["cross_check"]
+    if "plugin_check" in choice.evidence and choice.strategy == "plugin":
+        est.plugin_check_ = choice.evidence["plugin_check"]
+    elif choice.strategy == "plugin" and hasattr(est, "plugin_"):
+        est.plugin_check_ = plugin_fit_record(
+            est.plugin_, X, y, auxiliary_rng(est.random_state),
+            discrete_cause=is_discrete(y), covariates=_covariate_values(cw, covariates, len(X)),
+        )
