@@ -526,6 +526,26 @@ def gate_rates(df: pd.DataFrame) -> dict[str, float]:
     }
 
 
+#: Error ratios (error / tolerance) in this range are borderline (``clear_cut``).
+BORDERLINE = (0.75, 1.5)
+
+
+def error_ratio(df: pd.DataFrame) -> pd.Series:
+    """The largest of the fit's errors divided by their tolerances (> 1: bad)."""
+    parts = [df["e_mean"] / E_MEAN_MAX, df["e_sd"] / E_SD_MAX, df["e_cdf"] / E_CDF_MAX]
+    if "acc_gap" in df:
+        parts.append(df["acc_gap"].fillna(-np.inf) / ACC_GAP_MAX)
+    return pd.concat(parts, axis=1).max(axis=1)
+
+
+def clear_cut(df: pd.DataFrame) -> pd.DataFrame:
+    """The fits whose error ratio is outside :data:`BORDERLINE` (refusals without a relaxed
+    refit have no error and are kept)."""
+    r = error_ratio(df)
+    keep = r.isna() | (r <= BORDERLINE[0]) | (r > BORDERLINE[1])
+    return df[keep]
+
+
 def rates_by(df: pd.DataFrame, column: str) -> pd.DataFrame:
     out = []
     for key, sub in df.groupby(column, sort=True):
@@ -640,13 +660,28 @@ def render_markdown(result: dict) -> str:
         f"per feature and in units of the true interventional sd, `e_mean` is the error of "
         f"the mean, `e_sd` the relative error of the sd and `e_cdf` the largest error of the "
         f"fit's CDF at the truth's 10/25/50/75/90 % quantiles ({M_DRAWS['full']} draws of "
-        f"the fit against {TRUTH_DRAWS['full']} draws of the SCM under do(y), per do value); "
-        "the maximum is taken over features. The gate flags a fit when "
-        "`report.status == \"fail\"` or the fit refused.",
+        f"the fit against {TRUTH_DRAWS['full']} draws of the SCM under do(y), per do value), "
+        f"aggregated by the maximum over features up to {HIGH_DIM} features and by the root "
+        "mean square (mean for `e_cdf`) above; and, for a discrete cause, a logistic "
+        "regression trained on the fit's draws within "
+        f"{100 * ACC_GAP_MAX:g} pp of the same model trained on interventional rows. The "
+        "gate flags a fit when `report.status == \"fail\"` or the fit refused.",
         "",
-        f"**Current gate**: false alarms {_pct(g['false_alarm_rate'])} of acceptable fits, "
+        f"**Gate**: false alarms {_pct(g['false_alarm_rate'])} of acceptable fits, "
         f"misses {_pct(g['miss_rate'])} of bad fits, {_pct(g['bad_pass_rate'])} of bad fits "
         "pass outright (no warning).",
+        "",
+        f"**Clear-cut fits** (error ratio, the largest of `e_mean / {E_MEAN_MAX}`, "
+        f"`e_sd / {E_SD_MAX}`, `e_cdf / {E_CDF_MAX}` and `acc_gap / {ACC_GAP_MAX}`, outside "
+        f"({BORDERLINE[0]}, {BORDERLINE[1]}]: a fit near the tolerance can land on either side "
+        "of it by the luck of its sample, which no check can see):",
+        "",
+        md_table(["fits", *RATE_HEAD], _rates_rows(pd.DataFrame(
+            [{"fits": "all", **gate_rates(ok)},
+             {"fits": "clear-cut", **gate_rates(clear_cut(ok))},
+             {"fits": "clear-cut, held-out families",
+              **gate_rates(clear_cut(ok[ok["held_out"].astype(bool)]))}]), "fits"),
+            ["l"] + ["r"] * 7),
         "",
         "### By strategy",
         "",

@@ -63,30 +63,39 @@ def test_bootstrap_draws_each_do_value_from_its_own_weights(data) -> None:
         assert np.all(W[src, j] > 0)
 
 
-def test_learner_hands_its_check_mode_to_the_gate(data) -> None:
-    """K = 6 full on 600 rows fails the weight-ESS floor: "raise" refuses, "warn" warns,
-    "off" runs no check; the report is kept on the learner."""
+def test_learner_hands_its_check_mode_to_the_gate() -> None:
+    """The paper's strongly confounded regression with do values at the ends of the data:
+    the weighted answer is uncertain to far more than the tolerance. "raise" refuses,
+    "warn" warns, "off" runs no check; the report is kept on the learner."""
+    from sklearn.linear_model import LinearRegression
+
+    reg = cm.datasets.make_regression_linear(1500, random_state=0)
+    grid = np.quantile(reg.y, [0.01, 0.5, 0.99])
+
     def learner(check: str) -> cm.MechanismLearner:
         return cm.MechanismLearner(
-            LogisticRegression(),
-            resampler=cm.CausalGaussianMixture(n_components=6, random_state=0),
+            LinearRegression(),
+            resampler=cm.CausalGaussianMixture(density="gaussian", strategy="weighting",
+                                               random_state=0),
             check=check,
         )
 
-    with pytest.raises(cm.DiagnosticsError, match="weight_ess"):
-        learner("raise").fit(data.X, data.y, mechanism=data.mechanism)
-    with pytest.warns(cm.DiagnosticsWarning, match="weight_ess"):
-        fitted = learner("warn").fit(data.X, data.y, mechanism=data.mechanism)
+    fit = {"mechanism": reg.mechanism, "do": grid}
+    with pytest.raises(cm.DiagnosticsError, match="mean_uncertainty"):
+        learner("raise").fit(reg.X, reg.y, **fit)
+    with pytest.warns(cm.DiagnosticsWarning, match="mean_uncertainty"):
+        fitted = learner("warn").fit(reg.X, reg.y, **fit)
     assert not fitted.diagnostics_.ok
     with warnings.catch_warnings():
         warnings.simplefilter("error", cm.DiagnosticsWarning)
-        off = learner("off").fit(data.X, data.y, mechanism=data.mechanism)
+        off = learner("off").fit(reg.X, reg.y, **fit)
     assert len(off.diagnostics_.checks) == 0
     # A fit that passes is trained on under "raise".
     ok = cm.MechanismLearner(
-        LogisticRegression(), resampler=cm.CausalGaussianMixture(n_components=1, random_state=0),
+        LinearRegression(), resampler=cm.CausalGaussianMixture(density="gaussian",
+                                                               random_state=0),
         check="raise",
-    ).fit(data.X, data.y, mechanism=data.mechanism)
+    ).fit(reg.X, reg.y, mechanism=reg.mechanism, do=np.quantile(reg.y, [0.4, 0.6]))
     assert ok.diagnostics_.ok
 
 

@@ -11,6 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import causal_mixtures as cm
+from causal_mixtures.diagnostics import Thresholds
 from causal_mixtures.diagnostics.plots import plot_ppc, plot_trace, plot_weights
 from causal_mixtures.mixture.params import n_parameters
 
@@ -47,12 +48,17 @@ def test_plot_weights(fitted) -> None:
     # ESS and k-hat panels: one marker per do value, and the threshold line
     for ax in (ax_ess, ax_k):
         assert len(ax.collections) == 1 and len(ax.collections[0].get_offsets()) == 3
-    floor = 10 * n_parameters(2, 2, "full")
+    floor = Thresholds().ess_per_parameter * n_parameters(2, 2, "full")
     assert any(np.allclose(line.get_ydata(), floor) for line in ax_ess.get_lines())
     assert any(np.allclose(line.get_ydata(), 0.7) for line in ax_k.get_lines())
-    # markers coloured by status: the heavy-tailed column (ESS 24 < 170) fails in red
-    green, red = (matplotlib.colors.to_rgba(c) for c in ("#1a7f37", "#cf222e"))
-    np.testing.assert_allclose(ax_ess.collections[0].get_facecolors(), [green, red, green])
+    # markers coloured by the checks' statuses (weight_ess is informational: pass or warn)
+    colour = {"pass": "#1a7f37", "warn": "#bf8700", "fail": "#cf222e"}
+    status = [c.status for c in cm.diagnostics.weight_checks(model) if c.name == "weight_ess"]
+    np.testing.assert_allclose(ax_ess.collections[0].get_facecolors(),
+                               [matplotlib.colors.to_rgba(colour[s]) for s in status])
+    k_status = [c.status for c in cm.diagnostics.weight_checks(model) if c.name == "weight_khat"]
+    np.testing.assert_allclose(ax_k.collections[0].get_facecolors(),
+                               [matplotlib.colors.to_rgba(colour[s]) for s in k_status])
     assert render(fig).startswith(b"\x89PNG")
 
 

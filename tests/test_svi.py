@@ -230,7 +230,9 @@ def test_mechanism_learner_ensemble_classifier(classif) -> None:
     bayes = cm.CausalGaussianMixture(
         n_components=2, inference="bayes", n_steps=60, n_posterior_draws=20, random_state=0
     )
-    learner = cm.MechanismLearner(LogisticRegression(), resampler=bayes, n_resamples=5)
+    # The gate is tested in test_diagnostics.py; here only the ensemble (check="off").
+    learner = cm.MechanismLearner(LogisticRegression(), resampler=bayes, n_resamples=5,
+                                  check="off")
     assert learner.get_params()["n_resamples"] == 5
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cm.ConvergenceWarning)
@@ -249,7 +251,8 @@ def test_mechanism_learner_ensemble_classifier(classif) -> None:
     # An EM resampler and the causal bootstrap give ensembles too (resampling noise only).
     for resampler in (cm.CausalGaussianMixture(n_components=2, random_state=0),
                       cm.CausalBootstrap(random_state=0)):
-        other = cm.MechanismLearner(LogisticRegression(), resampler=resampler, n_resamples=3)
+        other = cm.MechanismLearner(LogisticRegression(), resampler=resampler, n_resamples=3,
+                                  check="off")
         other.fit(classif.X, classif.y, mechanism=classif.mechanism)
         _, s = other.predict_proba(classif.X_test, return_std=True)
         assert s.max() > 0
@@ -278,7 +281,8 @@ def test_mechanism_learner_ensemble_regressor() -> None:
 
 def test_return_std_needs_an_ensemble(classif) -> None:
     learner = cm.MechanismLearner(
-        LogisticRegression(), resampler=cm.CausalGaussianMixture(n_components=2, random_state=0)
+        LogisticRegression(), resampler=cm.CausalGaussianMixture(n_components=2, random_state=0),
+        check="off",
     ).fit(classif.X, classif.y, mechanism=classif.mechanism)
     with pytest.raises(ValueError, match=r"return_std=True needs an ensemble.*n_resamples=1"):
         learner.predict_proba(classif.X_test, return_std=True)

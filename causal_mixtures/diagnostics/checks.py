@@ -342,7 +342,7 @@ def diagnose(
     weighted, fitted_to = (None, None) if isinstance(model, CausalWeights) else _references(
         model, cw, X_arr
     )
-    checks = positivity_checks(cw, th)
+    checks = positivity_checks(cw, th, plugin=plugin)
     if plugin:
         # The mixtures are fitted to draws of the front-door formula: the weights play no
         # part in them. The plug-in's own conditionals, and the cross-check against the

@@ -130,10 +130,10 @@ def plot_weights(
         ax.set_title(title)
     floors = np.array([c.threshold for c in ess_checks])
     if np.allclose(floors, floors[0]):
-        ax_ess.axhline(floors[0], color=_STATUS_COLOUR["fail"], ls="--", lw=1,
+        ax_ess.axhline(floors[0], color=_STATUS_COLOUR["warn"], ls="--", lw=1,
                        label=f"floor {floors[0]:.0f}")
     else:  # pragma: no cover - one mixture size for every do value today
-        ax_ess.step(x, floors, where="mid", color=_STATUS_COLOUR["fail"], ls="--", lw=1, label="floor")
+        ax_ess.step(x, floors, where="mid", color=_STATUS_COLOUR["warn"], ls="--", lw=1, label="floor")
     ax_ess.set_yscale("log")
     ax_ess.legend(fontsize="small")
     ax_k.axhline(th.khat, color=_STATUS_COLOUR["warn"], ls="--", lw=1, label=f"k-hat {th.khat:g}")

@@ -40,8 +40,10 @@ class Thresholds:
         ``positivity`` fails when a class of a discrete cause keeps less than
         ``positivity_ratio`` of its share under an intervention, ``positivity_se`` standard
         errors below it ...
-    positivity_continuous : float
-        ... or when a quintile of a continuous cause keeps less than this share.
+    positivity_continuous, positivity_plugin : float
+        ... or when a quintile of a continuous cause keeps less than this share (the
+        second for the plug-in, whose answer there is an extrapolation of its conditionals
+        rather than a weighted average of a few rows).
     khat : float, default=0.7
         Pareto ``k̂`` above which the weights are heavy-tailed (warn) ...
     khat_uncertainty : float
@@ -61,14 +63,14 @@ class Thresholds:
         weighted rows' by more than this (sd units, or relative for the sd).
     correlation : float
         ``ppc_correlation`` fails when the mixture's correlations between features miss the
-        weighted rows' by more than this (the largest gap up to 8 features, the
-        root-mean-square gap over pairs above).
+        weighted rows' by more than this (root mean square over pairs of features).
     quantiles : float
         ``ppc_quantiles`` fails when the mixture's CDF misses a weighted quantile's
         probability by more than this.
     cross_se, cross_gap : float
         ``cross_check`` fails when two estimates of an interventional mean differ by more
-        than ``cross_se`` combined standard errors and more than ``cross_gap`` sd.
+        than ``cross_se`` combined standard errors and more than ``cross_gap`` sd, and the
+        other estimate passes its own checks.
     plugin_gap : float
         ``plugin_fit`` fails when the plug-in's conditionals miss the observed mean or sd of
         ``x`` given a stratum of the cause by more than this (sd units).
@@ -81,6 +83,7 @@ class Thresholds:
     positivity_ratio: float = 0.2
     positivity_se: float = 4.0
     positivity_continuous: float = 0.05
+    positivity_plugin: float = 0.003
     khat: float = 0.7
     khat_uncertainty: float = 0.2
     ess_per_parameter: float = 1.0
@@ -93,7 +96,7 @@ class Thresholds:
     correlation: float = 0.25
     quantiles: float = 0.03
     cross_se: float = 3.0
-    cross_gap: float = 0.1
+    cross_gap: float = 0.2
     plugin_gap: float = 0.1
     heldout_se: float = 1.0
 

@@ -46,6 +46,7 @@ __all__ = [
     "auxiliary_rng",
     "choose_strategy",
     "cross_check_record",
+    "plugin_cross_check",
     "plugin_fit_record",
     "plugin_means",
     "resolve_strategy",
@@ -88,11 +89,13 @@ def plugin_means(
 
 def cross_check_record(
     names: tuple[str, str], do_values: np.ndarray, means: tuple[np.ndarray, np.ndarray],
-    ses: tuple[np.ndarray, np.ndarray], sd: np.ndarray,
+    ses: tuple[np.ndarray, np.ndarray], sd: np.ndarray, other_ok: bool = True,
 ) -> dict[str, Any]:
-    """The mapping :func:`~causal_mixtures.diagnostics.data_checks.cross_checks` reads."""
+    """The mapping :func:`~causal_mixtures.diagnostics.data_checks.cross_checks` reads: the
+    fit's own estimate first, the other second, and whether the other passes its own
+    checks (only then can a disagreement fail the fit)."""
     return {"names": names, "do_values": np.asarray(do_values), "mean": means, "se": ses,
-            "sd": sd}
+            "sd": sd, "other_ok": bool(other_ok)}
 
 
 def _strata(y: np.ndarray, discrete_cause: bool) -> tuple[list, np.ndarray]:
@@ -217,10 +220,10 @@ def choose_strategy(
     p_gap = _plugin_gap(p_rec, th)
     p_ok = p_gap <= th.plugin_gap
     p_mean, p_sd, p_se = plugin_means(plugin, cw.do_values, len(X), rng)
-    cross = cross_check_record(
-        ("weighting", "plug-in"), cw.do_values, (ref.mean, p_mean),
-        (ref.mean_se * ref.sd, p_se), np.maximum(p_sd, 1e-300),
-    )
+    sd = np.maximum(p_sd, 1e-300)
+    w_est, p_est = (ref.mean, ref.mean_se * ref.sd), (p_mean, p_se)
+    cross = cross_check_record(("weighting", "plug-in"), cw.do_values, (w_est[0], p_est[0]),
+                               (w_est[1], p_est[1]), sd, other_ok=p_ok)
     c_gap = _cross_gap(cross, th)
     agree = c_gap <= th.cross_gap
     p_why = ("the plug-in's conditionals reproduce the observed p(x | y)" if p_ok else
@@ -235,6 +238,8 @@ def choose_strategy(
     elif p_ok:
         strategy = "plugin"
         reason = f"plug-in: {w_why}; {p_why}; {c_why}"
+        cross = cross_check_record(("plug-in", "weighting"), cw.do_values, (p_est[0], w_est[0]),
+                                   (p_est[1], w_est[1]), sd, other_ok=False)
     else:
         strategy = "weighting"
         reason = (f"weighting, but neither estimator passes its checks: {w_why}; {p_why}. "
@@ -243,6 +248,20 @@ def choose_strategy(
         "weighted_reference": ref, "cross_check": cross, "plugin_check": p_rec,
         "weights_ok": w_ok, "plugin_ok": p_ok, "agree": agree,
     })
+
+
+def plugin_cross_check(
+    plugin: Any, X: np.ndarray, cw: CausalWeights, rng: np.random.Generator,
+    thresholds: Thresholds | None = None,
+) -> dict[str, Any]:
+    """``strategy="plugin"``: the plug-in's interventional means against the weighting
+    estimate, which referees only where the weights pass their own checks."""
+    th = thresholds if thresholds is not None else Thresholds()
+    ref = weighted_reference(X, cw.values, cw.do_values)
+    w_ok, _ = _weights_ok(cw, ref, th)
+    p_mean, p_sd, p_se = plugin_means(plugin, cw.do_values, len(X), rng)
+    return cross_check_record(("plug-in", "weighting"), cw.do_values, (p_mean, ref.mean),
+                              (p_se, ref.mean_se * ref.sd), np.maximum(p_sd, 1e-300), w_ok)
 
 
 def auxiliary_rng(random_state: RandomState) -> np.random.Generator:
@@ -304,7 +323,9 @@ def store_strategy(
     if "plugin_check" in choice.evidence and choice.strategy == "plugin":
         est.plugin_check_ = choice.evidence["plugin_check"]
     elif choice.strategy == "plugin" and hasattr(est, "plugin_"):
+        rng = auxiliary_rng(est.random_state)
         est.plugin_check_ = plugin_fit_record(
-            est.plugin_, X, y, auxiliary_rng(est.random_state),
-            discrete_cause=is_discrete(y), covariates=_covariate_values(cw, covariates, len(X)),
+            est.plugin_, X, y, rng, discrete_cause=is_discrete(y),
+            covariates=_covariate_values(cw, covariates, len(X)),
         )
+        est.cross_check_ = plugin_cross_check(est.plugin_, X, cw, rng)
