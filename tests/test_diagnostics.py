@@ -50,7 +50,8 @@ def confounded():
     y = data.y
     half = 0.95 * (y.max() - y.min()) / 2
     do = np.linspace(y.mean() - half, y.mean() + half, 5)
-    model = cm.CausalGaussianMixture(n_components=1, density="gaussian", random_state=0)
+    model = cm.CausalGaussianMixture(n_components=1, density="gaussian", strategy="weighting",
+                                     random_state=0)
     model.fit(data.X, data.y, mechanism=data.mechanism, do=do)
     return model, data.X
 
@@ -207,11 +208,12 @@ def test_healthy_fit_passes_everything(healthy) -> None:
     assert report.ok
     assert report.status == "pass", report
     names = {c.name for c in report}
+    assert model.strategy_ == "weighting" and "healthy" in model.strategy_reason_
     assert names == {
-        "positivity", "weight_ess", "weight_khat", "mean_uncertainty", "convergence",
-        "ppc_moments", "ppc_quantiles",
-    }  # one feature: no correlations to check
-    assert len(report) == 7 * 3
+        "positivity", "weight_ess", "weight_khat", "mean_uncertainty", "cross_check",
+        "convergence", "ppc_moments", "ppc_quantiles",
+    }  # one feature: no correlations to check; strategy="auto": the cross-check
+    assert len(report) == 8 * 3
     assert report.notes == []
     # The model keeps what the checks need: the report without X is the same.
     again = diagnose(model)
@@ -714,3 +716,41 @@ def test_inference_data_errors(healthy) -> None:
         to_inference_data(model, X, np.zeros(3))
     with pytest.raises(ValueError, match="unknown InferenceData group"):
         _arviz.from_groups({"causal_weights": {"w": np.zeros((2, 3))}})
+
+
+def test_cross_check_fails_only_with_a_referee() -> None:
+    """Two estimates 0.5 sd and 10 standard errors apart fail the cross-check when the other
+    estimate passes its own checks, and only inform when it does not."""
+    from causal_mixtures.diagnostics.data_checks import cross_checks
+
+    th = Thresholds()
+    rec = {"names": ("weighting", "plug-in"), "do_values": np.array([0, 1]),
+           "mean": (np.array([[0.0], [1.0]]), np.array([[0.5], [1.01]])),
+           "se": (np.full((2, 1), 0.035), np.full((2, 1), 0.035)), "sd": np.ones((2, 1)),
+           "other_ok": True}
+    c0, c1 = cross_checks(rec, th)
+    assert c0.status == "fail" and c0.value == pytest.approx(0.5)
+    assert "at least one of them is wrong" in c0.message
+    assert c1.status == "pass" and c1.value == 0.0  # 0.01 sd: within the noise
+    c0, _ = cross_checks({**rec, "other_ok": False}, th)
+    assert c0.status == "pass" and "cannot referee" in c0.message
+    rec["mean"] = (rec["mean"][0], rec["mean"][0] + th.cross_gap * 0.9)
+    assert all(c.status == "pass" for c in cross_checks(rec, th))  # under the practical size
+
+
+def test_positivity_check_for_discrete_and_continuous_causes() -> None:
+    th = Thresholds()
+    copy = cm.datasets.make_classification_2d(3000, random_state=0)
+    with pytest.warns(cm.PositivityWarning):
+        cw = cm.causal_weights("front_door", copy.X, copy.y, mechanism=copy.y.astype(float),
+                               positivity="warn")
+    checks = [c for c in weight_checks(cw) if c.name == "positivity"]
+    assert [c.status for c in checks] == ["fail", "fail"]
+    assert all(c.value < th.positivity_ratio for c in checks)
+    assert "confounded p(x | y)" in checks[0].message
+    reg = cm.datasets.make_regression_linear(3000, random_state=0)
+    cw = cm.causal_weights("front_door", reg.X, reg.y, mechanism=reg.mechanism,
+                           do=np.quantile(reg.y, [0.005, 0.5]), density="gaussian")
+    ends, mid = [c for c in weight_checks(cw) if c.name == "positivity"]
+    assert ends.status == "fail" and ends.value < th.positivity_continuous
+    assert mid.status == "pass" and mid.threshold == th.positivity_continuous

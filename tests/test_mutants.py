@@ -7,7 +7,6 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
 
 import causal_mixtures as cm
 from causal_mixtures.mixture.params import n_parameters

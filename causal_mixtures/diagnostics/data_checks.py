@@ -407,7 +407,7 @@ def plugin_checks(fit: Any, th: Thresholds, *, names: Any = None) -> list[Check]
 
     out = [Check(
         "plugin_fit", None, "fail" if bad else "pass", val, th.plugin_gap, "<=",
-        (f"The plug-in's conditionals p(z | y) and p(x | y, z) reproduce the observed mean and "
+        ("The plug-in's conditionals p(z | y) and p(x | y, z) reproduce the observed mean and "
          "sd of p(x | y) within their sampling noise." if val == 0 else
          f"The plug-in's conditionals p(z | y) and p(x | y, z) miss the observed p(x | y) by "
          f"{val:.3f} sd beyond its sampling noise (worst: {_feature(names, int(f), d)} at "

@@ -96,7 +96,7 @@ class Thresholds:
     correlation: float = 0.25
     quantiles: float = 0.03
     cross_se: float = 3.0
-    cross_gap: float = 0.2
+    cross_gap: float = 0.3
     plugin_gap: float = 0.1
     heldout_se: float = 1.0
 

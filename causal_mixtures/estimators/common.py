@@ -1,6 +1,6 @@
 """What every estimator shares: checking ``fit``'s inputs, estimating the causal weights,
 matching a ``do`` value, counting draws per do value, clearing an earlier fit, and giving the
-output the user's DataFrame columns."""
+output the user's DataFrame columns, and what to say when a fit did not converge."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from causal_mixtures._validation import as_2d_float, feature_names
+from causal_mixtures.mixture.result import FitResult
 from causal_mixtures.weights.core import CausalWeights, as_cause, causal_weights
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "draws_per_do",
     "estimate_weights",
     "match_do",
+    "not_converged_message",
 ]
 
 
@@ -157,3 +159,27 @@ def as_frame(template: Any, X_new: np.ndarray) -> Any:
     import pandas as pd
 
     return pd.DataFrame(X_new, columns=cols)
+
+
+def not_converged_message(est: Any, res: FitResult, cw: CausalWeights) -> str:
+    """What to tell the user when a fit did not converge for some do values."""
+    bad = cw.do_values[~res.converged.cpu().numpy()].tolist()
+    if est.inference == "em":
+        msg = (
+            f"weighted EM did not converge for do value(s) {bad} within max_iter="
+            f"{est.max_iter} iterations (tol={est.tol}). Increase max_iter or tol, or "
+            "check the weights (causal_weights_)."
+        )
+    elif res.info.get("guide") == "nuts":
+        msg = (
+            "NUTS had divergent transitions, so its draws may miss parts of the posterior. "
+            "Increase n_posterior_draws (longer warm-up), or use an SVI guide."
+        )
+    else:
+        what = "SVI" if est.inference == "svi" else "SVI (posterior)"
+        msg = (
+            f"{what} did not converge for do value(s) {bad} within n_steps={est.n_steps} "
+            f"(tol={est.tol}). Increase n_steps or learning_rate, or check the weights "
+            "(causal_weights_)."
+        )
+    return msg

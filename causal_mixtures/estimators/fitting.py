@@ -48,7 +48,6 @@ __all__ = [
     "fit_em",
     "fit_mixtures",
     "fit_pyro",
-    "not_converged_message",
     "fit_plugin_blocks",
     "fit_plugin_sampler",
     "plugin_draw_count",
@@ -541,15 +540,17 @@ def plugin_reference(blocks: list[np.ndarray], do_values: np.ndarray) -> Weighte
 
 def fit_plugin_blocks(
     est: Any, blocks: list[np.ndarray], rng: np.random.Generator, device: torch.device,
-    do_values: np.ndarray, std: Standardization,
+    do_values: np.ndarray, std: Standardization, n_rows: int,
 ) -> tuple[FitResult, int, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
     """:func:`fit_em` for the plug-in's draws: every do value's mixture is fitted on its
     own block (standardised by ``std``), so the cost is ``n_do · m`` rows, not
-    ``n_do² · m``; one K for all do values, by the BIC summed over them."""
+    ``n_do² · m``; one K for all do values, by the BIC summed over them. K is bounded by
+    the ``n_rows`` observed rows the conditionals were fitted to, not by the draws."""
     m, d = blocks[0].shape
     ess = np.full(len(blocks), float(m))
     W1 = np.full((1, m), 1.0 / m)
-    grid = k_grid(est, ess, np.broadcast_to(W1, (len(blocks), m)), d, do_values)
+    grid = k_grid(est, np.full(len(blocks), float(min(m, n_rows))),
+                  np.broadcast_to(W1, (len(blocks), m)), d, do_values)
     data = [std.data(b) for b in blocks]
     tensors = [torch.from_numpy(a).to(device) for a in data]
     results, bics = [], []
@@ -615,45 +616,17 @@ def store_fit(
         est.fitted_inference_ = est.inference
     if res.posterior is not None:
         post = res.posterior
-        est.posterior_ = {
-            "weights": post.weights, "means": post.means, "covariances": post.covariances,
-        }
+        est.posterior_ = {"weights": post.weights, "means": post.means,
+                          "covariances": post.covariances}
         est.guide_ = res.info.get("guide")
         assert prior is not None
         est.prior_ = MixturePrior(
-            prior.concentration,
-            prior.mean_loc.cpu().numpy(),
-            prior.mean_scale.cpu().numpy(),
-            prior.scale_scale.cpu().numpy(),
-            prior.lkj_concentration,
+            prior.concentration, prior.mean_loc.cpu().numpy(), prior.mean_scale.cpu().numpy(),
+            prior.scale_scale.cpu().numpy(), prior.lkj_concentration,
         )
     est.weighted_reference_ = weighted_reference(X, cw.values, cw.do_values)
     if "fitted_reference" in res.info:
         est.plugin_reference_ = res.info["fitted_reference"]
-
-
-def not_converged_message(est: Any, res: FitResult, cw: CausalWeights) -> str:
-    """What to tell the user when a fit did not converge for some do values."""
-    bad = cw.do_values[~res.converged.cpu().numpy()].tolist()
-    if est.inference == "em":
-        msg = (
-            f"weighted EM did not converge for do value(s) {bad} within max_iter="
-            f"{est.max_iter} iterations (tol={est.tol}). Increase max_iter or tol, or "
-            "check the weights (causal_weights_)."
-        )
-    elif res.info.get("guide") == "nuts":
-        msg = (
-            "NUTS had divergent transitions, so its draws may miss parts of the posterior. "
-            "Increase n_posterior_draws (longer warm-up), or use an SVI guide."
-        )
-    else:
-        what = "SVI" if est.inference == "svi" else "SVI (posterior)"
-        msg = (
-            f"{what} did not converge for do value(s) {bad} within n_steps={est.n_steps} "
-            f"(tol={est.tol}). Increase n_steps or learning_rate, or check the weights "
-            "(causal_weights_)."
-        )
-    return msg
 
 
 def fit_mixtures(
@@ -676,7 +649,8 @@ def fit_mixtures(
             blocks, plugin = plugin_rows(est, X, y, mechanism, cw, weights, rng, covariates,
                                          sampler)
             std = plugin_standardization(blocks)
-            res, k, _, grid_info = fit_plugin_blocks(est, blocks, rng, device, cw.do_values, std)
+            res, k, _, grid_info = fit_plugin_blocks(est, blocks, rng, device, cw.do_values,
+                                                     std, len(X))
             ess = np.full(cw.n_do, float(len(blocks[0])))
         else:
             W = cw.values.T.copy()  # (n_do, n)

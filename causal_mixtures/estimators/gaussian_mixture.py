@@ -43,8 +43,9 @@ from causal_mixtures.estimators.common import (
     draws_per_do,
     estimate_weights,
     match_do,
+    not_converged_message,
 )
-from causal_mixtures.estimators.fitting import fit_mixtures, not_converged_message, store_fit
+from causal_mixtures.estimators.fitting import fit_mixtures, store_fit
 from causal_mixtures.estimators.strategy import STRATEGIES, resolve_strategy, store_strategy
 from causal_mixtures.exceptions import ConvergenceWarning
 from causal_mixtures.graph.core import CausalGraph
