@@ -600,7 +600,10 @@ def render_markdown(result: dict) -> str:
 
 
 def results_section(result: dict, img_prefix: str = "img") -> str:
-    """The section of docs/results.md (no figures)."""
+    """The section of docs/results.md (no figures); an interrupted run's partial JSON
+    (no ``summary`` yet) gives a note instead."""
+    if "summary" not in result:
+        return "Incomplete run (no summary yet): `python benchmarks/bench_accuracy.py`."
     return render_markdown(result)
 
 

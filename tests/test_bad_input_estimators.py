@@ -71,7 +71,7 @@ CASES = [
     ("precisions_init not PD", lambda: cm.CausalGaussianMixture(None, 2, weights_init=[0.5, 0.5], means_init=[[0, 0], [1, 1]], precisions_init=_bad_precisions()).fit(X, weights=np.ones(300)), ValueError, "precisions_init must hold symmetric positive-definite"),
     ("means_init wrong shape", lambda: cm.CausalGaussianMixture(None, 2, means_init=np.zeros((3, 2))).fit(X, weights=np.ones(300)), ValueError, "means_init must have shape"),
     ("HistogramDensity(bins=0)", lambda: cgm(density=HistogramDensity(bins=0)).fit(X, Y, mechanism=Z), ValueError, "bins=...) must be an int >= 1"),
-    ("too few rows for full", lambda: cgm(n_components=2).fit(X[:8], Y[:8], mechanism=Z[:8]), cm.DegenerateFitError, "effective rows"),
+    ("too few rows for full", lambda: cgm(n_components=2, strategy="weighting").fit(X[:8], Y[:8], mechanism=Z[:8]), cm.DegenerateFitError, "effective rows"),
     ("weights wrong length", lambda: cm.CausalGaussianMixture(None).fit(X, weights=np.ones(10)), ValueError, "one row per sample"),
     ("weights negative", lambda: cm.CausalGaussianMixture(None).fit(X, weights=-np.ones(300)), ValueError, "weights"),
     # --- sample / resample / score_samples

@@ -85,8 +85,12 @@ def test_plugin_diagnostics_check_the_conditionals_not_the_weights() -> None:
     assert est.strategy_ == "plugin" and "requested" in est.strategy_reason_
     report = cm.diagnose(est)
     names = {c.name for c in report.checks}
-    assert not names & {"weight_ess", "weight_khat", "mean_uncertainty"}
-    assert {"positivity", "plugin_fit", "convergence", "ppc_moments", "ppc_quantiles"} <= names
+    assert not names & {"weight_ess", "weight_khat"}
+    assert {"positivity", "plugin_fit", "convergence", "ppc_moments", "ppc_quantiles",
+            "mean_uncertainty"} <= names
+    # The plug-in's uncertainty is at least that of a mean of all the rows.
+    unc = report.select("mean_uncertainty")
+    assert all(c.status == "pass" for c in unc) and "at least" in unc[0].message
     (fit,) = report.select("plugin_fit")
     assert fit.status == "pass" and fit.value == 0.0  # linear-Gaussian: well specified
     # The record behind it: per quintile of y, the conditionals' implied mean of x matches
@@ -356,7 +360,8 @@ def test_each_do_value_is_fitted_on_its_own_block(rng: np.random.Generator) -> N
     blocks = [rng.normal(loc=3.0 * j, scale=1.0 + j, size=(400, 2)) for j in range(3)]
     est = cm.CausalGaussianMixture(n_components=1)
     std = plugin_standardization(blocks)
-    res, k, _, grid = fit_plugin_blocks(est, blocks, rng, torch.device("cpu"), np.arange(3), std)
+    res, k, _, grid = fit_plugin_blocks(est, blocks, rng, torch.device("cpu"), np.arange(3), std,
+                                        10_000)
     mix = std.result_to_raw(res, 2).mixture.to_numpy()
     assert k == 1 and grid is None
     for j, b in enumerate(blocks):
@@ -371,6 +376,6 @@ def test_each_do_value_is_fitted_on_its_own_block(rng: np.random.Generator) -> N
     std = plugin_standardization(two)
     est = cm.CausalGaussianMixture(n_components="auto", n_components_range=range(1, 5))
     res, k, _, (grid, bics) = fit_plugin_blocks(
-        est, two, rng, torch.device("cpu"), np.arange(3), std
+        est, two, rng, torch.device("cpu"), np.arange(3), std, 10_000
     )
     assert k == 2 and bics.shape == (4, 3) and int(bics.sum(1).argmin()) == 1

@@ -106,9 +106,8 @@ def test_far_from_the_origin_and_tiny_scales_fit(paper) -> None:
 @pytest.mark.parametrize("n", [20, 40])
 def test_auto_k_on_small_data_stays_within_the_effective_rows(n) -> None:
     d = cm.datasets.make_classification_2d(n, n_test=10, random_state=1)
-    est = cm.CausalGaussianMixture(n_components="auto", random_state=0).fit(
-        d.X, d.y, mechanism=d.mechanism
-    )
+    est = cm.CausalGaussianMixture(n_components="auto", strategy="weighting",
+                                   random_state=0).fit(d.X, d.y, mechanism=d.mechanism)
     ess = est.causal_weights_.ess
     # Every component of a full 2-D covariance rests on at least d + 1 = 3 effective rows.
     assert est.n_components_ <= np.floor(ess.min() / 3)
@@ -121,10 +120,19 @@ def test_auto_k_on_small_data_stays_within_the_effective_rows(n) -> None:
 
 def test_too_few_effective_rows_is_refused() -> None:
     d = cm.datasets.make_classification_2d(10, n_test=10, random_state=1)
+    weighting = {"strategy": "weighting"}
     with pytest.raises(cm.DegenerateFitError, match=r"effective rows .* needs 3"):
-        cm.CausalGaussianMixture(n_components="auto").fit(d.X, d.y, mechanism=d.mechanism)
+        cm.CausalGaussianMixture(n_components="auto", **weighting).fit(
+            d.X, d.y, mechanism=d.mechanism)
     with pytest.raises(cm.DegenerateFitError, match="n_components=4 cannot be supported"):
-        cm.CausalGaussianMixture(n_components=4).fit(d.X, d.y, mechanism=d.mechanism)
+        cm.CausalGaussianMixture(n_components=4, **weighting).fit(d.X, d.y, mechanism=d.mechanism)
+    # The default takes the plug-in here (the weights fail), whose K is bounded by the
+    # observed rows; its answer from 10 rows fails the gate on its uncertainty.
+    auto = cm.CausalGaussianMixture(n_components="auto", random_state=0).fit(
+        d.X, d.y, mechanism=d.mechanism)
+    assert auto.strategy_ == "plugin" and auto.n_components_ <= 10 // 3
+    report = cm.diagnose(auto)
+    assert [c.status for c in report.select("mean_uncertainty")] == ["fail", "fail"]
 
 
 def test_a_component_on_one_heavy_row_is_degenerate(rng: np.random.Generator) -> None:

@@ -213,6 +213,8 @@ def uncertainty_checks(
         val = float(bound[j])
         bad = val > th.uncertainty
         what = "mean and sd" if d == 1 else f"means and sds of the {d} features"
+        if strategy == "plugin":
+            what += " (at least: a mean of all the rows)"
         msg = (
             f"The interventional {what} under this intervention are uncertain to ±{val:.2f} sd "
             f"(95 %{', root-mean-square' if d > HIGH_DIM else ''}; from {ref.ess[j]:.0f} effective "
