@@ -171,3 +171,20 @@ def test_a_collapsed_component_is_repaired(rng: np.random.Generator) -> None:
     # The spike would put ~20 % of the draws on the heavy row; the repaired fit, < 1 %.
     draws = est.sample(5000, do=0, random_state=1)
     assert np.mean(np.linalg.norm(draws - X[-1], axis=1) < 0.5) < 0.01
+
+
+def test_auto_k_searches_until_the_bic_turns() -> None:
+    """Fourteen well-separated blobs: the search goes past the old top of the range (10)
+    and stops two K after the BIC's minimum, at the true K."""
+    from causal_mixtures.estimators.fitting import bic_turned
+
+    rng = np.random.default_rng(0)
+    centres = np.stack([np.arange(14) * 12.0, np.zeros(14)], axis=1)
+    X = np.concatenate([rng.normal(c, 1.0, (150, 2)) for c in centres])
+    est = cm.CausalGaussianMixture(None, "auto", covariance_type="spherical",
+                                   init_params="k-means++", n_init=3, random_state=0)
+    est.fit(X, weights=np.ones((len(X), 1)))
+    assert est.n_components_ == 14
+    assert est.n_components_grid_.tolist() == list(range(1, 17))
+    assert bic_turned([5.0, 4.0, 4.5, 4.2]) and not bic_turned([5.0, 4.0, 4.5, 3.9])
+    assert not bic_turned([5.0, 4.0])

@@ -59,6 +59,15 @@ __all__ = [
 ]
 
 DEFAULT_MAX_AUTO_K = 10
+BIC_PATIENCE = 2  #: "auto" K search: stop after this many K without a better summed BIC
+
+
+def bic_turned(totals: list[float], patience: int = BIC_PATIENCE) -> bool:
+    """Whether the summed BICs of K = 1, 2, ... stopped improving for ``patience`` K."""
+    if len(totals) <= patience:
+        return False
+    best_before = min(totals[:-patience])
+    return all(not (t < best_before) for t in totals[-patience:])
 
 
 @dataclass(frozen=True)
@@ -179,8 +188,10 @@ def k_grid(est: Any, ess: np.ndarray, W: np.ndarray, d: int, do_values: np.ndarr
                 f"data support ({where}, so K <= {k_max}). Offer smaller K."
             )
         return kept
+    # No fixed top: the callers search K = 1, 2, ... until the BIC turns (bic_turned),
+    # bounded by the effective rows and the rows carrying weight.
     n_pos = (W > 0).sum(1)
-    return np.arange(1, min(DEFAULT_MAX_AUTO_K, int(n_pos.min()), k_max) + 1)
+    return np.arange(1, min(int(n_pos.min()), k_max) + 1)
 
 
 def initial(
@@ -327,13 +338,19 @@ def fit_em(
     if verbose:
         from tqdm.auto import tqdm
 
-        progress = tqdm(total=len(grid) * est.max_iter, desc="weighted EM", leave=False)
+        progress = tqdm(total=None if est.n_components == "auto" else est.max_iter,
+                        desc="weighted EM", leave=False)
     try:
-        results, bics = [], []
+        results, bics, totals = [], [], []
+        search = est.n_components == "auto" and est.n_components_range is None
         for k in grid.tolist():
             res = fit_em_k(est, X, Xt, W, int(k), rng, progress, std)
             results.append(res)
             bics.append(bic_per_do(est, res, int(k), X.shape[1], ess))
+            totals.append(np.inf if res.info["degeneracy"] else float(bics[-1].sum()))
+            if search and bic_turned(totals):
+                break
+        grid = grid[: len(results)]
     finally:
         if progress is not None:
             progress.close()
@@ -553,7 +570,8 @@ def fit_plugin_blocks(
                   np.broadcast_to(W1, (len(blocks), m)), d, do_values)
     data = [std.data(b) for b in blocks]
     tensors = [torch.from_numpy(a).to(device) for a in data]
-    results, bics = [], []
+    results, bics, totals = [], [], []
+    search = est.n_components == "auto" and est.n_components_range is None
     for k in grid.tolist():
         per = [
             fit_em_k(
@@ -565,6 +583,10 @@ def fit_plugin_blocks(
         res = _stack_blocks(per, rows_per_component(d, est.covariance_type))
         results.append(res)
         bics.append(bic_per_do(est, res, int(k), d, ess))
+        totals.append(np.inf if res.info["degeneracy"] else float(bics[-1].sum()))
+        if search and bic_turned(totals):
+            break
+    grid = grid[: len(results)]
     bics_arr = np.asarray(bics)
     degenerate = [r.info["degeneracy"] for r in results]
     total = np.where([bool(g) for g in degenerate], np.inf, bics_arr.sum(1))

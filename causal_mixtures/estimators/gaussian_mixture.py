@@ -121,7 +121,9 @@ class CausalGaussianMixture(BaseEstimator):
         intervention axis. When all three are given the fit does not depend on
         ``init_params``.
     n_components_range : sequence of int, optional
-        Candidates for ``n_components="auto"``; default ``1 .. 10``.
+        Candidates for ``n_components="auto"``. Default: ``K = 1, 2, ...`` until the summed
+        BIC has not improved for two K in a row, bounded only by the effective rows (no
+        top of the range can be chosen for want of candidates).
     random_state : int, numpy.random.Generator or None, default=None
         The only source of randomness (initialisation and sampling).
     device : {"cpu", "cuda"}, default="cpu"
