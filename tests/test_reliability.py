@@ -176,7 +176,7 @@ def test_a_collapsed_component_is_repaired(rng: np.random.Generator) -> None:
 def test_auto_k_searches_until_the_bic_turns() -> None:
     """Fourteen well-separated blobs: the search goes past the old top of the range (10)
     and stops two K after the BIC's minimum, at the true K."""
-    from causal_mixtures.estimators.fitting import bic_turned
+    from causal_mixtures.estimators.common import bic_turned
 
     rng = np.random.default_rng(0)
     centres = np.stack([np.arange(14) * 12.0, np.zeros(14)], axis=1)

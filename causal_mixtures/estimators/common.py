@@ -14,6 +14,8 @@ from causal_mixtures.mixture.result import FitResult
 from causal_mixtures.weights.core import CausalWeights, as_cause, causal_weights
 
 __all__ = [
+    "BIC_PATIENCE",
+    "bic_turned",
     "as_frame",
     "check_feature_names",
     "check_fit_inputs",
@@ -183,3 +185,14 @@ def not_converged_message(est: Any, res: FitResult, cw: CausalWeights) -> str:
             "(causal_weights_)."
         )
     return msg
+
+
+BIC_PATIENCE = 2  #: "auto" K search: stop after this many K without a better summed BIC
+
+
+def bic_turned(totals: list[float], patience: int = BIC_PATIENCE) -> bool:
+    """Whether the summed BICs of K = 1, 2, ... stopped improving for ``patience`` K."""
+    if len(totals) <= patience:
+        return False
+    best_before = min(totals[:-patience])
+    return all(not (t < best_before) for t in totals[-patience:])

@@ -19,6 +19,7 @@ import torch
 
 from causal_mixtures._random import check_random_state
 from causal_mixtures.diagnostics.reference import WeightedReference, weighted_reference
+from causal_mixtures.estimators.common import bic_turned
 from causal_mixtures.estimators.plugin import PluginFrontDoor
 from causal_mixtures.exceptions import ConvergenceWarning, DegenerateFitError
 from causal_mixtures.mixture.bayes import (
@@ -44,6 +45,7 @@ from causal_mixtures.weights.density import is_discrete
 
 __all__ = [
     "Standardization",
+    "best_of_grid",
     "bic_per_do",
     "fit_em",
     "fit_mixtures",
@@ -59,17 +61,6 @@ __all__ = [
 ]
 
 DEFAULT_MAX_AUTO_K = 10
-BIC_PATIENCE = 2  #: "auto" K search: stop after this many K without a better summed BIC
-
-
-def bic_turned(totals: list[float], patience: int = BIC_PATIENCE) -> bool:
-    """Whether the summed BICs of K = 1, 2, ... stopped improving for ``patience`` K."""
-    if len(totals) <= patience:
-        return False
-    best_before = min(totals[:-patience])
-    return all(not (t < best_before) for t in totals[-patience:])
-
-
 @dataclass(frozen=True)
 class Standardization:
     """The affine map ``x_std = (x − shift) / scale`` every fit runs in.
@@ -354,6 +345,15 @@ def fit_em(
     finally:
         if progress is not None:
             progress.close()
+    return best_of_grid(est, grid, results, bics, do_values)
+
+
+def best_of_grid(
+    est: Any, grid: np.ndarray, results: list[FitResult], bics: list[np.ndarray],
+    do_values: np.ndarray,
+) -> tuple[FitResult, int, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """The fit of the K grid with the smallest BIC summed over do values (degenerate fits
+    excluded), its K, its BIC per do value and, for ``"auto"``, the grid and its BICs."""
     bics_arr = np.asarray(bics)
     degenerate = [r.info["degeneracy"] for r in results]
     total = np.where([bool(g) for g in degenerate], np.inf, bics_arr.sum(1))
@@ -587,14 +587,7 @@ def fit_plugin_blocks(
         if search and bic_turned(totals):
             break
     grid = grid[: len(results)]
-    bics_arr = np.asarray(bics)
-    degenerate = [r.info["degeneracy"] for r in results]
-    total = np.where([bool(g) for g in degenerate], np.inf, bics_arr.sum(1))
-    if not np.isfinite(total).any():
-        raise DegenerateFitError(_degenerate_message(degenerate[0], do_values, grid[0]))
-    best = int(total.argmin())
-    grid_info = (grid, bics_arr) if est.n_components == "auto" else None
-    return results[best], int(grid[best]), bics_arr[best], grid_info
+    return best_of_grid(est, grid, results, bics, do_values)
 
 
 def store_fit(
