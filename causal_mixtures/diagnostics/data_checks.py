@@ -43,6 +43,13 @@ def _feature(names: Any, f: int, d: int) -> str:
     return "the feature" if d == 1 else f"feature {f}"
 
 
+def _stratum(stratum: Any) -> str:
+    """A stratum of the cause in words: a class, or a ``(low, high]`` bin."""
+    if isinstance(stratum, tuple):
+        return f"y in ({stratum[0]:.3g}, {stratum[1]:.3g}]"
+    return f"y = {stratum!r}"
+
+
 def _simpler(covariance_type: str | None) -> str:
     return {
         "full": "use fewer components or covariance_type='diag'",
@@ -77,10 +84,7 @@ def positivity_checks(cw: CausalWeights, th: Thresholds, *, plugin: bool = False
             bad = worst < (th.positivity_plugin if plugin else th.positivity_continuous)
         else:
             bad = worst < th.positivity_ratio and zs >= th.positivity_se
-        where = (
-            f"y in ({stratum[0]:.3g}, {stratum[1]:.3g}]" if isinstance(stratum, tuple)
-            else f"y = {stratum!r}"
-        )
+        where = _stratum(stratum)
         msg = (
             f"Under this intervention the rows with {where} keep {worst:.1%} of their share of "
             f"the data ({zs:.1f} standard errors below it)"
@@ -403,9 +407,7 @@ def plugin_checks(fit: Any, th: Thresholds, *, names: Any = None) -> list[Check]
     bad = val > th.plugin_gap
 
     def where(i: int) -> str:
-        stratum = fit["strata"][i]
-        return (f"y in ({stratum[0]:.3g}, {stratum[1]:.3g}]" if isinstance(stratum, tuple)
-                else f"y = {stratum!r}")
+        return _stratum(fit["strata"][i])
 
     out = [Check(
         "plugin_fit", None, "fail" if bad else "pass", val, th.plugin_gap, "<=",

@@ -593,10 +593,12 @@ def fit_plugin_blocks(
 def store_fit(
     est: Any, res: FitResult, cw: CausalWeights, k: int, bic: np.ndarray, X: np.ndarray,
     names: Any, prior: MixturePrior | None, grid_info: tuple | None, plugin: Any,
+    reference: WeightedReference | None = None,
 ) -> None:
     """Set the fitted attributes of a :class:`CausalGaussianMixture` from its fit, and what
-    the diagnostics need from the training rows (``weighted_reference_``, and the plug-in
-    draws' ``plugin_reference_``), so that ``diagnose(model)`` runs without the data."""
+    the diagnostics need from the training rows (``weighted_reference_``: ``reference``
+    when ``strategy="auto"`` computed it already; and the plug-in draws'
+    ``plugin_reference_``), so that ``diagnose(model)`` runs without the data."""
     if plugin is not None:
         est.plugin_ = plugin
     if grid_info is not None:
@@ -639,7 +641,9 @@ def store_fit(
             prior.concentration, prior.mean_loc.cpu().numpy(), prior.mean_scale.cpu().numpy(),
             prior.scale_scale.cpu().numpy(), prior.lkj_concentration,
         )
-    est.weighted_reference_ = weighted_reference(X, cw.values, cw.do_values)
+    est.weighted_reference_ = (
+        reference if reference is not None else weighted_reference(X, cw.values, cw.do_values)
+    )
     if "fitted_reference" in res.info:
         est.plugin_reference_ = res.info["fitted_reference"]
 

@@ -434,7 +434,8 @@ class CausalGaussianMixture(BaseEstimator):
             self, X_arr, y_arr, mechanism, cw, weights, device, covariates=covariates,
             strategy=choice.strategy, sampler=choice.evidence.get("plugin"),
         )
-        store_fit(self, res, cw, k, bic, X_arr, names, prior, grid_info, plugin)
+        store_fit(self, res, cw, k, bic, X_arr, names, prior, grid_info, plugin,
+                  reference=choice.evidence.get("weighted_reference"))
         store_strategy(self, choice, X_arr, y_arr, cw, covariates)
         if not bool(res.converged.all()):
             warnings.warn(not_converged_message(self, res, cw), ConvergenceWarning, stacklevel=2)

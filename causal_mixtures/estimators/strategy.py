@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from causal_mixtures._random import RandomState
-from causal_mixtures.diagnostics.data_checks import uncertainty_bound
+from causal_mixtures.diagnostics.data_checks import cross_checks, plugin_checks, uncertainty_bound
 from causal_mixtures.diagnostics.reference import (
     PPC_PROBS,
     WeightedReference,
@@ -37,7 +37,8 @@ from causal_mixtures.diagnostics.reference import (
 from causal_mixtures.diagnostics.report import Thresholds
 from causal_mixtures.estimators.fitting import fit_plugin_sampler
 from causal_mixtures.weights.core import CausalWeights
-from causal_mixtures.weights.density import is_discrete, unique_rows
+from causal_mixtures.weights.density import is_discrete
+from causal_mixtures.weights.overlap import cause_strata
 
 __all__ = [
     "CROSS_CHECK_DRAWS",
@@ -57,8 +58,6 @@ STRATEGIES = ("auto", "weighting", "plugin")
 
 #: Draws per do value for the plug-in's interventional means (Monte-Carlo sd 0.007 sd).
 CROSS_CHECK_DRAWS = 20_000
-#: Quantile strata of a continuous cause for the plug-in's observational check.
-N_STRATA = 5
 
 
 @dataclass
@@ -98,17 +97,6 @@ def cross_check_record(
             "sd": sd, "other_ok": bool(other_ok)}
 
 
-def _strata(y: np.ndarray, discrete_cause: bool) -> tuple[list, np.ndarray]:
-    if discrete_cause:
-        levels, codes = unique_rows(np.asarray(y).reshape(-1, 1))
-        return [lv[0] for lv in levels.tolist()], codes
-    yf = np.asarray(y, dtype=float)
-    edges = np.unique(np.quantile(yf, np.linspace(0, 1, N_STRATA + 1)[1:-1]))
-    codes = np.searchsorted(edges, yf, side="left")
-    bounds = [-np.inf, *edges.tolist(), np.inf]
-    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)], codes
-
-
 def plugin_fit_record(
     plugin: Any, X: np.ndarray, y: np.ndarray, rng: np.random.Generator, *,
     discrete_cause: bool, covariates: np.ndarray | None = None,
@@ -118,7 +106,7 @@ def plugin_fit_record(
     compare the mean and sd of ``x̃`` with those of ``x`` per stratum of the cause. The
     mapping is what :func:`~causal_mixtures.diagnostics.data_checks.plugin_checks` reads."""
     x_sim = plugin.sample_observational(y, rng, covariates=covariates)
-    strata, codes = _strata(y, discrete_cause)
+    strata, codes = cause_strata(y, discrete_cause=discrete_cause)
     k = len(strata)
     d = X.shape[1]
     out = {k_: np.zeros((k, d)) for k_ in ("data_mean", "model_mean", "data_sd", "model_sd",
@@ -171,16 +159,12 @@ def _weights_ok(cw: CausalWeights, ref: WeightedReference, th: Thresholds) -> tu
 
 
 def _plugin_gap(record: dict[str, Any], th: Thresholds) -> float:
-    from causal_mixtures.diagnostics.data_checks import plugin_checks
-
     checks = plugin_checks(record, th)
     # In units of their thresholds, so that one number says whether either fails.
     return max(float(c.value) / float(c.threshold) for c in checks) * th.plugin_gap
 
 
 def _cross_gap(record: dict[str, Any], th: Thresholds) -> float:
-    from causal_mixtures.diagnostics.data_checks import cross_checks
-
     return max(float(c.value) for c in cross_checks(record, th))
 
 
@@ -251,15 +235,15 @@ def choose_strategy(
 
 
 def plugin_cross_check(
-    plugin: Any, X: np.ndarray, cw: CausalWeights, rng: np.random.Generator,
-    thresholds: Thresholds | None = None,
+    plugin: Any, ref: WeightedReference, cw: CausalWeights, n_rows: int,
+    rng: np.random.Generator, thresholds: Thresholds | None = None,
 ) -> dict[str, Any]:
     """``strategy="plugin"``: the plug-in's interventional means against the weighting
-    estimate, which referees only where the weights pass their own checks."""
+    estimate (``ref``, the weighted rows' summaries of the ``n_rows`` training rows), which
+    referees only where the weights pass their own checks."""
     th = thresholds if thresholds is not None else Thresholds()
-    ref = weighted_reference(X, cw.values, cw.do_values)
     w_ok, _ = _weights_ok(cw, ref, th)
-    p_mean, p_sd, p_se = plugin_means(plugin, cw.do_values, len(X), rng)
+    p_mean, p_sd, p_se = plugin_means(plugin, cw.do_values, n_rows, rng)
     return cross_check_record(("plug-in", "weighting"), cw.do_values, (p_mean, ref.mean),
                               (p_se, ref.mean_se * ref.sd), np.maximum(p_sd, 1e-300), w_ok)
 
@@ -328,4 +312,5 @@ def store_strategy(
             est.plugin_, X, y, rng, discrete_cause=is_discrete(y),
             covariates=_covariate_values(cw, covariates, len(X)),
         )
-        est.cross_check_ = plugin_cross_check(est.plugin_, X, cw, rng)
+        est.cross_check_ = plugin_cross_check(est.plugin_, est.weighted_reference_, cw,
+                                              len(X), rng)

@@ -20,7 +20,7 @@ import numpy as np
 from causal_mixtures.exceptions import PositivityError, PositivityWarning
 from causal_mixtures.weights.density import unique_rows
 
-__all__ = ["POSITIVITY", "CauseOverlap", "cause_overlap", "check_positivity"]
+__all__ = ["POSITIVITY", "CauseOverlap", "cause_overlap", "cause_strata", "check_positivity"]
 
 POSITIVITY = ("raise", "warn")
 #: A stratum is unsupported under ``do(y)`` when its weight share is below this fraction of
@@ -64,20 +64,25 @@ class CauseOverlap:
         return (self.ratio < MIN_SHARE_RATIO) & (self.z >= MIN_DEFICIT_SE)
 
 
+def cause_strata(y: np.ndarray, *, discrete_cause: bool) -> tuple[list, np.ndarray]:
+    """The strata of the cause and each row's stratum code: the classes of a discrete
+    cause, or the ``(low, high]`` quintile bins (:data:`N_STRATA`) of a continuous one."""
+    y = np.asarray(y)
+    if discrete_cause:
+        levels, codes = unique_rows(y.reshape(-1, 1))
+        return [lv[0] for lv in levels.tolist()], codes
+    yf = y.astype(float)
+    edges = np.unique(np.quantile(yf, np.linspace(0, 1, N_STRATA + 1)[1:-1]))
+    codes = np.searchsorted(edges, yf, side="left")
+    bounds = [-np.inf, *edges.tolist(), np.inf]
+    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)], codes
+
+
 def cause_overlap(
     values: np.ndarray, y: np.ndarray, ess: np.ndarray, *, discrete_cause: bool
 ) -> CauseOverlap:
     """The weight share of each stratum of ``y`` under each intervention value."""
-    y = np.asarray(y)
-    if discrete_cause:
-        levels, codes = unique_rows(y.reshape(-1, 1))
-        strata = [lv[0] for lv in levels.tolist()]
-    else:
-        yf = y.astype(float)
-        edges = np.unique(np.quantile(yf, np.linspace(0, 1, N_STRATA + 1)[1:-1]))
-        codes = np.searchsorted(edges, yf, side="left")
-        bounds = [-np.inf, *edges.tolist(), np.inf]
-        strata = [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+    strata, codes = cause_strata(y, discrete_cause=discrete_cause)
     k = len(strata)
     counts = np.bincount(codes, minlength=k)
     expected = counts / len(y)
