@@ -4,9 +4,9 @@ oracle in the same run, ``--seeds`` seeds (10), mean ± sd.
 * **Imbalanced multi-class ring** (``make_imbalanced_ring(10000)``; 4 classes, priors
   0.1 / 0.2 / 0.3 / 0.4, 2-D ring mechanism, 6-D effect, strong confounding): a random forest
   (``RandomForestClassifier(100, min_samples_leaf=5)``) trained on the observational rows
-  (*classical*), on deconfounded datasets (CW-GMM weighting with default settings, CW-GMM
-  ``strategy="plugin"``, causal bootstrap, ``strategy="auto"`` when the installed estimator
-  accepts it) drawn with the observed class frequencies, and on non-confounded rows
+  (*classical*), on deconfounded datasets (CW-GMM with default settings, i.e.
+  ``strategy="auto"``; CW-GMM forced to ``strategy="weighting"`` and to ``"plugin"``; causal
+  bootstrap) drawn with the observed class frequencies, and on non-confounded rows
   (*oracle*); accuracy on the non-confounded test set. Target: within 3 pp of the oracle.
 * **Nonlinear continuous cause** (``make_nonlinear_continuous(10000)``): ``E[x | do(y)]`` on
   10 do values between the 5 % and 95 % quantiles of y; RMSE over the grid and both features
@@ -92,9 +92,12 @@ def _curve(g: Any) -> np.ndarray:
 
 
 def _cw_methods(auto: bool) -> dict[str, dict]:
-    out = {"weighting": {}, "plugin": {"strategy": "plugin"}}
+    # The default is strategy="auto": it is the "auto" row (default settings); the other
+    # rows force one estimator. Without "auto" (an older install) the default is weighting.
+    out = {"weighting": {"strategy": "weighting"} if auto else {},
+           "plugin": {"strategy": "plugin"}}
     if auto:
-        out["auto"] = {"strategy": "auto"}
+        out["auto"] = {}
     return out
 
 
@@ -315,31 +318,31 @@ def efficiency_seed(n: int, seed: int, auto: bool) -> dict:
 # =============================================================================== summary
 RING_LABELS = {
     "classical": "classical (observational rows)",
-    "weighting": "CW-GMM weighting (default settings)",
+    "weighting": "CW-GMM strategy='weighting'",
     "plugin": "CW-GMM strategy='plugin'",
-    "auto": "CW-GMM strategy='auto'",
+    "auto": "CW-GMM default settings (strategy='auto')",
     "bootstrap": "causal bootstrap",
     "oracle": "oracle (non-confounded training rows)",
 }
 CONT_LABELS = {
     "naive": "naive: spline regression of x on y",
-    "weighting": "CW-GMM weighting (default settings)",
+    "weighting": "CW-GMM strategy='weighting'",
     "plugin": "CW-GMM strategy='plugin'",
-    "auto": "CW-GMM strategy='auto'",
+    "auto": "CW-GMM default settings (strategy='auto')",
     "oracle": "oracle: n / 10 interventional draws per do value",
 }
 COV_LABELS = {
-    "weighting": "CW-GMM weighting (graph front_door_covariates)",
+    "weighting": "CW-GMM strategy='weighting' (graph front_door_covariates)",
     "plugin": "CW-GMM strategy='plugin'",
-    "auto": "CW-GMM strategy='auto'",
+    "auto": "CW-GMM default settings (strategy='auto')",
     "dr": "doubly robust (front_door_means, default nuisances)",
     "oracle": "oracle: n / 2 interventional draws per arm",
 }
 EFF_LABELS = {
-    "weighting": "CW-GMM weighting (default settings)",
+    "weighting": "CW-GMM strategy='weighting'",
     "plugin": "CW-GMM strategy='plugin' (default)",
     "plugin1": "CW-GMM strategy='plugin', plugin_components=1",
-    "auto": "CW-GMM strategy='auto'",
+    "auto": "CW-GMM default settings (strategy='auto')",
     "parametric": "parametric b̂ ĉ₁ (Gaussian MLE)",
     "dr": "doubly robust, default nuisances (splines)",
     "dr_linear": "doubly robust, linear nuisances",

@@ -379,3 +379,28 @@ def test_each_do_value_is_fitted_on_its_own_block(rng: np.random.Generator) -> N
         est, two, rng, torch.device("cpu"), np.arange(3), std, 10_000
     )
     assert k == 2 and bics.shape == (4, 3) and int(bics.sum(1).argmin()) == 1
+
+
+def test_auto_does_not_take_the_plugin_where_positivity_fails() -> None:
+    """The imbalanced ring: the innermost and outermost rings barely overlap, so the
+    weights fail positivity and the plug-in's conditionals pass their observational check;
+    the plug-in would extrapolate p(x | y', z) across rings never seen with y', its
+    interventional means are far off, and auto keeps weighting with a failing report."""
+    d = cm.datasets.make_imbalanced_ring(3000, n_test=10, random_state=1)
+    auto = cm.CausalGaussianMixture(random_state=0, positivity="warn")
+    with pytest.warns(cm.PositivityWarning):
+        auto.fit(d.X, d.y, mechanism=d.mechanism)
+    assert auto.strategy_ == "weighting"
+    assert "extrapolate" in auto.strategy_reason_ and "positivity fails" in auto.strategy_reason_
+    report = cm.diagnose(auto)
+    assert report.status == "fail"
+    assert any(c.status == "fail" for c in report.select("positivity"))
+    # What the plug-in would have given: its observational check passes, its answer is off.
+    plugin = cm.CausalGaussianMixture(random_state=0, positivity="warn", strategy="plugin")
+    with pytest.warns(cm.PositivityWarning):
+        plugin.fit(d.X, d.y, mechanism=d.mechanism)
+    truth = np.stack([d.sample_do(20000, c, random_state=c) for c in range(4)])
+    sd = truth.std(1)
+    plug_err = np.abs(plugin.means_[:, 0] - truth.mean(1)) / sd
+    assert plug_err.max() > 0.5  # far beyond any tolerance
+    assert [c.status for c in cm.diagnose(plugin).select("plugin_fit")] == ["pass"]

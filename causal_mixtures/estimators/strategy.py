@@ -16,7 +16,9 @@ with the thresholds of :class:`~causal_mixtures.diagnostics.Thresholds` (the cal
 gate). It takes weighting when the weights pass (it assumes nothing about ``p(x | y, z)``;
 where the plug-in disagrees the failed ``cross_check`` stays in the report), the plug-in
 when the weights fail and its conditionals pass, and weighting, with a failing report,
-when neither passes. The choice and its reason are recorded (``strategy_``,
+when neither passes. Positivity is not a reason to switch: where it fails (for a discrete
+cause; for a continuous one under the plug-in's looser rule) the plug-in would extrapolate
+``p(x | y', z)`` to mechanism values never observed with ``y'``, so it is not eligible. The choice and its reason are recorded (``strategy_``,
 ``strategy_reason_``). Details: ``docs/estimators.md``.
 """
 
@@ -28,7 +30,12 @@ from typing import Any
 import numpy as np
 
 from causal_mixtures._random import RandomState
-from causal_mixtures.diagnostics.data_checks import cross_checks, plugin_checks, uncertainty_bound
+from causal_mixtures.diagnostics.data_checks import (
+    cross_checks,
+    plugin_checks,
+    positivity_checks,
+    uncertainty_bound,
+)
 from causal_mixtures.diagnostics.reference import (
     PPC_PROBS,
     WeightedReference,
@@ -137,13 +144,23 @@ def _v(value: Any) -> str:
     return repr(value.item() if hasattr(value, "item") else value)
 
 
+def _positivity_failure(cw: CausalWeights, th: Thresholds, *, plugin: bool = False
+                        ) -> str | None:
+    """The gate's own ``positivity`` check (the weighting's rule, or the plug-in's with
+    ``plugin=True``): ``None`` when it passes, else where it fails, in words."""
+    failed = [c for c in positivity_checks(cw, th, plugin=plugin) if c.status == "fail"]
+    if not failed:
+        return None
+    c = min(failed, key=lambda c: c.value)
+    return (f"positivity fails at do = {_v(c.do)} (a stratum of the cause keeps "
+            f"{c.value:.1%} of its share)")
+
+
 def _weights_ok(cw: CausalWeights, ref: WeightedReference, th: Thresholds) -> tuple[bool, str]:
     u = uncertainty_bound(ref)
-    if cw.overlap is not None:
-        ov = cw.overlap
-        bad = (ov.ratio < th.positivity_ratio) & (ov.z >= th.positivity_se)
-        if bad.any():
-            return False, "positivity fails for some intervention"
+    why = _positivity_failure(cw, th)
+    if why is not None:
+        return False, why
     j = int(np.argmax(u))
     if u[j] > th.uncertainty:
         return False, (f"the weighted interventional mean is uncertain to ±{u[j]:.2f} sd at "
@@ -202,7 +219,13 @@ def choose_strategy(
     p_rec = plugin_fit_record(plugin, X, y, rng, discrete_cause=discrete_cause,
                               covariates=covariates)
     p_gap = _plugin_gap(p_rec, th)
-    p_ok = p_gap <= th.plugin_gap
+    # Positivity is not something the plug-in repairs: where the mechanism values an
+    # intervention makes likely are never seen with some value y' of the cause, the
+    # plug-in evaluates p(x | y', z) there by extrapolation, which no check on the observed
+    # rows can vouch for. So it is eligible only where its own positivity rule passes (the
+    # weighting's for a discrete cause, a looser one for a continuous cause).
+    p_support = _positivity_failure(cw, th, plugin=True)
+    p_ok = p_gap <= th.plugin_gap and p_support is None
     p_mean, p_sd, p_se = plugin_means(plugin, cw.do_values, len(X), rng)
     sd = np.maximum(p_sd, 1e-300)
     w_est, p_est = (ref.mean, ref.mean_se * ref.sd), (p_mean, p_se)
@@ -210,8 +233,13 @@ def choose_strategy(
                                (w_est[1], p_est[1]), sd, other_ok=p_ok)
     c_gap = _cross_gap(cross, th)
     agree = c_gap <= th.cross_gap
-    p_why = ("the plug-in's conditionals reproduce the observed p(x | y)" if p_ok else
-             f"the plug-in's conditionals miss the observed p(x | y) by {p_gap:.2f} sd")
+    if p_support is not None:
+        p_why = (f"the plug-in would extrapolate p(x | y', z) to mechanism values never seen "
+                 f"with some y' ({p_support})")
+    elif p_ok:
+        p_why = "the plug-in's conditionals reproduce the observed p(x | y)"
+    else:
+        p_why = f"the plug-in's conditionals miss the observed p(x | y) by {p_gap:.2f} sd"
     c_why = ("the two estimates of every interventional mean agree" if agree else
              f"the two estimates disagree by up to {c_gap:.2f} sd")
     if w_ok:
