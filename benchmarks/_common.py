@@ -359,14 +359,44 @@ ratios, not absolute seconds, and compare runs only at the same thread settings.
 """
 
 
+def page_sections(path: Path) -> dict[str, str]:
+    """The ``## `` sections of a Markdown page by their title (empty if there is none)."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    out: dict[str, str] = {}
+    title = None
+    for line in path.read_text().splitlines(keepends=True):
+        if line.startswith("## "):
+            title = line[3:].strip()
+            out[title] = ""
+        if title is not None:
+            out[title] += line
+    return out
+
+
+def kept_section(old: dict[str, str], script: Path) -> str:
+    """The page's current section of a benchmark whose JSON is not here (results are not
+    committed: a clone has only what it ran), or a "not run yet" stub."""
+    try:
+        title = getattr(load_bench_module(script), "TITLE", script.stem)
+    except Exception:  # noqa: BLE001 - an unimportable script has no section to keep
+        title = script.stem
+    if title in old and "Not run yet" not in old[title]:
+        return old[title].rstrip("\n") + "\n"
+    return f"## {script.stem}\n\nNot run yet: `python benchmarks/{script.name}`.\n"
+
+
 def render_docs(docs_path: Path = DOCS_FILE, results_dir: Path = RESULTS_DIR) -> str:
-    """Regenerate the benchmarks page from every ``results/<name>.json``; returns the text."""
+    """Regenerate the benchmarks page from every ``results/<name>.json``; returns the text.
+    A benchmark without its JSON keeps its current section of the page."""
     sections = [DOCS_HEADER]
+    old = page_sections(docs_path)
     for script in discover():
         name = script.stem
         path = Path(results_dir) / f"{name}.json"
         if not path.exists():
-            sections.append(f"## {name}\n\nNot run yet: `python benchmarks/{script.name}`.\n")
+            sections.append(kept_section(old, script))
             continue
         result = json.loads(path.read_text())
         try:

@@ -145,7 +145,8 @@ def slope_seed(n: int, seed: int, n_grid: int = N_GRID) -> dict:
            time.perf_counter() - t0, [])
     base = {"n_components": 1, "density": "gaussian", "random_state": seed}
     cw = None
-    for name, extra in (("weighting", {}), ("psis", {"weight_smoothing": "psis"}),
+    for name, extra in (("weighting", {"strategy": "weighting"}),
+                        ("psis", {"strategy": "weighting", "weight_smoothing": "psis"}),
                         ("plugin", {"strategy": "plugin", "plugin_components": 1}),
                         ("plugin3", {"strategy": "plugin", "plugin_components": 3})):
         g, msgs, t = _recorded(
@@ -217,8 +218,9 @@ def downstream_seed(n: int, seed: int, design: str = "paper",
     (Xb, yb), msgs, t = _recorded(boot.fit_resample, X, y, mechanism=z, do=grid)
     score("bootstrap", Xb, yb, t, msgs, gate=_gate(boot, X))
     cw = None
-    for name, kw in (("weighting", {"n_components": 3}),
-                     ("psis", {"n_components": 3, "weight_smoothing": "psis"}),
+    for name, kw in (("weighting", {"n_components": 3, "strategy": "weighting"}),
+                     ("psis", {"n_components": 3, "strategy": "weighting",
+                               "weight_smoothing": "psis"}),
                      ("plugin", {"n_components": 1, "strategy": "plugin",
                                  "plugin_components": 1})):
         g = cm.CausalGaussianMixture(density="gaussian", random_state=seed, **kw)

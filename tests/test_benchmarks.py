@@ -145,3 +145,33 @@ def test_issue6_benchmarks_smoke(script: str, args: list[str], tmp_path) -> None
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(out.read_text())
     assert {"name", "title", "command", "machine", "markdown"} <= set(result)
+
+
+def test_pages_keep_the_sections_of_benchmarks_not_run_here(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Results JSONs are not committed: regenerating a page on a clone that ran one
+    benchmark must keep every other benchmark's section (and target rows) as they were."""
+    monkeypatch.syspath_prepend(str(BENCH_DIR))
+    import _common
+
+    paper = _common.load_bench_module(BENCH_DIR / "bench_paper.py")
+    results = tmp_path / "results"
+    results.mkdir()
+    docs = tmp_path / "benchmarks.md"
+    kept = "## Weighted EM vs scikit-learn GaussianMixture\n\nmeasured: 0.97x\n"
+    docs.write_text("# Benchmarks\n\n" + kept)
+    text = _common.render_docs(docs, results)
+    assert kept in text and "## bench_svi\n\nNot run yet" in text
+    page = tmp_path / "results.md"
+    cont = "## " + _common.load_bench_module(BENCH_DIR / "bench_continuous.py").TITLE
+    page.write_text(
+        "# Results\n\n## Targets (issue 6)\n\n| target | measured | verdict | from |\n"
+        "| :--- | :--- | :--- | :--- |\n| slope within 5 % | 1.50 | PASS | `bench_continuous` |\n\n"
+        f"{cont}\n\nslope table\n"
+    )
+    monkeypatch.setattr(paper, "RESULTS_DIR", results)
+    text = paper.write_results_page(page)
+    assert "| slope within 5 % | 1.50 | PASS | `bench_continuous` |" in text
+    assert f"{cont}\n\nslope table\n" in text
+    assert "## bench_scale\n\nNot run yet" in text
