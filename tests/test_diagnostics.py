@@ -754,3 +754,19 @@ def test_positivity_check_for_discrete_and_continuous_causes() -> None:
     ends, mid = [c for c in weight_checks(cw) if c.name == "positivity"]
     assert ends.status == "fail" and ends.value < th.positivity_continuous
     assert mid.status == "pass" and mid.threshold == th.positivity_continuous
+
+
+def test_heldout_k_reports_a_candidate_the_folds_cannot_support() -> None:
+    """60 rows, 2-D, full covariances: 15 components need 45 effective rows, which the
+    whole data have but a training fold of 3 (40 rows) does not. That candidate is
+    reported as unsupported (never the best), not a crash; if no candidate fits, it raises."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    model = cm.CausalGaussianMixture(None, n_components=1, random_state=0).fit(
+        X, weights=np.ones((60, 1)))
+    table = heldout_loglik(model, X, n_components=[1, 15], n_splits=3, random_state=0)
+    assert table["supported"].tolist() == [True, False]
+    assert table["heldout_loglik"].iloc[1] == -np.inf and np.isnan(table["se"].iloc[1])
+    assert np.isfinite(table["heldout_loglik"].iloc[0]) and table["se_diff"].iloc[0] == 0.0
+    with pytest.raises(cm.DegenerateFitError, match="no candidate"):
+        heldout_loglik(model, X, n_components=[15, 18], n_splits=3, random_state=0)

@@ -226,6 +226,12 @@ def _heldout_check(
     g = float(gap[row.index[0]])
     deficit = 0.0 if g == 0 else (g / se if se > 0 else math.inf)
     status = "pass" if deficit <= th.heldout_se else "warn"
+    fitted = (
+        f"the fitted K = {k_fit} is {deficit:.1f} standard errors (of the paired difference) "
+        "below it." if bool(row["supported"].iloc[0]) else
+        f"the fitted K = {k_fit} cannot even be fitted on the training folds (too few "
+        "effective rows), so it rests on too few rows for its components."
+    )
     return Check(
         "heldout_k",
         None,
@@ -234,8 +240,7 @@ def _heldout_check(
         th.heldout_se,
         "<=",
         f"With {cv}-fold weighted cross-validation the held-out weighted log-likelihood is "
-        f"best at K = {best_k} (one-standard-error choice K = {one_se}); the fitted K = {k_fit} "
-        f"is {deficit:.1f} standard errors (of the paired difference) below it.",
+        f"best at K = {best_k} (one-standard-error choice K = {one_se}); {fitted}",
         "" if status == "pass" else f"Refit with n_components={one_se}.",
     )
 

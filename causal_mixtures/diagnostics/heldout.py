@@ -15,7 +15,7 @@ import numpy as np
 
 from causal_mixtures._random import check_random_state
 from causal_mixtures.diagnostics.fitted import check_X, unwrap, weights_of
-from causal_mixtures.exceptions import ConvergenceWarning
+from causal_mixtures.exceptions import ConvergenceWarning, DegenerateFitError
 
 __all__ = ["heldout_loglik"]
 
@@ -68,7 +68,16 @@ def heldout_loglik(
         One row per candidate, with columns ``n_components``, ``heldout_loglik`` (average
         over do values), ``se`` (its standard error), ``se_diff`` (standard error of the
         paired difference from the best candidate: the rows are shared, so differences are
-        much more precise than levels) and ``heldout_loglik_per_do`` (an array per row).
+        much more precise than levels), ``heldout_loglik_per_do`` (an array per row) and
+        ``supported``: a candidate that some training fold cannot support (fewer effective
+        rows than its components need, :class:`~causal_mixtures.DegenerateFitError`) is
+        reported with ``supported=False``, a log-likelihood of ``-inf`` and no standard
+        errors, and is never the best.
+
+    Raises
+    ------
+    DegenerateFitError
+        When no candidate is supported on the folds.
     """
     import pandas as pd
     from sklearn.base import clone
@@ -87,21 +96,34 @@ def heldout_loglik(
     W = cw.values
     folds = _weighted_folds(W, int(n_splits), rng)
     Wn = W / W.sum(0)
-    lls = []
+    lls, failures = [], []
     for k in grid:
         ll = np.empty_like(W)
+        failure = None
         params = {"n_components": int(k)}
         if "inference" in model.get_params():
             params["inference"] = "em"
         for f in range(int(n_splits)):
             test = folds == f
             est = clone(model).set_params(**params)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                est.fit(X_arr[~test], weights=W[~test], do=cw.do_values)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    est.fit(X_arr[~test], weights=W[~test], do=cw.do_values)
+            except DegenerateFitError as exc:
+                # A fold has fewer effective rows than all of them: a K the full data
+                # support may not fit on it. The candidate is unsupported, not an error.
+                failure = exc
+                break
             for j, v in enumerate(cw.do_values.tolist()):
                 ll[test, j] = est.score_samples(X_arr[test], do=v)
-        lls.append(ll)
+        lls.append(None if failure is not None else ll)
+        failures.append(failure)
+    if all(f is not None for f in failures):
+        raise DegenerateFitError(
+            f"no candidate in n_components={grid} can be fitted on {int(n_splits)} folds of "
+            f"these rows: {failures[0]}"
+        )
     J = W.shape[1]
 
     def level_and_se(values: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -109,12 +131,18 @@ def heldout_loglik(
         se_do = np.sqrt((Wn**2 * (values - per_do) ** 2).sum(0))
         return per_do, float(per_do.mean()), float(np.sqrt((se_do**2).sum()) / J)
 
-    levels = [level_and_se(ll) for ll in lls]
-    best = int(np.argmax([lv[1] for lv in levels]))
+    nan = float("nan")
+    levels = [None if ll is None else level_and_se(ll) for ll in lls]
+    best = int(np.argmax([-np.inf if lv is None else lv[1] for lv in levels]))
     rows = []
-    for k, ll, (per_do, mean, se) in zip(grid, lls, levels, strict=True):
+    for k, ll, lv in zip(grid, lls, levels, strict=True):
+        if lv is None:
+            rows.append((int(k), -np.inf, nan, nan, np.full(J, -np.inf), False))
+            continue
+        per_do, mean, se = lv
         se_diff = level_and_se(lls[best] - ll)[2]
-        rows.append((int(k), mean, se, se_diff, per_do))
+        rows.append((int(k), mean, se, se_diff, per_do, True))
     return pd.DataFrame(
-        rows, columns=["n_components", "heldout_loglik", "se", "se_diff", "heldout_loglik_per_do"]
+        rows, columns=["n_components", "heldout_loglik", "se", "se_diff",
+                       "heldout_loglik_per_do", "supported"],
     )
