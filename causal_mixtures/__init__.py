@@ -12,21 +12,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from causal_mixtures.exceptions import (
-    ConvergenceWarning,
-    DegenerateFitError,
-    DiagnosticsError,
-    DiagnosticsWarning,
-    GraphSyntaxError,
-    InvalidParameterError,
-    NotIdentifiableError,
-    PositivityError,
-    PositivityWarning,
-)
-
 # Public names are imported on first use (PEP 562), so that light entry points (the CLI's
-# --help, --version and graphs) do not import torch and Pyro.
+# --help, --version and graphs) import neither torch and Pyro nor scikit-learn (whose
+# exceptions and warnings ours subclass).
 _LAZY = {
+    **{name: "causal_mixtures.exceptions" for name in (
+        "ConvergenceWarning", "DegenerateFitError", "DiagnosticsError", "DiagnosticsWarning",
+        "GraphSyntaxError", "InvalidParameterError", "NotIdentifiableError",
+        "PositivityError", "PositivityWarning",
+    )},
     "DiagnosticsReport": "causal_mixtures.diagnostics",
     "Thresholds": "causal_mixtures.diagnostics",
     "check_fit": "causal_mixtures.diagnostics",

@@ -351,6 +351,28 @@ def test_help_version_and_graphs_do_not_import_torch() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+def test_help_and_version_import_no_scientific_stack() -> None:
+    """``--help`` and ``--version`` answer in a fraction of a second: no torch, Pyro or
+    scikit-learn (the package's exceptions, which subclass scikit-learn's, load lazily)."""
+    code = textwrap.dedent("""
+        import contextlib, io, sys
+        from causal_mixtures.cli import main
+        for argv in (["--help"], ["--version"]):
+            with contextlib.redirect_stdout(io.StringIO()):
+                try:
+                    main(argv)
+                except SystemExit:
+                    pass
+        heavy = sorted(m for m in ("torch", "pyro", "sklearn", "scipy") if m in sys.modules)
+        assert not heavy, heavy
+        import causal_mixtures as cm
+        assert issubclass(cm.PositivityError, ValueError) and "PositivityError" in dir(cm)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False, env=_subprocess_env())
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_density_choices_match_the_library() -> None:
     from causal_mixtures.weights.density import DENSITIES
 
