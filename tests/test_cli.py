@@ -576,3 +576,23 @@ def test_deconfound_runs_every_identifiable_spec(
         _assert_one_line_error(
             capsys, main(argv[:i] + argv[i + 2:]), f"pass {argv[i]} COLS", argv[i + 1]
         )
+
+
+def test_threads_option_limits_torch_and_blas_and_restores_them(capsys) -> None:
+    """``--threads`` holds while the command runs and is undone after (the CLI runs
+    in-process here); a bad value is a usage error."""
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from causal_mixtures.cli import options
+
+    seen = {}
+    before = torch.get_num_threads()
+    with options.thread_limit(1):
+        seen["torch"] = torch.get_num_threads()
+        seen["blas"] = {p["num_threads"] for p in threadpool_info()}
+    assert seen["torch"] == 1 and seen["blas"] <= {1}
+    assert torch.get_num_threads() == before
+    assert main(["demo", "--threads", "0"]) == 2
+    assert main(["deconfound", "--help"]) == 0
+    assert "--threads" in capsys.readouterr().out

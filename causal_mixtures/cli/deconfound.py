@@ -30,6 +30,7 @@ from causal_mixtures.cli.io import check_out_path, read_table, write_table
 from causal_mixtures.cli.options import (
     DENSITY_CHOICES,
     MAX_ROWS,
+    THREADS_HELP,
     check_rows,
     n_components,
     positive_int,
@@ -87,6 +88,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     dec.add_argument("--n-init", type=positive_int, default=1,
                      help="EM restarts per do value (default: 1)")
     dec.add_argument("--seed", type=seed, default=0, help="seed of all randomness (default: 0)")
+    dec.add_argument("--threads", type=positive_int, default=1, help=THREADS_HELP)
     dec.add_argument("--force", action="store_true",
                      help=f"allow more than {MAX_ROWS:,} output rows")
     dec.set_defaults(handler=run)

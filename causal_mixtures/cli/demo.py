@@ -18,6 +18,7 @@ from causal_mixtures.cli.format import khat_flag, shown_rows, weights_cells, wei
 from causal_mixtures.cli.options import (
     DENSITY_CHOICES,
     MAX_ROWS,
+    THREADS_HELP,
     check_rows,
     n_components,
     positive_int,
@@ -51,6 +52,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     demo.add_argument("--n-test", type=positive_int, default=1000,
                       help="rows in each test set (default: 1000)")
     demo.add_argument("--seed", type=seed, default=0, help="seed of all randomness (default: 0)")
+    demo.add_argument("--threads", type=positive_int, default=1, help=THREADS_HELP)
     demo.add_argument("--n-components", type=n_components, default=6,
                       help="CW-GMM components K, or 'auto' (default: 6, as the paper)")
     demo.add_argument("--draws-per-class", type=positive_int, default=None,

@@ -11,6 +11,7 @@ The subcommands live in :mod:`~causal_mixtures.cli.demo`,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import warnings
@@ -19,6 +20,7 @@ from typing import NoReturn, TextIO
 
 from causal_mixtures.cli import deconfound, demo, graphs
 from causal_mixtures.cli.errors import EXIT_ERROR, EXIT_OK, CLIError, one_line
+from causal_mixtures.cli.options import thread_limit
 
 __all__ = ["PROG", "build_parser", "main"]
 
@@ -98,7 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("always", PositivityWarning)
         warnings.simplefilter("always", ConvergenceWarning)
         try:
-            status = handler(args, sys.stdout, sys.stderr)
+            threads = getattr(args, "threads", None)
+            with contextlib.nullcontext() if threads is None else thread_limit(threads):
+                status = handler(args, sys.stdout, sys.stderr)
         except BrokenPipeError:  # e.g. `causal-mixtures graphs | head -1`
             _silence_stdout()
             return EXIT_OK
