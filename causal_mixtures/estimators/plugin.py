@@ -12,8 +12,15 @@ import numpy as np
 
 from causal_mixtures.weights.conditional import CellConditional, ConditionalGaussianMixture
 from causal_mixtures.weights.density import is_discrete, rows_as_codes, unique_rows
+from causal_mixtures.weights.experts import GatedExpertsMixture
+from causal_mixtures.weights.selection import DensityChoice, heldout_choice
 
-__all__ = ["CellConditional", "ConditionalGaussianMixture", "PluginFrontDoor"]
+__all__ = ["OUTCOME_CANDIDATES", "CellConditional", "ConditionalGaussianMixture",
+           "GatedExpertsMixture", "PluginFrontDoor"]
+
+#: Models of ``p(x | y', z, w)`` for a continuous cause and mechanism, in order of preference:
+#: the mixture of linear experts gated on ``(z, w)`` only, then Gaussian mixture regression.
+OUTCOME_CANDIDATES = ("experts", "mixture")
 
 
 class PluginFrontDoor:
@@ -28,6 +35,16 @@ class PluginFrontDoor:
     covariates); a discrete mechanism's ``p(z | ·)`` is smoothed counts per cell or a
     logistic regression on the continuous conditioning variables.
 
+    With a continuous cause and a continuous mechanism, the outcome model ``p(x | y', z, w)``
+    is evaluated at pairs ``(y', z)`` never observed together (``y'`` from its marginal,
+    ``z`` from ``p(z | do(y))``), so it extrapolates in ``y'``. There it is chosen between a
+    :class:`~causal_mixtures.weights.experts.GatedExpertsMixture` gated on the continuous
+    mechanism and covariates with the cause as a regressor-only column ("experts": linear
+    in ``y'`` within each region of ``(z, w)``) and the Gaussian mixture regression
+    ("mixture", gated on ``(y', z, w)`` jointly), by held-out conditional log-likelihood
+    (:func:`~causal_mixtures.weights.selection.heldout_choice`: a seeded split holding out
+    25 %; "experts" unless "mixture" is better by more than two paired standard errors).
+
     Parameters
     ----------
     n_components : int or "auto", default="auto"
@@ -37,7 +54,23 @@ class PluginFrontDoor:
     alpha : float, default=1.0
         Pseudo-count of a discrete ``p(z | y, w)``.
     random_state : int, default=0
-        Seed of the mixtures' initialisation (sampling takes its own generator).
+        Seed of the mixtures' initialisation and of the outcome model's held-out split
+        (sampling takes its own generator).
+    outcome_model : {"auto", "experts", "mixture"}, default="auto"
+        ``p(x | y', z, w)`` for a continuous cause and mechanism: chosen by held-out
+        likelihood ("auto"; with ``n_components=1`` both are the linear regression on
+        ``(y', z, w)`` and "mixture" is used without a split), or fixed. A discrete cause or
+        mechanism always uses "mixture" (cells, Gaussian mixture regression inside).
+
+    Attributes
+    ----------
+    outcome_model_ : str
+        The outcome model used: "experts" or "mixture".
+    outcome_choice_ : DensityChoice or None
+        The record of the held-out comparison (``outcome_model="auto"`` with a continuous
+        cause and mechanism): mean held-out ``log p̂(x | y', z, w)`` per row of each
+        candidate, standard errors, the paired standard error of each difference to the
+        best, and the rule; ``None`` when no comparison was made.
     """
 
     def __init__(
@@ -48,12 +81,14 @@ class PluginFrontDoor:
         discrete_mechanism: bool = False,
         alpha: float = 1.0,
         random_state: int = 0,
+        outcome_model: str = "auto",
     ) -> None:
         self.n_components = n_components
         self.discrete_cause = discrete_cause
         self.discrete_mechanism = discrete_mechanism
         self.alpha = alpha
         self.random_state = random_state
+        self.outcome_model = outcome_model
 
     # ------------------------------------------------------------------ encoding
     def _encode_y(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -168,10 +203,50 @@ class PluginFrontDoor:
                 zf, np.column_stack([yd, wd]), np.column_stack([yc, wc])
             )
             zd, zc = np.empty((n, 0), np.int64), zf
-        self.x_model_ = CellConditional(self.n_components, None, self.alpha, seed).fit(
-            X, np.column_stack([yd, zd, wd]), np.column_stack([yc, zc, wc])
-        )
+        disc, cont = np.column_stack([yd, zd, wd]), np.column_stack([yc, zc, wc])
+        if self.discrete_cause or self.discrete_mechanism:
+            self.outcome_model_, self.outcome_choice_ = "mixture", None
+        else:
+            self.outcome_model_, self.outcome_choice_ = self._choose_outcome(X, disc, cont)
+        self.x_model_ = self._outcome(self.outcome_model_).fit(X, disc, cont)
         return self
+
+    def _outcome(self, name: str) -> CellConditional:
+        """An unfitted ``p(x | y', z, w)`` of the named kind (the cause is the first
+        continuous column)."""
+        factory = None
+        if name == "experts":
+            def factory(k: int | str, seed: int) -> GatedExpertsMixture:
+                return GatedExpertsMixture(k, regressors=(0,), random_state=seed)
+        return CellConditional(self.n_components, None, self.alpha, self.random_state, factory)
+
+    def _choose_outcome(
+        self, X: np.ndarray, disc: np.ndarray, cont: np.ndarray
+    ) -> tuple[str, DensityChoice | None]:
+        """The outcome model of a continuous cause and mechanism, and its held-out record."""
+        if self.outcome_model not in ("auto", *OUTCOME_CANDIDATES):
+            raise ValueError(
+                f"outcome_model must be 'auto', 'experts' or 'mixture'; got "
+                f"{self.outcome_model!r}. Try 'auto'."
+            )
+        if self.outcome_model != "auto":
+            return self.outcome_model, None
+        if self.n_components == 1:  # both are the linear regression on (y', z, w)
+            return "mixture", None
+        cell = unique_rows(disc)[1] if disc.shape[1] else np.zeros(len(X), np.int64)
+
+        def keep(train: np.ndarray, held: np.ndarray) -> np.ndarray:
+            # Score only cells that both candidates model from the training rows.
+            counts = np.bincount(cell[train], minlength=int(cell.max()) + 1)
+            return held[counts[cell[held]] >= 2]
+
+        def score(name: str, train: np.ndarray, held: np.ndarray) -> np.ndarray:
+            model = self._outcome(name).fit(X[train], disc[train], cont[train])
+            return model.log_prob(X[held], disc[held], cont[held], self._describe_x)
+
+        choice = heldout_choice(OUTCOME_CANDIDATES, score, len(X),
+                                random_state=self.random_state, keep=keep)
+        return choice.name, choice
 
     # ------------------------------------------------------------------ sampling
     def _draw(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -307,15 +308,23 @@ class CellConditional:
     alpha : float
         Pseudo-count of a discrete target's counts.
     random_state : int
+    factory : callable, optional
+        ``factory(n_components, random_state)`` -> an unfitted model of a continuous target
+        with the methods ``fit(cond, target)``, ``sample(cond, rng)``, ``mean(cond)`` and
+        ``log_prob(target, cond)`` (e.g. a
+        :class:`~causal_mixtures.weights.experts.GatedExpertsMixture`); default
+        :class:`ConditionalGaussianMixture`.
     """
 
     def __init__(
-        self, n_components: int | str, n_levels: int | None, alpha: float, random_state: int
+        self, n_components: int | str, n_levels: int | None, alpha: float, random_state: int,
+        factory: Callable[[int | str, int], Any] | None = None,
     ) -> None:
         self.n_components = n_components
         self.n_levels = n_levels
         self.alpha = alpha
         self.random_state = random_state
+        self.factory = factory
 
     def _keys(self, disc: np.ndarray) -> np.ndarray:
         return disc @ self.radix_ if disc.shape[1] else np.zeros(len(disc), dtype=np.int64)
@@ -336,9 +345,11 @@ class CellConditional:
                     cont[rows], target[rows]
                 )
             elif rows.sum() >= 2:
-                self.models_[key] = ConditionalGaussianMixture(
-                    self.n_components, random_state=self.random_state
-                ).fit(cont[rows], target[rows])
+                model = (
+                    ConditionalGaussianMixture(self.n_components, random_state=self.random_state)
+                    if self.factory is None else self.factory(self.n_components, self.random_state)
+                )
+                self.models_[key] = model.fit(cont[rows], target[rows])
         return self
 
     def _each(self, disc: np.ndarray, describe: Any) -> list[tuple[np.ndarray, Any]]:
