@@ -399,6 +399,9 @@ def render_docs(docs_path: Path = DOCS_FILE, results_dir: Path = RESULTS_DIR) ->
             sections.append(kept_section(old, script))
             continue
         result = json.loads(path.read_text())
+        if "markdown" not in result:  # a run in progress: keep the page's section
+            sections.append(kept_section(old, script))
+            continue
         try:
             module = load_bench_module(script)
             render = getattr(module, "render_markdown", None)

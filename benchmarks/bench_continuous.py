@@ -217,17 +217,19 @@ def downstream_seed(n: int, seed: int, design: str = "paper",
     boot = cm.CausalBootstrap(density="gaussian", random_state=seed)
     (Xb, yb), msgs, t = _recorded(boot.fit_resample, X, y, mechanism=z, do=grid)
     score("bootstrap", Xb, yb, t, msgs, gate=_gate(boot, X))
-    cw = None
+    cw = cm.causal_weights("front_door", X, y, mechanism=z, do=grid, density="gaussian")
     for name, kw in (("weighting", {"n_components": 3, "strategy": "weighting"}),
                      ("psis", {"n_components": 3, "strategy": "weighting",
                                "weight_smoothing": "psis"}),
                      ("plugin", {"n_components": 1, "strategy": "plugin",
                                  "plugin_components": 1})):
         g = cm.CausalGaussianMixture(density="gaussian", random_state=seed, **kw)
-        (Xn, yn), msgs, t = _recorded(g.fit_resample, X, y, mechanism=z, do=grid)
+        try:
+            (Xn, yn), msgs, t = _recorded(g.fit_resample, X, y, mechanism=z, do=grid)
+        except cm.DegenerateFitError as exc:  # a grid end with a handful of effective rows
+            out.setdefault("refused", {})[name] = str(exc)
+            continue
         score(name, Xn, yn, t, msgs, gate=_gate(g, X))
-        if name == "weighting":
-            cw = g.causal_weights_
     msm, msgs, t = _recorded(fit_linear_msm, cw, X)
     sd = math.sqrt(float(msm.cov[0, 0]))
     ym = np.repeat(grid, m)
@@ -295,9 +297,14 @@ def summarise(result: dict) -> None:
             runs = [r for r in result["downstream_runs"] if r.get("design", "paper") == design]
             for method in DOWN_METHODS:
                 rows = [r[method] for r in runs if method in r]
+                refused = sum(method in r.get("refused", {}) for r in runs)
                 if not rows:
+                    if refused:
+                        down.append({"design": design, "method": method, "n_seeds": 0,
+                                     "refused": refused})
                     continue
-                entry = {"design": design, "method": method, "n_seeds": len(rows)}
+                entry = {"design": design, "method": method, "n_seeds": len(rows),
+                         "refused": refused}
                 for key in ("mse_nc", "r2_nc", "mse_conf", "r2_conf", "coef", "time_s"):
                     entry[key] = _stats([r[key] for r in rows])
                 gates = [r["gate"]["status"] for r in rows if "gate" in r]
@@ -360,8 +367,16 @@ def _downstream_table(result: dict, design: str) -> str:
     for e in result["downstream_summary"]:
         if e["design"] != design:
             continue
+        label = DOWN_LABELS[e["method"]]
+        if not e["n_seeds"]:
+            rows.append([f"{label} (refused in all {e['refused']} seeds: too few effective "
+                         "rows at the grid's ends)"] + ["—"] * 7)
+            continue
+        if e.get("refused"):
+            label += (f" (refused in {e['refused']} of {e['refused'] + e['n_seeds']} seeds: "
+                      "too few effective rows at the grid's ends; mean of the others)")
         rows.append([
-            DOWN_LABELS[e["method"]], _pm(e["mse_nc"]), _pm(e["r2_nc"]), _pm(e["mse_conf"]),
+            label, _pm(e["mse_nc"]), _pm(e["r2_nc"]), _pm(e["mse_conf"]),
             _pm(e["r2_conf"]), PAPER_DOWN.get(e["method"], "—") if design == "paper" else "—",
             _gate_text(e["gate"]), ", ".join(e.get("warnings", [])) or "—",
         ])

@@ -667,7 +667,9 @@ def write_results_page(page: Path = RESULTS_PAGE, current: dict | None = None) -
             continue
         path = RESULTS_DIR / f"{name}.json"
         if path.exists():
-            results[name] = json.loads(path.read_text())
+            loaded = json.loads(path.read_text())
+            if "markdown" in loaded:  # else a run in progress: keep the page's section
+                results[name] = loaded
     modules = {name: load_bench_module(BENCH_DIR / f"{name}.py") for name in results}
     if current is not None:
         modules[current["name"]].write_figures(current, img_dir)
@@ -684,9 +686,14 @@ def write_results_page(page: Path = RESULTS_PAGE, current: dict | None = None) -
             continue
         r = results[name]
         quick = " **(quick run: not the reference configuration)**" if r.get("quick") else ""
+        try:
+            body = modules[name].results_section(r, img_prefix=prefix)
+        except (KeyError, TypeError, ValueError):  # a partial JSON (a run in progress)
+            sections.append(kept_section(old, BENCH_DIR / f"{name}.py"))
+            continue
         sections.append(
             f"## {r.get('title', name)}\n\nRegenerate: `{r.get('command')}`{quick}.\n\n"
-            f"{modules[name].results_section(r, img_prefix=prefix)}\n\n"
+            f"{body}\n\n"
             f"<details><summary>Machine</summary>\n\n{render_machine(r.get('machine', {}))}"
             "\n\n</details>\n"
         )

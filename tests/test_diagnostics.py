@@ -38,7 +38,8 @@ from causal_mixtures.mixture.params import n_parameters
 def healthy():
     """Mild linear-Gaussian front door: k̂ ≈ 0.5, ESS/n > 0.2 at every do value."""
     data = cm.datasets.make_front_door_linear(3000, random_state=0)
-    model = cm.CausalGaussianMixture(n_components=1, density="gaussian", random_state=0)
+    model = cm.CausalGaussianMixture(n_components=1, density="gaussian", strategy="weighting",
+                                     random_state=0)
     model.fit(data.X, data.y, mechanism=data.mechanism, do=[-1.0, 0.0, 1.0])
     return model, data.X, data.y
 
@@ -208,17 +209,30 @@ def test_healthy_fit_passes_everything(healthy) -> None:
     assert report.ok
     assert report.status == "pass", report
     names = {c.name for c in report}
-    assert model.strategy_ == "weighting" and "healthy" in model.strategy_reason_
     assert names == {
-        "positivity", "weight_ess", "weight_khat", "mean_uncertainty", "cross_check",
+        "positivity", "weight_ess", "weight_khat", "mean_uncertainty",
         "convergence", "ppc_moments", "ppc_quantiles",
-    }  # one feature: no correlations to check; strategy="auto": the cross-check
-    assert len(report) == 8 * 3
+    }  # one feature: no correlations to check
+    assert len(report) == 7 * 3
     assert report.notes == []
     # The model keeps what the checks need: the report without X is the same.
     again = diagnose(model)
     assert [(c.name, c.status, c.value) for c in again] == [
         (c.name, c.status, c.value) for c in report]
+
+
+def test_auto_on_the_healthy_continuous_cause_takes_a_plugin_that_passes() -> None:
+    """The same data with the default strategy: a continuous cause, so the plug-in (its
+    conditionals reproduce p(x | y)); healthy weights referee it and agree, and every check
+    passes, its own included."""
+    data = cm.datasets.make_front_door_linear(3000, random_state=0)
+    model = cm.CausalGaussianMixture(n_components=1, density="gaussian", random_state=0)
+    model.fit(data.X, data.y, mechanism=data.mechanism, do=[-1.0, 0.0, 1.0])
+    assert model.strategy_ == "plugin" and "continuous" in model.strategy_reason_
+    assert "healthy" in model.strategy_reason_ and "agree" in model.strategy_reason_
+    report = diagnose(model)
+    assert report.status == "pass", report
+    assert {"cross_check", "plugin_fit", "plugin_quantiles"} <= {c.name for c in report}
 
 
 def test_uncertainty_fails_on_strong_confounding(confounded) -> None:

@@ -13,13 +13,17 @@ next to the weights and measures
 * the agreement of the two estimates of every interventional mean (``cross_check``);
 
 with the thresholds of :class:`~causal_mixtures.diagnostics.Thresholds` (the calibrated
-gate). It takes weighting when the weights pass (it assumes nothing about ``p(x | y, z)``;
-where the plug-in disagrees the failed ``cross_check`` stays in the report), the plug-in
-when the weights fail and its conditionals pass, and weighting, with a failing report,
-when neither passes. Positivity is not a reason to switch: where it fails (for a discrete
-cause; for a continuous one under the plug-in's looser rule) the plug-in would extrapolate
-``p(x | y', z)`` to mechanism values never observed with ``y'``, so it is not eligible. The choice and its reason are recorded (``strategy_``,
-``strategy_reason_``). Details: ``docs/estimators.md``.
+gate). For a discrete cause it takes weighting when the weights pass (it assumes nothing
+about ``p(x | y, z)``; where the plug-in disagrees the failed ``cross_check`` stays in the
+report), the plug-in when the weights fail and its conditionals pass, and weighting, with a
+failing report, when neither passes. Positivity is not a reason to switch: where it fails
+the plug-in would extrapolate ``p(x | y', z)`` to mechanism values never observed with
+``y'`` (one model per class, nothing shared between them), so it is not eligible. For a
+continuous cause it takes the plug-in whenever its conditionals reproduce the observed
+``p(x | y)``: its outcome model is smooth in ``y'``, and on the calibration suite it was
+the more accurate of the two; the weights referee ``cross_check``, and where the plug-in's
+positivity rule fails (an extrapolation) the report fails the fit. The choice and its
+reason are recorded (``strategy_``, ``strategy_reason_``). Details: ``docs/estimators.md``.
 """
 
 from __future__ import annotations
@@ -141,7 +145,8 @@ def plugin_fit_record(
 
 
 def _v(value: Any) -> str:
-    return repr(value.item() if hasattr(value, "item") else value)
+    v = value.item() if hasattr(value, "item") else value
+    return f"{v:.4g}" if isinstance(v, float) else repr(v)
 
 
 def _positivity_failure(cw: CausalWeights, th: Thresholds, *, plugin: bool = False
@@ -225,7 +230,8 @@ def choose_strategy(
     # rows can vouch for. So it is eligible only where its own positivity rule passes (the
     # weighting's for a discrete cause, a looser one for a continuous cause).
     p_support = _positivity_failure(cw, th, plugin=True)
-    p_ok = p_gap <= th.plugin_gap and p_support is None
+    p_fits = p_gap <= th.plugin_gap
+    p_ok = p_fits and p_support is None
     p_mean, p_sd, p_se = plugin_means(plugin, cw.do_values, len(X), rng)
     sd = np.maximum(p_sd, 1e-300)
     w_est, p_est = (ref.mean, ref.mean_se * ref.sd), (p_mean, p_se)
@@ -242,7 +248,26 @@ def choose_strategy(
         p_why = f"the plug-in's conditionals miss the observed p(x | y) by {p_gap:.2f} sd"
     c_why = ("the two estimates of every interventional mean agree" if agree else
              f"the two estimates disagree by up to {c_gap:.2f} sd")
-    if w_ok:
+
+    def plugin_first(other_ok: bool) -> dict[str, Any]:
+        return cross_check_record(("plug-in", "weighting"), cw.do_values,
+                                  (p_est[0], w_est[0]), (p_est[1], w_est[1]), sd, other_ok)
+
+    if not discrete_cause and p_fits:
+        # A continuous cause: the plug-in borrows strength across the whole range of the
+        # cause, the weights of one grid value rest on the rows near it. On the calibration
+        # suite's continuous families the plug-in was at least as accurate as the weighting
+        # in 15 of 16 fits (the exception: both wrong), also where the weights passed. Where
+        # its positivity rule fails the answer is an extrapolation and the report fails it.
+        strategy = "plugin"
+        reason = (f"plug-in: the cause is continuous and the plug-in's conditionals reproduce "
+                  f"the observed p(x | y); the weights: {w_why}; {c_why}"
+                  + ("" if p_support is None else
+                     ". The answer extrapolates p(x | y', z) to mechanism values never seen "
+                     "with some y' (the plug-in's positivity rule fails): the diagnostics fail "
+                     "this fit"))
+        cross = plugin_first(w_ok)
+    elif w_ok:
         # Weighting assumes nothing about p(x | y, z); when the plug-in disagrees with it,
         # the failed cross_check says so in the report.
         strategy = "weighting"
@@ -250,8 +275,7 @@ def choose_strategy(
     elif p_ok:
         strategy = "plugin"
         reason = f"plug-in: {w_why}; {p_why}; {c_why}"
-        cross = cross_check_record(("plug-in", "weighting"), cw.do_values, (p_est[0], w_est[0]),
-                                   (p_est[1], w_est[1]), sd, other_ok=False)
+        cross = plugin_first(False)
     else:
         strategy = "weighting"
         reason = (f"weighting, but neither estimator passes its checks: {w_why}; {p_why}. "
