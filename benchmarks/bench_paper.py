@@ -276,8 +276,12 @@ def run_seed(name: str, seed: int, *, n: int | None, ks: tuple[int, ...], svi: b
 
     # ---- K sweep on the same weights
     for k in ks:
-        model, msgs, t = recorded(lambda k=k: cm.CausalGaussianMixture(
-            n_components=k, **base).fit(X, weights=cw, do=cw.do_values))
+        try:
+            model, msgs, t = recorded(lambda k=k: cm.CausalGaussianMixture(
+                n_components=k, **base).fit(X, weights=cw, do=cw.do_values))
+        except cm.DegenerateFitError as exc:  # more components than the effective rows hold
+            out.setdefault("sweep_refused", {})[str(k)] = str(exc)
+            continue
         Xn, yn = model.resample(n_rows=len(X), random_state=seed)
         out["sweep"][str(k)] = {"time_s": t, "warnings": msgs, "bic": float(model.bic_.sum()),
                                 "n_iter": model.n_iter_.tolist(), **_score(name, Xn, yn, d)}
@@ -331,7 +335,8 @@ def summarise(result: dict) -> None:
             if rows:
                 s["sweep"][str(k)] = {"acc_nc": stats([r["acc_nc"] for r in rows]),
                                       "acc_conf": stats([r["acc_conf"] for r in rows]),
-                                      "time_s": float(np.mean([r["time_s"] for r in rows]))}
+                                      "time_s": float(np.mean([r["time_s"] for r in rows])),
+                                      "n_seeds": len(rows)}
         for key in ("bic", "heldout", "heldout_1se"):
             rows = [r["auto"][key] for r in runs if key in r["auto"]]
             if rows:
@@ -342,9 +347,13 @@ def summarise(result: dict) -> None:
                     s["auto"][key]["best_fixed_same_seeds"] = max(
                         float(np.mean([r["sweep"][str(k)]["acc_nc"] for r in runs
                                        if r["seed"] in seeds]))
-                        for k in result["settings"]["ks"])
-        if s["sweep"]:
-            best_k = max(s["sweep"], key=lambda k: s["sweep"][k]["acc_nc"]["mean"])
+                        for k in result["settings"]["ks"]
+                        if all(str(k) in r["sweep"] for r in runs if r["seed"] in seeds))
+        # The best fixed K among those every seed's effective rows support (a K refused on
+        # some seed has its mean over the others only).
+        complete = [k for k in s["sweep"] if s["sweep"][k]["n_seeds"] == len(runs)]
+        if complete:
+            best_k = max(complete, key=lambda k: s["sweep"][k]["acc_nc"]["mean"])
             s["best_k"] = int(best_k)
             best = s["sweep"][best_k]["acc_nc"]["mean"]
             if "bic" in s["auto"]:
@@ -416,7 +425,7 @@ def _autok_table(result: dict) -> str:
               "held-out, 1-SE rule", "auto: BIC 1-10 (default)"]
     rows = []
     for name, s in result["summary"].items():
-        if not s.get("sweep"):
+        if not s.get("sweep") or "best_k" not in s:
             continue
         best_k = str(s["best_k"])
 
@@ -444,11 +453,22 @@ def _sweep_table(result: dict) -> str:
     names = [n for n, s in result["summary"].items() if s.get("sweep")]
     header = ["K"] + [f"{n} acc. non-conf." for n in names] + [f"{n} fit (s)" for n in names]
     rows = []
+    seeds = result["settings"]["seeds"]
+
+    def acc(n: str, k: Any) -> str:
+        e = result["summary"][n]["sweep"].get(str(k))
+        if e is None:
+            return "refused (too few effective rows)"
+        short = e.get("n_seeds", seeds) < seeds
+        return pm(e["acc_nc"]) + (f" ({e['n_seeds']} seeds; refused on the others)"
+                                  if short else "")
+
+    def secs(n: str, k: Any) -> str:
+        e = result["summary"][n]["sweep"].get(str(k))
+        return "—" if e is None else fmt_s(e["time_s"])
+
     for k in result["settings"]["ks"]:
-        row = [str(k)]
-        row += [pm(result["summary"][n]["sweep"][str(k)]["acc_nc"]) for n in names]
-        row += [fmt_s(result["summary"][n]["sweep"][str(k)]["time_s"]) for n in names]
-        rows.append(row)
+        rows.append([str(k)] + [acc(n, k) for n in names] + [secs(n, k) for n in names])
     return md_table(header, rows, ["r"] * len(header))
 
 
@@ -549,10 +569,12 @@ experiment runs every method, the oracle included, on the same data in the same 
 
 GUIDE = """## Which estimator when
 
-* **The default, `strategy="auto"`, chooses and says why** (`strategy_reason_`): the
-  paper's weighting CW-GMM where its weights pass the calibrated checks, the plug-in front
-  door where they fail and the plug-in's conditionals reproduce the data, and never the
-  plug-in where positivity fails (it would extrapolate `p(x | y', z)`; docs/estimators.md).
+* **The default, `strategy="auto"`, chooses and says why** (`strategy_reason_`): for a
+  discrete cause the paper's weighting CW-GMM where its weights pass the calibrated checks,
+  the plug-in front door where they fail and the plug-in's conditionals reproduce the data,
+  and never the plug-in where positivity fails (it would extrapolate `p(x | y', z)`); for a
+  continuous cause the plug-in wherever its conditionals reproduce the data
+  (docs/estimators.md).
 * **Discrete cause, continuous or low-cardinality mechanism** (the 2-D classification, the
   digits): the weighting CW-GMM (`strategy="weighting"`, what `"auto"` takes here). With
   two or a few do values every weight column has hundreds of effective rows and the
@@ -568,7 +590,7 @@ GUIDE = """## Which estimator when
   variance and raises the bias; pooling the grid in a linear MSM
   (`causal_mixtures.shared.fit_linear_msm`) is OLS through the same per-value means and
   changes nothing on average. The **plug-in** front-door sampler
-  (`strategy="plugin"`, which `"auto"` takes when the weights fail) is unbiased when
+  (`strategy="plugin"`, which `"auto"` takes for a continuous cause) is unbiased when
   p(z | y) and p(x | y', z) can be modelled (here: Gaussian, `plugin_components=1`) and
   its sd is at the front-door bound.
 * **Check the fit before training on it**: `cm.diagnose(model)` (the check
