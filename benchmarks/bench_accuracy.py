@@ -487,10 +487,13 @@ def render_markdown(result: dict) -> str:
     s, st = result["summary"], result["settings"]
     parts = [
         f"{st['seeds']} seeds, mean ± sd; every method and the oracle on the same data per "
-        f"seed. `strategy='auto'` column: {'run' if st['auto'] else 'skipped (the installed CausalGaussianMixture does not accept it)'}. "
-        "*fit (s)*: wall time of the method's fit (and resampling), CPU time in brackets, one "
-        "thread.",
+        "seed. *fit (s)*: wall time of the method's fit (and resampling), CPU time in "
+        "brackets, one thread.",
     ]
+    if result.get("parts_run_separately"):
+        parts.append("Parts run separately (`--parts`), each at the commit of its run: " + ", ".join(
+            f"{k} {v['git']} ({v['date'][:16]})" for k, v in result["parts_run_separately"].items())
+            + ".")
     if result["goals"]:
         parts.append("**Targets (issue 13).**")
         parts.append(md_table(["target", "measured", "verdict"],
