@@ -48,7 +48,8 @@ def test_svi_map_reaches_em_objective_linear_gaussian(linear) -> None:
     the optimum's ~0.8 and ~7), SVI-MAP reaches EM's weighted log-likelihood."""
     do = np.array([-1.0, 1.0])
     kw = dict(n_components=1, density="gaussian", random_state=0)
-    em = cm.CausalGaussianMixture(tol=1e-10, max_iter=500, **kw).fit(
+    # The weighted EM itself (the default, "auto", takes the plug-in for a continuous cause).
+    em = cm.CausalGaussianMixture(tol=1e-10, max_iter=500, strategy="weighting", **kw).fit(
         linear.X, linear.y, mechanism=linear.mechanism, do=do
     )
     est = cm.CausalGaussianMixture(

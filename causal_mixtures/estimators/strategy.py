@@ -261,7 +261,7 @@ def choose_strategy(
         # its positivity rule fails the answer is an extrapolation and the report fails it.
         strategy = "plugin"
         reason = (f"plug-in: the cause is continuous and the plug-in's conditionals reproduce "
-                  f"the observed p(x | y); the weights: {w_why}; {c_why}"
+                  f"the observed p(x | y); {w_why}; {c_why}"
                   + ("" if p_support is None else
                      ". The answer extrapolates p(x | y', z) to mechanism values never seen "
                      "with some y' (the plug-in's positivity rule fails): the diagnostics fail "
