@@ -431,3 +431,35 @@ def test_auto_takes_the_plugin_for_a_continuous_cause_and_flags_the_extrapolatio
                                          n_components="auto")
     with pytest.raises(cm.DegenerateFitError, match="effective rows"):
         weighting.fit(d.X, d.y, mechanism=d.mechanism, do=grid)  # ESS of about one row
+
+
+def test_plugin_quantiles_read_an_atom_as_an_interval() -> None:
+    """A feature clipped at 0 in 40 % of the rows: its 10/25 % quantiles are the atom, where
+    the data's CDF is any value in [0, 0.4]. A continuous model whose CDF at 0 is 0.3 fits
+    it; one at 0.6 does not (it is off by 0.2 from the interval's top)."""
+    from causal_mixtures.diagnostics.data_checks import plugin_checks
+    from causal_mixtures.diagnostics.reference import PPC_PROBS
+
+    probs = np.asarray(PPC_PROBS)
+    n = 10_000
+    rng = np.random.default_rng(0)
+    x = np.maximum(rng.normal(0.25, 1.0, n), 0.0)[:, None]  # P(x = 0) = 0.40
+    q = np.quantile(x, probs, axis=0).T
+    low, high = (x[:, :, None] < q[None]).mean(0), (x[:, :, None] <= q[None]).mean(0)
+    assert np.allclose(q[0, :2], 0.0) and high[0, 0] == pytest.approx(0.40, abs=0.02)
+
+    def record(model_cdf: np.ndarray) -> dict:
+        return {"data_mean": x.mean(0)[None], "model_mean": x.mean(0)[None],
+                "data_sd": x.std(0)[None], "model_sd": x.std(0)[None],
+                "se": np.full((1, 1), np.sqrt(2 / n)), "n": np.array([n]),
+                "strata": [0], "data_quantiles": q[None], "model_cdf": model_cdf[None],
+                "data_cdf_low": low[None], "data_cdf_high": high[None]}
+
+    good = probs.copy()[None]
+    good[0, :2] = 0.3  # inside [0, 0.4] at the atom
+    th = cm.Thresholds()
+    assert plugin_checks(record(good), th)[1].value == 0.0
+    bad = good.copy()
+    bad[0, :2] = 0.6
+    (fit, quant) = plugin_checks(record(bad), th)
+    assert quant.status == "fail" and quant.value == pytest.approx(0.6 - high[0, 0], abs=1e-12)

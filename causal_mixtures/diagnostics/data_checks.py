@@ -438,7 +438,13 @@ def plugin_checks(fit: Any, th: Thresholds, *, names: Any = None) -> list[Check]
         probs = np.asarray(PPC_PROBS)
         n = np.maximum(np.asarray(fit["n"], dtype=float), 1.0)[:, None, None]
         q_se = np.sqrt(2.0 * probs * (1 - probs) / n)  # data and draws: two samples of n_s
-        q_gap = np.abs(np.asarray(fit["model_cdf"]) - probs)
+        model_cdf = np.asarray(fit["model_cdf"])
+        if "data_cdf_low" in fit:  # an atom: the data's CDF is an interval around probs
+            low = np.minimum(np.asarray(fit["data_cdf_low"]), probs)
+            high = np.maximum(np.asarray(fit["data_cdf_high"]), probs)
+            q_gap = np.maximum(np.maximum(low - model_cdf, model_cdf - high), 0.0)
+        else:
+            q_gap = np.abs(model_cdf - probs)
         z_q = _family_z(q_gap.shape[0] * min(d, HIGH_DIM) * len(probs), th)
         q_gap = np.where(q_gap > z_q * q_se, q_gap, 0.0)
         worst = q_gap.max(2)  # (n_strata, d)

@@ -125,6 +125,10 @@ def plugin_fit_record(
     probs = np.asarray(PPC_PROBS)
     out["data_quantiles"] = np.zeros((k, d, len(probs)))
     out["model_cdf"] = np.zeros((k, d, len(probs)))
+    # The data's CDF at its own quantile is an interval where the feature has an atom (a
+    # clipped pixel that is often exactly 0): [P(X < q), P(X <= q)].
+    out["data_cdf_low"] = np.zeros((k, d, len(probs)))
+    out["data_cdf_high"] = np.zeros((k, d, len(probs)))
     out["n"] = np.zeros(k)
     for s in range(k):
         rows = codes == s
@@ -140,6 +144,8 @@ def plugin_fit_record(
         q = np.quantile(X[rows], probs, axis=0).T  # (d, P)
         out["data_quantiles"][s] = q
         out["model_cdf"][s] = (x_sim[rows][:, :, None] <= q[None]).mean(0)
+        out["data_cdf_low"][s] = (X[rows][:, :, None] < q[None]).mean(0)
+        out["data_cdf_high"][s] = (X[rows][:, :, None] <= q[None]).mean(0)
     out["strata"] = strata
     return out
 
