@@ -233,8 +233,8 @@ def choose_strategy(
     # Positivity is not something the plug-in repairs: where the mechanism values an
     # intervention makes likely are never seen with some value y' of the cause, the
     # plug-in evaluates p(x | y', z) there by extrapolation, which no check on the observed
-    # rows can vouch for. So it is eligible only where its own positivity rule passes (the
-    # weighting's for a discrete cause, a looser one for a continuous cause).
+    # rows can vouch for. For a discrete cause (one outcome model per class) it is eligible
+    # only where its positivity rule passes; a continuous cause is the first branch below.
     p_support = _positivity_failure(cw, th, plugin=True)
     p_fits = p_gap <= th.plugin_gap
     p_ok = p_fits and p_support is None
