@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import causal_mixtures as cm
 
@@ -67,3 +69,23 @@ def test_bounded_tail_is_not_smoothed() -> None:
     out, k = cm.psis_smooth(lw)
     assert k < 0
     np.testing.assert_array_equal(out, lw)
+
+
+@given(
+    w=st.lists(st.sampled_from([0.0, 0.25, 1.0, 2.0, 7.5]) | st.floats(0, 10), min_size=2,
+               max_size=80),
+    frac=st.floats(0.0, 1.0),
+)
+@settings(max_examples=300, deadline=None)
+def test_largest_is_the_tail_of_a_stable_argsort(w: list[float], frac: float) -> None:
+    """The O(n) tail selection equals the last m entries of a stable argsort, ties and
+    order included, and the cut-off is the value just below them."""
+    from causal_mixtures.weights.psis import largest
+
+    arr = np.asarray(w)
+    n = len(arr)
+    m = 1 + int(frac * (n - 1))
+    order = np.argsort(arr, kind="stable")
+    idx, cutoff = largest(arr, m)
+    np.testing.assert_array_equal(idx, order[n - m:])
+    assert cutoff == (float(arr[order[n - m - 1]]) if n > m else 0.0)
