@@ -152,3 +152,25 @@ def test_singular_covariance_message() -> None:
     )
     with pytest.raises(ValueError, match="increase reg_covar"):
         weighted_em(torch.tensor(X), torch.ones(1, 20, dtype=torch.float64), params, reg_covar=0.0)
+
+
+def test_initial_m_step_equals_the_broadcast_formula_without_its_memory() -> None:
+    """params_from_responsibilities (the M-step from k-means responsibilities) computes the
+    full-covariance second moments one component at a time; the result equals the
+    all-at-once (B, K, n, d) broadcast it replaced, to rounding."""
+    from causal_mixtures.mixture.em import params_from_responsibilities
+
+    gen = torch.Generator().manual_seed(0)
+    B, n, K, d = 3, 200, 4, 5
+    X = torch.randn(n, d, dtype=torch.float64, generator=gen)
+    W = torch.rand(B, n, dtype=torch.float64, generator=gen)
+    resp = torch.softmax(torch.randn(B, n, K, dtype=torch.float64, generator=gen), -1)
+    got = params_from_responsibilities(X, W, resp, 1e-6, "full")
+    rt = (resp * W.unsqueeze(-1)).transpose(-1, -2)
+    nk = rt.sum(-1)
+    mu = (rt @ X) / nk[..., None]
+    s2 = torch.matmul(rt.unsqueeze(-1).mul(X).transpose(-1, -2), X)
+    cov = s2 / nk[..., None, None] - mu[..., :, None] * mu[..., None, :]
+    cov = cov + 1e-6 * torch.eye(d, dtype=torch.float64)
+    torch.testing.assert_close(got.means, mu, rtol=0, atol=1e-12)
+    torch.testing.assert_close(got.covariances, cov, rtol=0, atol=1e-10)

@@ -98,7 +98,12 @@ def params_from_responsibilities(
     s1 = torch.matmul(rt, X)
     d = X.shape[-1]
     if covariance_type == "full":
-        s2 = torch.matmul(rt.unsqueeze(-1).mul(X).transpose(-1, -2), X)
+        # One component at a time: broadcasting all K at once materialised a (B, K, n, d)
+        # tensor (4 GB at n = 1e6, d = K = 10); this holds one (B, n, d) product at a time.
+        s2 = torch.stack(
+            [torch.matmul((X * r[..., k : k + 1]).transpose(-1, -2), X)
+             for k in range(r.shape[-1])], dim=-3,
+        )
     elif covariance_type == "diag":
         s2 = torch.matmul(rt, X * X)
     else:
