@@ -174,3 +174,31 @@ def test_initial_m_step_equals_the_broadcast_formula_without_its_memory() -> Non
     cov = cov + 1e-6 * torch.eye(d, dtype=torch.float64)
     torch.testing.assert_close(got.means, mu, rtol=0, atol=1e-12)
     torch.testing.assert_close(got.covariances, cov, rtol=0, atol=1e-10)
+
+
+def test_kmeans_start_on_a_weighted_subsample_above_kmeans_rows(monkeypatch) -> None:
+    """Above KMEANS_ROWS the k-means start runs on rows drawn with probability w and every
+    row takes its nearest centre; on three separated blobs the EM from it reaches the same
+    optimum as from the k-means on all rows."""
+    import causal_mixtures as cm
+    from causal_mixtures.mixture import init
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(c, 0.5, (700, 2)) for c in ([0, 0], [6, 0], [0, 6])])
+    w = rng.uniform(0.5, 1.5, (len(X), 1))
+
+    def fit() -> cm.CausalGaussianMixture:
+        return cm.CausalGaussianMixture(None, n_components=3, random_state=0).fit(X, weights=w)
+
+    full = fit()
+    labels = init._kmeans_labels(X, w[:, 0], 3, seed=1)
+    monkeypatch.setattr(init, "KMEANS_ROWS", 300)
+    sub_labels = init._kmeans_labels(X, w[:, 0], 3, seed=1)
+    sub = fit()
+    # The same three clusters (up to their names), and the same optimum.
+    table = np.zeros((3, 3), dtype=int)
+    np.add.at(table, (labels, sub_labels), 1)
+    assert (table.max(1) >= 695).all()
+    np.testing.assert_allclose(sub.lower_bound_, full.lower_bound_, rtol=1e-8)
+    np.testing.assert_allclose(np.sort(sub.means_[0, :, 0]), np.sort(full.means_[0, :, 0]),
+                               atol=1e-6)

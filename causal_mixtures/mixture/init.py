@@ -8,14 +8,33 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.metrics import pairwise_distances_argmin
 
 from causal_mixtures._random import derive_seed
 from causal_mixtures.mixture.em import params_from_responsibilities
 from causal_mixtures.mixture.params import Mixture
 
-__all__ = ["INIT_PARAMS", "initial_mixture"]
+__all__ = ["INIT_PARAMS", "KMEANS_ROWS", "initial_mixture"]
 
 INIT_PARAMS = ("kmeans", "k-means++", "random_from_data")
+
+#: Above this many rows the k-means of ``init_params="kmeans"`` runs on this many rows
+#: drawn with probability ``w`` (the weighted rows' distribution), and every row takes the
+#: label of its nearest centre: the start of EM, not its answer, so a subsample's centres
+#: serve as well, and the full k-means cost as much as the EM at 1e6 rows. At or below it
+#: the k-means is the weighted one on all rows, as before.
+KMEANS_ROWS = 100_000
+
+
+def _kmeans_labels(X: np.ndarray, w: np.ndarray, k: int, seed: int) -> np.ndarray:
+    n = len(X)
+    if n <= KMEANS_ROWS:
+        return KMeans(k, n_init=1, random_state=seed).fit(X, sample_weight=w).labels_
+    sub = np.random.default_rng(seed).choice(n, size=KMEANS_ROWS, replace=True, p=w / w.sum())
+    if len(np.unique(sub)) < 2 * k:  # the weight sits on a few rows: use them all
+        return KMeans(k, n_init=1, random_state=seed).fit(X, sample_weight=w).labels_
+    km = KMeans(k, n_init=1, random_state=seed).fit(X[sub])
+    return pairwise_distances_argmin(X, km.cluster_centers_)
 
 
 def _batch(arr: Any, b: int, shape_tail: tuple[int, ...], name: str, dtype, device) -> torch.Tensor:
@@ -84,14 +103,15 @@ def initial_mixture(
                 w = W[j]
                 seed = derive_seed(rng) % (2**32 - 1)
                 if init_params == "kmeans":
-                    lab = KMeans(k, n_init=1, random_state=seed).fit(X, sample_weight=w).labels_
+                    lab = _kmeans_labels(X, w, k, seed)
                 else:
                     if init_params == "k-means++":
                         centres, _ = kmeans_plusplus(X, k, sample_weight=w, random_state=seed)
                     else:
                         idx = rng.choice(n, size=k, replace=False, p=w / w.sum())
                         centres = X[idx]
-                    lab = ((X[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
+                    # Chunked: no (n, k, d) array of differences.
+                    lab = pairwise_distances_argmin(X, centres)
                 labels[r * n_do + j] = lab
         resp = torch.nn.functional.one_hot(torch.as_tensor(labels, device=device), k).to(dtype)
         Wt = torch.tensor(W, dtype=dtype, device=device).repeat(n_init, 1)
