@@ -317,8 +317,7 @@ def ppc_checks(mix: Mixture, ref: WeightedReference, th: Thresholds, *, names: A
         # quantile (an interval at an atom), beyond the binomial noise of the weighted rows;
         # the mean over features of the worst quantile, like the suite's error.
         se_q = np.sqrt(probs * (1 - probs) / max(float(ref.ess[j]), 1.0))  # (P,)
-        gap = np.maximum.reduce([ref.cdf_below[j] - cdf[j], cdf[j] - ref.cdf_at[j],
-                                 np.zeros_like(cdf[j])])  # (d, P)
+        gap = _interval_gap(cdf[j], ref.cdf_below[j], ref.cdf_at[j])  # (d, P)
         gap = np.where(gap > th.ppc_se * se_q, gap, 0.0)
         worst = gap.max(1)  # (d,)
         val = float(worst.mean())
@@ -384,6 +383,12 @@ def cross_checks(cross: Any, th: Thresholds, *, names: Any = None) -> list[Check
     return out
 
 
+def _interval_gap(cdf: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Distance of a model's CDF to the range ``[low, high]`` the data's CDF spans at a
+    quantile (a point off atoms, an interval at one)."""
+    return np.maximum(np.maximum(low - cdf, cdf - high), 0.0)
+
+
 def _family_z(n_comparisons: int, th: Thresholds) -> float:
     """The noise band, in standard errors, of a check that takes the worst of
     ``n_comparisons`` gaps: Bonferroni at 5 % family-wise, never below ``th.ppc_se``. With
@@ -438,13 +443,11 @@ def plugin_checks(fit: Any, th: Thresholds, *, names: Any = None) -> list[Check]
         probs = np.asarray(PPC_PROBS)
         n = np.maximum(np.asarray(fit["n"], dtype=float), 1.0)[:, None, None]
         q_se = np.sqrt(2.0 * probs * (1 - probs) / n)  # data and draws: two samples of n_s
-        model_cdf = np.asarray(fit["model_cdf"])
-        if "data_cdf_low" in fit:  # an atom: the data's CDF is an interval around probs
-            low = np.minimum(np.asarray(fit["data_cdf_low"]), probs)
-            high = np.maximum(np.asarray(fit["data_cdf_high"]), probs)
-            q_gap = np.maximum(np.maximum(low - model_cdf, model_cdf - high), 0.0)
-        else:
-            q_gap = np.abs(model_cdf - probs)
+        # At an atom the data's CDF is an interval around probs (records without the
+        # interval, from before it was kept, read as the point probs).
+        low = np.minimum(np.asarray(fit.get("data_cdf_low", probs)), probs)
+        high = np.maximum(np.asarray(fit.get("data_cdf_high", probs)), probs)
+        q_gap = _interval_gap(np.asarray(fit["model_cdf"]), low, high)
         z_q = _family_z(q_gap.shape[0] * min(d, HIGH_DIM) * len(probs), th)
         q_gap = np.where(q_gap > z_q * q_se, q_gap, 0.0)
         worst = q_gap.max(2)  # (n_strata, d)

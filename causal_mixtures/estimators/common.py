@@ -11,6 +11,7 @@ import numpy as np
 
 from causal_mixtures._validation import as_2d_float, feature_names
 from causal_mixtures.mixture.result import FitResult
+from causal_mixtures.weights.conditional import BIC_PATIENCE, bic_turned
 from causal_mixtures.weights.core import CausalWeights, as_cause, causal_weights
 
 __all__ = [
@@ -187,12 +188,3 @@ def not_converged_message(est: Any, res: FitResult, cw: CausalWeights) -> str:
     return msg
 
 
-BIC_PATIENCE = 2  #: "auto" K search: stop after this many K without a better summed BIC
-
-
-def bic_turned(totals: list[float], patience: int = BIC_PATIENCE) -> bool:
-    """Whether the summed BICs of K = 1, 2, ... stopped improving for ``patience`` K."""
-    if len(totals) <= patience:
-        return False
-    best_before = min(totals[:-patience])
-    return all(not (t < best_before) for t in totals[-patience:])

@@ -28,13 +28,13 @@ KMEANS_ROWS = 100_000
 
 def _kmeans_labels(X: np.ndarray, w: np.ndarray, k: int, seed: int) -> np.ndarray:
     n = len(X)
-    if n <= KMEANS_ROWS:
-        return KMeans(k, n_init=1, random_state=seed).fit(X, sample_weight=w).labels_
-    sub = np.random.default_rng(seed).choice(n, size=KMEANS_ROWS, replace=True, p=w / w.sum())
-    if len(np.unique(sub)) < 2 * k:  # the weight sits on a few rows: use them all
-        return KMeans(k, n_init=1, random_state=seed).fit(X, sample_weight=w).labels_
-    km = KMeans(k, n_init=1, random_state=seed).fit(X[sub])
-    return pairwise_distances_argmin(X, km.cluster_centers_)
+    if n > KMEANS_ROWS:
+        sub = np.random.default_rng(seed).choice(n, size=KMEANS_ROWS, replace=True,
+                                                 p=w / w.sum())
+        if len(np.unique(sub)) >= 2 * k:  # else the weight sits on a few rows: use them all
+            km = KMeans(k, n_init=1, random_state=seed).fit(X[sub])
+            return pairwise_distances_argmin(X, km.cluster_centers_)
+    return KMeans(k, n_init=1, random_state=seed).fit(X, sample_weight=w).labels_
 
 
 def _batch(arr: Any, b: int, shape_tail: tuple[int, ...], name: str, dtype, device) -> torch.Tensor:

@@ -18,9 +18,77 @@ from scipy.special import logsumexp
 from sklearn.linear_model import LogisticRegression
 from sklearn.mixture import GaussianMixture
 
-__all__ = ["CellConditional", "ConditionalGaussianMixture"]
+__all__ = [
+    "BIC_PATIENCE",
+    "CellConditional",
+    "ConditionalGaussianMixture",
+    "as_rows",
+    "bic_search",
+    "bic_turned",
+    "check_n_components",
+]
 
 _LOG_2PI = math.log(2.0 * math.pi)
+
+BIC_PATIENCE = 2  #: "auto" K search: stop after this many K without a better BIC
+
+
+def bic_turned(totals: list[float], patience: int = BIC_PATIENCE) -> bool:
+    """Whether the BICs of K = 1, 2, ... stopped improving for ``patience`` K."""
+    if len(totals) <= patience:
+        return False
+    best_before = min(totals[:-patience])
+    return all(not (t < best_before) for t in totals[-patience:])
+
+
+def as_rows(name: str, a: Any, n: int | None = None) -> np.ndarray:
+    """``a`` as a finite float array of rows (n, d), with ``n`` rows when given."""
+    arr = np.asarray(a, dtype=float)
+    arr = arr.reshape(len(arr), -1)
+    if n is not None and len(arr) != n:
+        raise ValueError(
+            f"{name} must have one row per row of the other argument ({n}); got {len(arr)}. "
+            "Pass arrays of the same length."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite; got NaN or inf. Drop or impute those rows.")
+    return arr
+
+
+def check_n_components(k: Any) -> None:
+    """``n_components`` of a conditional model: an int >= 1 or ``"auto"``."""
+    if k != "auto" and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1):
+        raise ValueError(f"n_components must be an int >= 1 or 'auto'; got {k!r}. Try 'auto'.")
+
+
+def bic_search(
+    n: int, search_rows: int | None, random_state: int, rows_per_component: int,
+    fit: Callable[[int, np.ndarray], tuple[Any, float, int]],
+) -> tuple[np.ndarray, int, Any, dict[int, float]]:
+    """The ``"auto"`` K search of the conditional models: K = 1, 2, ... fitted on at most
+    ``search_rows`` rows (a seeded subsample), while ``K <= rows / rows_per_component``,
+    until the conditional BIC ``-2 log L + (P - 1) log rows`` has not improved for
+    :data:`BIC_PATIENCE` K (:func:`bic_turned`). ``fit(k, rows)`` returns the fitted model,
+    its conditional log-likelihood on those rows and its free parameters ``P``.
+
+    Returns
+    -------
+    rows, best K, its model, the BIC per K tried
+    """
+    sub = np.arange(n)
+    if search_rows is not None and n > search_rows:
+        sub = np.sort(np.random.default_rng(random_state).choice(n, search_rows, replace=False))
+    ns = len(sub)
+    bics: dict[int, float] = {}
+    best, best_model = 0, None
+    for k in range(1, max(1, ns // rows_per_component) + 1):
+        model, loglik, n_params = fit(k, sub)
+        bics[k] = -2.0 * loglik + (n_params - 1) * math.log(ns)
+        if best_model is None or bics[k] < bics[best]:
+            best, best_model = k, model
+        if bic_turned(list(bics.values())):
+            break
+    return sub, best, best_model, bics
 
 
 def _component_parameters(d: int) -> int:
@@ -82,19 +150,6 @@ class ConditionalGaussianMixture:
         self.reg_covar = reg_covar
         self.random_state = random_state
 
-    @staticmethod
-    def _as_2d(name: str, a: Any, n: int | None = None) -> np.ndarray:
-        arr = np.asarray(a, dtype=float)
-        arr = arr.reshape(len(arr), -1)
-        if n is not None and len(arr) != n:
-            raise ValueError(
-                f"{name} must have one row per row of the other argument ({n}); got {len(arr)}. "
-                "Pass arrays of the same length."
-            )
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} must be finite; got NaN or inf. Drop or impute those rows.")
-        return arr
-
     def fit(self, cond: Any, target: Any) -> ConditionalGaussianMixture:
         """Fit the joint mixture on the rows ``[cond, target]``.
 
@@ -105,14 +160,9 @@ class ConditionalGaussianMixture:
         target : array-like of shape (n, d_t)
         """
         k = self.n_components
-        if k != "auto" and (
-            isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1
-        ):
-            raise ValueError(
-                f"n_components must be an int >= 1 or 'auto'; got {k!r}. Try 'auto'."
-            )
-        target = self._as_2d("target", target)
-        cond = self._as_2d("cond", cond, len(target)) if np.size(cond) else np.empty((len(target), 0))
+        check_n_components(k)
+        target = as_rows("target", target)
+        cond = as_rows("cond", cond, len(target)) if np.size(cond) else np.empty((len(target), 0))
         if len(target) < 2:
             raise ValueError(
                 f"a conditional mixture needs at least 2 rows; got {len(target)}. Collect more "
@@ -124,7 +174,8 @@ class ConditionalGaussianMixture:
         scale = np.where(scale > 0, scale, 1.0)
         std = (joint - loc) / scale
         n, d = std.shape
-        k_max = max(1, n // (2 * _component_parameters(d)))
+        p1 = _component_parameters(d)
+        k_max = max(1, n // (2 * p1))
         dc = cond.shape[1]
 
         def fit(k: int, rows: np.ndarray) -> GaussianMixture:
@@ -137,22 +188,15 @@ class ConditionalGaussianMixture:
         if k != "auto":
             self._set_params(fit(max(1, min(int(k), k_max, n)), std), loc, scale, dc)
             return self
-        sub = np.arange(n)
-        if self.search_rows is not None and n > self.search_rows:
-            sub = np.sort(
-                np.random.default_rng(self.random_state).choice(n, self.search_rows, replace=False)
-            )
-        ns = len(sub)
-        best, gm = 0, None
-        for kk in range(1, max(1, ns // (2 * _component_parameters(d))) + 1):
-            model = fit(kk, std[sub])
+
+        def fit_scored(kk: int, rows: np.ndarray) -> tuple[GaussianMixture, float, int]:
+            model = fit(kk, std[rows])
             self._set_params(model, loc, scale, dc)
-            ll = float(self.log_prob(target[sub], cond[sub]).sum())
-            self.bic_[kk] = -2.0 * ll + (kk * _component_parameters(d) - 1) * math.log(ns)
-            if gm is None or self.bic_[kk] < self.bic_[best]:
-                best, gm = kk, model
-            elif kk - best >= 2:
-                break
+            return model, float(self.log_prob(target[rows], cond[rows]).sum()), kk * p1
+
+        sub, best, gm, self.bic_ = bic_search(n, self.search_rows, self.random_state, 2 * p1,
+                                              fit_scored)
+        ns = len(sub)
         assert gm is not None
         if ns < n:  # refit on all rows, started from the subsample's fit
             gm = GaussianMixture(
@@ -195,7 +239,7 @@ class ConditionalGaussianMixture:
         if self.dc_ == 0:
             n = m if m is not None else len(cond)
             return np.empty((n, 0))
-        c = self._as_2d("cond", cond, m)
+        c = as_rows("cond", cond, m)
         if c.shape[1] != self.dc_:
             raise ValueError(
                 f"cond must have {self.dc_} column(s) as when fitted; got {c.shape[1]}."
@@ -221,7 +265,7 @@ class ConditionalGaussianMixture:
 
     def log_prob(self, target: Any, cond: Any = None) -> np.ndarray:
         """``log p(target_i | cond_i)`` for every row, shape (m,)."""
-        t = self._as_2d("target", target)
+        t = as_rows("target", target)
         if t.shape[1] != self.dt_:
             raise ValueError(f"target must have {self.dt_} column(s) as when fitted; got {t.shape[1]}.")
         c = self._cond(cond, len(t))

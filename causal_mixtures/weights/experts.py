@@ -16,6 +16,8 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.cluster import KMeans
 
+from causal_mixtures.weights.conditional import as_rows, bic_search, check_n_components
+
 __all__ = ["GatedExpertsMixture"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -140,24 +142,9 @@ class GatedExpertsMixture:
         self.random_state = random_state
 
     # ------------------------------------------------------------------ validation
-    @staticmethod
-    def _as_2d(name: str, a: Any, n: int | None = None) -> np.ndarray:
-        arr = np.asarray(a, dtype=float)
-        arr = arr.reshape(len(arr), -1)
-        if n is not None and len(arr) != n:
-            raise ValueError(
-                f"{name} must have one row per row of the other argument ({n}); got {len(arr)}. "
-                "Pass arrays of the same length."
-            )
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} must be finite; got NaN or inf. Drop or impute those rows.")
-        return arr
-
     def _check_params(self, dc: int) -> np.ndarray:
         """Validate the parameters; the gating columns' indices."""
-        k = self.n_components
-        if k != "auto" and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1):
-            raise ValueError(f"n_components must be an int >= 1 or 'auto'; got {k!r}. Try 'auto'.")
+        check_n_components(self.n_components)
         for name, value in (("reg_covar", self.reg_covar), ("ridge", self.ridge),
                             ("tol", self.tol)):
             if not isinstance(value, numbers.Real) or not value >= 0 or not math.isfinite(value):
@@ -194,9 +181,9 @@ class GatedExpertsMixture:
         -------
         self
         """
-        target = self._as_2d("target", target)
+        target = as_rows("target", target)
         n = len(target)
-        cond = self._as_2d("cond", cond, n) if np.size(cond) else np.empty((n, 0))
+        cond = as_rows("cond", cond, n) if np.size(cond) else np.empty((n, 0))
         gate = self._check_params(cond.shape[1])
         if n < 2:
             raise ValueError(
@@ -218,23 +205,16 @@ class GatedExpertsMixture:
             k = max(1, min(int(self.n_components), n // (2 * p1), n))
             self._finish(self._em(c, t, k, None), dc)
             return self
-        sub = np.arange(n)
-        if self.search_rows is not None and n > self.search_rows:
-            sub = np.sort(
-                np.random.default_rng(self.random_state).choice(n, self.search_rows, replace=False)
-            )
-        ns = len(sub)
-        best, best_fit = 0, None
-        for kk in range(1, max(1, ns // (2 * p1)) + 1):
-            fitted = self._em(c[:, sub], t[:, sub], kk, None)
+
+        def fit_scored(kk: int, rows: np.ndarray) -> tuple[dict[str, Any], float, int]:
+            fitted = self._em(c[:, rows], t[:, rows], kk, None)
             self._finish(fitted, dc)
-            ll = float(self.log_prob(target[sub], cond[sub]).sum())
-            k_used = len(fitted["weights"])
-            self.bic_[kk] = -2.0 * ll + (k_used * p1 - 1) * math.log(ns)
-            if best_fit is None or self.bic_[kk] < self.bic_[best]:
-                best, best_fit = kk, fitted
-            elif kk - best >= 2:
-                break
+            ll = float(self.log_prob(target[rows], cond[rows]).sum())
+            return fitted, ll, len(fitted["weights"]) * p1
+
+        sub, _, best_fit, self.bic_ = bic_search(n, self.search_rows, self.random_state,
+                                                 2 * p1, fit_scored)
+        ns = len(sub)
         assert best_fit is not None
         if ns < n:  # refit on all rows, started from the subsample's fit
             best_fit = self._em(c, t, len(best_fit["weights"]), best_fit)
@@ -335,7 +315,7 @@ class GatedExpertsMixture:
         if self.dc_ == 0:
             n = m if m is not None else len(cond)
             return np.empty((n, 0))
-        c = self._as_2d("cond", cond, m)
+        c = as_rows("cond", cond, m)
         if c.shape[1] != self.dc_:
             raise ValueError(
                 f"cond must have {self.dc_} column(s) as when fitted; got {c.shape[1]}."
@@ -366,7 +346,7 @@ class GatedExpertsMixture:
 
     def log_prob(self, target: Any, cond: Any = None) -> np.ndarray:
         """``log p(target_i | cond_i)`` for every row, shape (m,)."""
-        t = self._as_2d("target", target)
+        t = as_rows("target", target)
         if t.shape[1] != self.dt_:
             raise ValueError(f"target must have {self.dt_} column(s) as when fitted; got {t.shape[1]}.")
         c = self._cond(cond, len(t)).T
