@@ -175,3 +175,21 @@ def test_pages_keep_the_sections_of_benchmarks_not_run_here(
     assert "| slope within 5 % | 1.50 | PASS | `bench_continuous` |" in text
     assert f"{cont}\n\nslope table\n" in text
     assert "## bench_scale\n\nNot run yet" in text
+
+
+@pytest.mark.slow
+def test_bench_pipeline_smoke(tmp_path) -> None:
+    """The end-to-end benchmark runs at a tiny size, both sides, and judges the ratio."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "bench_pipeline.json"
+    cmd = [sys.executable, str(BENCH_DIR / "bench_pipeline.py"), "--sizes", "3000", "--dims",
+           "2", "--iters", "2", "--out", str(out), "--no-docs"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["ours"]["cpu_s"] > 0 and row["sklearn"]["cpu_s"] > 0
+    assert row["ratio"] == pytest.approx(row["ours"]["cpu_s"] / row["sklearn"]["cpu_s"])
+    assert set(row["ours"]["stages_s"]) == {"weights", "strategy", "kmeans", "em", "other"}
+    assert row["ours"]["n_iter"] == [2, 2] and row["sklearn"]["n_iter"] == [2]

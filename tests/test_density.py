@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, norm
 
 import causal_mixtures as cm
@@ -17,6 +18,7 @@ from causal_mixtures.weights.density import (
     is_discrete,
     make_density,
 )
+from causal_mixtures.weights.kde import TOLERANCE, BinnedKDE, ExactKDE
 from causal_mixtures.weights.selection import choose_density
 
 
@@ -53,27 +55,97 @@ def test_joint_gaussian_conditional(rng: np.random.Generator) -> None:
     np.testing.assert_allclose(np.diag(grid), got, rtol=1e-12)
 
 
-def test_kde_matches_manual_sum(rng: np.random.Generator) -> None:
+@pytest.mark.parametrize("method", ["exact", "binned"])
+def test_kde_matches_manual_sum(rng: np.random.Generator, method: str) -> None:
     y = np.repeat([0, 1], 100)
     z = rng.normal(size=(200, 1)) * 2 + y[:, None]
-    dens = KernelDensityEstimate(discrete_cause=True).fit(z, y)
-    q = np.array([[0.3], [1.7]])
+    dens = KernelDensityEstimate(discrete_cause=True, method=method).fit(z, y)
+    q = np.array([[0.3], [1.7], [9.0], [-12.0]])  # two in the bulk, two far in the tails
     zc = z[y == 1, 0]
     s = zc.std()
     h = 100 ** (-1 / 5) * s  # Scott's rule on the standardised scale, mapped back
-    ref = np.log(norm.pdf((q[:, 0, None] - zc[None]) / h).mean(1) / h)
-    np.testing.assert_allclose(dens.log_prob_grid(q, np.array([1]))[:, 0], ref, rtol=1e-10)
+    ref = logsumexp(norm.logpdf((q[:, 0, None] - zc[None]) / h), axis=1) - np.log(100 * h)
+    got = dens.log_prob_grid(q, np.array([1]))[:, 0]
+    if method == "exact":
+        np.testing.assert_allclose(got, ref, rtol=1e-10)
+    else:  # the bound of the binned sums; the tails are summed exactly
+        assert np.max(np.abs(got - ref)) <= TOLERANCE
+        np.testing.assert_allclose(got[3], ref[3], rtol=1e-10)
 
 
-def test_continuous_kde_is_ratio_of_joint_and_marginal(rng: np.random.Generator) -> None:
+@pytest.mark.parametrize(("method", "tol"), [("exact", 1e-6), ("binned", 2 * TOLERANCE)])
+def test_continuous_kde_is_ratio_of_joint_and_marginal(
+    rng: np.random.Generator, method: str, tol: float
+) -> None:
     y = rng.normal(size=2000)
     z = y + rng.normal(size=2000)
-    dens = KernelDensityEstimate(discrete_cause=False).fit(z.reshape(-1, 1), y)
-    # ∫ p(z | y) dz = 1 by the ratio construction (trapezoid on a fine grid).
+    dens = KernelDensityEstimate(discrete_cause=False, method=method).fit(z.reshape(-1, 1), y)
+    # ∫ p(z | y) dz = 1 by the ratio construction (trapezoid on a fine grid); binned, the
+    # joint and the marginal each err by at most TOLERANCE in log.
     grid = np.linspace(-8, 8, 4001).reshape(-1, 1)
     for yv in (-1.0, 0.5):
         dens_vals = np.exp(dens.log_prob_grid(grid, np.array([yv]))[:, 0])
-        assert np.trapezoid(dens_vals, grid[:, 0]) == pytest.approx(1.0, abs=1e-6)
+        assert np.trapezoid(dens_vals, grid[:, 0]) == pytest.approx(1.0, abs=tol)
+
+
+def _kde_family(kind: str, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    if kind == "normal":
+        return rng.normal(size=(n, d))
+    if kind == "t3":  # heavy tails: a wide grid, hence a coarse one
+        return rng.standard_t(3, size=(n, d))
+    if kind == "bimodal":
+        return rng.normal(size=(n, d)) + 6.0 * (rng.random((n, 1)) < 0.3)
+    if kind == "ties":
+        return np.round(rng.normal(size=(n, d)), 1)
+    return rng.lognormal(size=(n, d))  # skewed
+
+
+@pytest.mark.parametrize("kind", ["normal", "t3", "bimodal", "ties", "skewed"])
+@pytest.mark.parametrize("d", [1, 2])
+@pytest.mark.parametrize("m", [200, 5000])
+def test_binned_kde_is_within_its_bound_of_the_exact_sum(kind: str, d: int, m: int) -> None:
+    rng = np.random.default_rng(m + 10 * d)
+    exact = ExactKDE(_kde_family(kind, m, d, rng), None, None)
+    binned = BinnedKDE(exact)
+    # The bulk, and three times wider: far tails and points outside the grid.
+    q = np.vstack([_kde_family(kind, 5000, d, rng), 3.0 * _kde_family(kind, 500, d, rng)])
+    err = np.abs(binned.score(q) - exact.score(q))
+    assert err.max() <= TOLERANCE
+    assert np.mean(err == 0.0) < 0.5  # the grid, not the exact fallback, did most of it
+
+
+def test_kde_auto_uses_every_row_when_binned_and_keeps_the_weights(
+    rng: np.random.Generator,
+) -> None:
+    # Binary cause, Gaussian mechanism: with a 5 000-point cap, rows beyond the span of
+    # their class's reference points sit in one kernel's tail and the weights collapse.
+    n = 40_000
+    y = (rng.random(n) < 0.4).astype(int)
+    z = (y + 0.7 * rng.normal(size=n)).reshape(-1, 1)
+
+    def ess(dens) -> np.ndarray:
+        g = dens.log_prob_grid(z, np.array([0, 1]))
+        w = np.exp(g - g[np.arange(n), y][:, None])
+        return w.sum(0) ** 2 / (w**2).sum(0)
+
+    true = ess(GaussianDensity(discrete_cause=True).fit(z, y))
+    auto = KernelDensityEstimate().fit(z, y)
+    assert all(len(m.exact.points) == c for m, c in zip(auto.models_.values(), np.bincount(y), strict=True))
+    capped = KernelDensityEstimate(max_points=5000, method="exact").fit(z, y)
+    assert np.all(ess(auto) > 0.8 * true)
+    assert ess(capped).min() < 0.5 * true.min()
+
+
+def test_kde_method_and_max_points_are_checked() -> None:
+    z, y = np.zeros((4, 3)) + np.arange(4)[:, None], np.array([0, 0, 1, 1])
+    with pytest.raises(ValueError, match="method must be"):
+        KernelDensityEstimate(method="fft").fit(z, y)
+    with pytest.raises(ValueError, match="max_points must be"):
+        KernelDensityEstimate(max_points=1).fit(z, y)
+    with pytest.raises(ValueError, match="at most 2 dimensions"):
+        KernelDensityEstimate(method="binned").fit(z, y)
+    # Three columns: "auto" sums exactly, on at most EXACT_MAX_POINTS reference points.
+    assert isinstance(KernelDensityEstimate().fit(z, y).models_[0], ExactKDE)
 
 
 def test_discrete_counts_and_smoothing() -> None:

@@ -202,3 +202,43 @@ def test_kmeans_start_on_a_weighted_subsample_above_kmeans_rows(monkeypatch) -> 
     np.testing.assert_allclose(sub.lower_bound_, full.lower_bound_, rtol=1e-8)
     np.testing.assert_allclose(np.sort(sub.means_[0, :, 0]), np.sort(full.means_[0, :, 0]),
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("d", [1, 3, 4])
+def test_quadratic_feature_kernel_equals_whitened_residuals(monkeypatch, d: int) -> None:
+    # Far from the origin and with small variances: the expansion x'Px − 2x'Pμ + μ'Pμ
+    # cancels badly unless centred (the kernel centres on the mean of the means).
+    import causal_mixtures.mixture.params as params
+
+    rng = np.random.default_rng(d)
+    a = rng.normal(size=(2, 3, d, d))
+    cov = torch.from_numpy(1e-4 * (a @ a.transpose(0, 1, 3, 2) + np.eye(d)))
+    means = torch.from_numpy(1e4 + 0.05 * rng.normal(size=(2, 3, d)))
+    mix = Mixture(torch.full((2, 3), 1 / 3, dtype=torch.float64), means, cov, "full")
+    x = torch.from_numpy(1e4 + 0.05 * rng.normal(size=(500, d)))
+    fast = params.LogProbKernel(mix)
+    assert fast.quadratic
+    monkeypatch.setattr(params, "QUADRATIC_MAX_D", 0)
+    slow = params.LogProbKernel(mix)
+    assert not slow.quadratic
+    np.testing.assert_allclose(fast(x).numpy(), slow(x).numpy(), rtol=1e-9, atol=1e-7)
+
+
+def test_converged_do_values_are_not_recomputed(monkeypatch, blobs: np.ndarray) -> None:
+    # Two do values that converge at different iterations: the rows are passed over for
+    # the unconverged member only, so the passes add up to the sum of the iterations.
+    import causal_mixtures.mixture.em as em
+
+    sizes: list[int] = []
+    real = em._sufficient_statistics
+
+    def spy(X, W, params):
+        sizes.append(W.shape[0])
+        return real(X, W, params)
+
+    monkeypatch.setattr(em, "_sufficient_statistics", spy)
+    w = np.column_stack([np.ones(len(blobs)), np.random.default_rng(0).exponential(size=len(blobs))])
+    init = _init_kwargs(_sklearn_init(blobs, 3, "full"))
+    m = cm.CausalGaussianMixture(None, 3, tol=1e-8, max_iter=500, **init).fit(blobs, weights=w)
+    assert m.n_iter_[0] != m.n_iter_[1]
+    assert sum(sizes) == int(np.sum(m.n_iter_))

@@ -11,7 +11,13 @@ from typing import Any
 
 import torch
 
-from causal_mixtures.mixture.params import LogProbKernel, Mixture, chunk_size
+from causal_mixtures.mixture.params import (
+    QUADRATIC_MAX_D,
+    LogProbKernel,
+    Mixture,
+    chunk_size,
+    quadratic_features,
+)
 from causal_mixtures.mixture.result import FitResult
 
 __all__ = ["params_from_responsibilities", "weighted_em"]
@@ -37,6 +43,22 @@ def _sufficient_statistics(
         (b, k) + {"full": (d, d), "diag": (d,), "spherical": ()}[ct], dtype=dtype, device=device
     )
     objective = torch.zeros(b, dtype=dtype, device=device)
+    if ct == "full" and d <= QUADRATIC_MAX_D:
+        # Small d: Σ r [1, x, x_i x_j] in one product per chunk (no (B, K, c, d) temporary).
+        i, j = torch.triu_indices(d, d, device=device)
+        for s in range(0, n, step):
+            xc, wc = X[s : s + step], W[:, s : s + step]
+            wlp = kernel(xc)
+            norm = torch.logsumexp(wlp, -1)
+            objective += torch.where(wc > 0, wc * norm, torch.zeros_like(norm)).sum(-1)
+            r = torch.exp(wlp - norm.unsqueeze(-1)) * wc.unsqueeze(-1)  # (B, c, K)
+            phi = torch.cat([torch.ones_like(xc[:, :1]), quadratic_features(xc)], dim=-1)
+            stats = torch.matmul(r.transpose(-1, -2), phi)  # (B, K, 1 + d + D2)
+            nk += stats[..., 0]
+            s1 += stats[..., 1 : 1 + d]
+            s2[..., i, j] += stats[..., 1 + d :]
+        s2[..., j, i] = s2[..., i, j]
+        return objective, nk, s1, s2
     for s in range(0, n, step):
         xc = X[s : s + step]
         wc = W[:, s : s + step]  # (B, c)
@@ -127,6 +149,29 @@ def _where_params(mask: torch.Tensor, new: Mixture, old: Mixture) -> Mixture:
     )
 
 
+def _take(params: Mixture, idx: torch.Tensor) -> Mixture:
+    """The batch members ``idx`` of ``params``."""
+    return Mixture(
+        params.weights[idx], params.means[idx], params.covariances[idx],
+        params.covariance_type, params.precisions_cholesky[idx],
+    )
+
+
+def _put(params: Mixture, idx: torch.Tensor, new: Mixture) -> Mixture:
+    """``params`` with its batch members ``idx`` replaced by ``new``."""
+
+    def put(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        out = a.clone()
+        out[idx] = b
+        return out
+
+    return Mixture(
+        put(params.weights, new.weights), put(params.means, new.means),
+        put(params.covariances, new.covariances), params.covariance_type,
+        put(params.precisions_cholesky, new.precisions_cholesky),
+    )
+
+
 def _hold_dropped(new: Mixture, old: Mixture, dropped: torch.Tensor) -> Mixture:
     """Dropped components keep weight zero (the others renormalised) and their old
     parameters, so they never take responsibility again (log 0 = −inf)."""
@@ -200,13 +245,27 @@ def weighted_em(
     prev = torch.full((b,), -math.inf, dtype=X.dtype, device=X.device)
     history: list[torch.Tensor] = []
     for it in range(1, max_iter + 1):
-        objective, nk, s1, s2 = _sufficient_statistics(Xc, W, params)
-        history.append(torch.where(converged, prev, objective))
         active = ~converged
-        new = _m_step(nk, s1, s2, reg_covar, init.covariance_type)
-        if dropped is not None:
-            new = _hold_dropped(new, params, dropped)
-        params = _where_params(active, new, params)
+        if bool(active.all()):
+            objective, nk, s1, s2 = _sufficient_statistics(Xc, W, params)
+            new = _m_step(nk, s1, s2, reg_covar, init.covariance_type)
+            if dropped is not None:
+                new = _hold_dropped(new, params, dropped)
+            params = _where_params(active, new, params)
+        else:
+            # Converged members are frozen: no pass over the rows for them (two do values
+            # cost the sum of their iterations, not twice the larger).
+            idx = active.nonzero().squeeze(-1)
+            sub = _take(params, idx)
+            obj_a, nk, s1, s2 = _sufficient_statistics(Xc, W[idx], sub)
+            reg = reg_covar[idx] if isinstance(reg_covar, torch.Tensor) else reg_covar
+            new = _m_step(nk, s1, s2, reg, init.covariance_type)
+            if dropped is not None:
+                new = _hold_dropped(new, sub, dropped[idx])
+            params = _put(params, idx, new)
+            objective = prev.clone()
+            objective[idx] = obj_a
+        history.append(torch.where(converged, prev, objective))
         n_iter = n_iter + active.long()
         change = (objective - prev).abs()
         newly = active & (change < tol)

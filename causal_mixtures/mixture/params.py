@@ -18,6 +18,8 @@ import torch
 from scipy.special import ndtr
 
 __all__ = [
+    "QUADRATIC_MAX_D",
+    "quadratic_features",
     "COVARIANCE_TYPES",
     "LogProbKernel",
     "Mixture",
@@ -29,6 +31,12 @@ __all__ = [
 COVARIANCE_TYPES = ("full", "diag", "spherical")
 
 _CHUNK_BUDGET = 2**20  # elements of the largest per-chunk intermediate (8 MiB in float64)
+#: Full covariances of at most this many dimensions are evaluated on quadratic features
+#: (:func:`quadratic_features`): one matrix product per chunk instead of whitened residuals
+#: and a norm, which are element-wise passes over (c, B·K, d). Measured (20 EM iterations,
+#: n = 1e5, K = 5, two do values, one thread): 0.63x the time at d = 2, 0.71x at d = 4,
+#: 1.10x at d = 6.
+QUADRATIC_MAX_D = 4
 _COV_TAIL = {"full": 2, "diag": 1, "spherical": 0}
 
 
@@ -106,6 +114,12 @@ def chunk_size(n: int, batch: int, k: int, d: int, covariance_type: str) -> int:
     return max(256, min(n, _CHUNK_BUDGET // max(per_row, 1)))
 
 
+def quadratic_features(x: torch.Tensor) -> torch.Tensor:
+    """``[x, x_i x_j (i ≤ j)]`` of rows ``x`` (c, d): shape (c, d + d(d+1)/2)."""
+    i, j = torch.triu_indices(x.shape[-1], x.shape[-1], device=x.device)
+    return torch.cat([x, x[:, i] * x[:, j]], dim=-1)
+
+
 def _log_det_cholesky(prec_chol: torch.Tensor, covariance_type: str, d: int) -> torch.Tensor:
     if covariance_type == "full":
         return torch.log(torch.diagonal(prec_chol, dim1=-2, dim2=-1)).sum(-1)
@@ -135,6 +149,21 @@ class LogProbKernel:
             -0.5 * d * math.log(2 * math.pi) + log_det + torch.log(mixture.weights)
         ).unsqueeze(-2)
         mu = mixture.means
+        self.quadratic = ct == "full" and d <= QUADRATIC_MAX_D
+        if self.quadratic:
+            # ‖(x − μ) L‖² = x'Px − 2 x'Pμ + μ'Pμ with P = L Lᵀ: linear in the quadratic
+            # features, so all B·K Mahalanobis distances are one product. Rows are centred
+            # on the mean of the component means first, which keeps the cancellation
+            # between the three terms at rounding level.
+            self.center = mu.reshape(-1, d).mean(0)
+            mu = mu - self.center
+            prec = torch.matmul(pc, pc.transpose(-1, -2))  # (B, K, d, d)
+            i, j = torch.triu_indices(d, d, device=prec.device)
+            quad = prec[..., i, j] * torch.where(i == j, 1.0, 2.0).to(prec)  # (B, K, D2)
+            pmu = torch.matmul(prec, mu.unsqueeze(-1)).squeeze(-1)  # (B, K, d)
+            self.coef = torch.cat([-2.0 * pmu, quad], dim=-1).reshape(b * k, -1).T
+            self.const = self.const - 0.5 * (pmu * mu).sum(-1).unsqueeze(-2)
+            return
         if ct == "full":
             self.p_all = pc.permute(2, 0, 1, 3).reshape(d, b * k * d)
             self.offset = torch.matmul(mu.unsqueeze(-2), pc).reshape(1, b * k * d)
@@ -152,7 +181,10 @@ class LogProbKernel:
     def __call__(self, xc: torch.Tensor) -> torch.Tensor:
         """Weighted per-component log-densities of the rows ``xc``: shape (B, c, K)."""
         b, k, d = self.shape
-        if self.covariance_type == "full":
+        if self.quadratic:
+            phi = quadratic_features(xc - self.center)
+            maha = torch.matmul(phi, self.coef).view(xc.shape[0], b, k).permute(1, 0, 2)
+        elif self.covariance_type == "full":
             y = (torch.matmul(xc, self.p_all) - self.offset).view(xc.shape[0], b, k, d)
             # vector_norm is ~10x faster here than einsum or (y * y).sum(-1).
             maha = torch.linalg.vector_norm(y, dim=-1).square().permute(1, 0, 2)
