@@ -463,3 +463,39 @@ def test_plugin_quantiles_read_an_atom_as_an_interval() -> None:
     bad[0, :2] = 0.6
     (fit, quant) = plugin_checks(record(bad), th)
     assert quant.status == "fail" and quant.value == pytest.approx(0.6 - high[0, 0], abs=1e-12)
+
+
+def test_auto_checks_a_plugin_fitted_on_a_subsample_and_refits_a_chosen_one(
+    monkeypatch,
+) -> None:
+    """Above PLUGIN_CHECK_ROWS rows the checks' plug-in sees a seeded subsample (bounded
+    cost); a plug-in that is chosen is fitted again on every row and checked there."""
+    import causal_mixtures.estimators.fitting as fitting
+    import causal_mixtures.estimators.strategy as strategy
+
+    seen: list[int] = []
+    real = fitting.fit_plugin_sampler
+
+    def spy(est, X, *args, **kwargs):
+        seen.append(len(X))
+        return real(est, X, *args, **kwargs)
+
+    monkeypatch.setattr(strategy, "PLUGIN_CHECK_ROWS", 1500)
+    monkeypatch.setattr(strategy, "fit_plugin_sampler", spy)
+    monkeypatch.setattr(fitting, "fit_plugin_sampler", spy)
+    d = cm.datasets.make_nonlinear_continuous(4000, n_test=10, random_state=0)
+    grid = np.linspace(*np.quantile(d.y, [0.05, 0.95]), 5)
+    g = cm.CausalGaussianMixture(random_state=0).fit(d.X, d.y, mechanism=d.mechanism, do=grid)
+    assert g.strategy_ == "plugin"
+    assert seen == [1500, 4000]
+    assert g.plugin_check_["n"].sum() == 4000  # the checks of the refitted plug-in
+    # A discrete cause whose weights pass: only the subsample's plug-in is fitted.
+    seen.clear()
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-u))).astype(int)
+    z = y + 0.7 * rng.normal(size=4000)
+    X = np.column_stack([z + u + rng.normal(size=4000), rng.normal(size=4000) + 0.3 * z])
+    w = cm.CausalGaussianMixture(n_components=2, random_state=0).fit(X, y, mechanism=z)
+    assert w.strategy_ == "weighting" and seen == [1500]
+    assert w.cross_check_["se"][1].shape == (2, 2)

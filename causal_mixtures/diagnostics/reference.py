@@ -32,7 +32,9 @@ PPC_PROBS = (0.05, 0.25, 0.5, 0.75, 0.95)
 MAX_COVARIANCE_FEATURES = 256
 
 
-def weighted_quantiles(x: np.ndarray, weights: np.ndarray, probs: Sequence[float]) -> np.ndarray:
+def weighted_quantiles(
+    x: np.ndarray, weights: np.ndarray, probs: Sequence[float], *, order: np.ndarray | None = None
+) -> np.ndarray:
     """Weighted quantiles of ``x`` for every weight column.
 
     The weighted empirical CDF is interpolated linearly between the mid-points of the
@@ -44,6 +46,8 @@ def weighted_quantiles(x: np.ndarray, weights: np.ndarray, probs: Sequence[float
     weights : ndarray of shape (n,) or (n, n_do)
         Non-negative; each column is normalised here. Zero-weight rows are ignored.
     probs : sequence of float in [0, 1]
+    order : ndarray of shape (n,), optional
+        ``np.argsort(x, kind="stable")`` when the caller has it.
 
     Returns
     -------
@@ -54,7 +58,8 @@ def weighted_quantiles(x: np.ndarray, weights: np.ndarray, probs: Sequence[float
     one = w.ndim == 1
     w = w.reshape(len(x), -1)
     p = np.asarray(probs, dtype=float)
-    order = np.argsort(x, kind="stable")
+    if order is None:
+        order = np.argsort(x, kind="stable")
     xs = x[order]
     ws = w[order] / w.sum(0)
     mid = np.cumsum(ws, 0) - 0.5 * ws
@@ -170,17 +175,24 @@ def weighted_reference(
         mean_se[j] = np.sqrt(w2 @ sq / v)
         sd_se[j] = np.sqrt(w2 @ (sq - var[j]) ** 2) / (2.0 * v)
     probs = np.asarray(PPC_PROBS)
-    quantiles = np.stack([weighted_quantiles(X[:, f], W, probs) for f in range(d)], axis=1)
+    quantiles = np.empty((n_do, d, len(probs)))
     below = np.empty_like(quantiles)
     at = np.empty_like(quantiles)
     for f in range(d):
+        # One sort and one cumulative sum per feature serve the quantiles (as
+        # weighted_quantiles computes them) and the CDF on either side of them.
         order = np.argsort(X[:, f], kind="stable")
         xs = X[order, f]
-        cum = np.vstack([np.zeros((1, n_do)), np.cumsum(W[order], 0)])  # (n + 1, n_do)
+        ws = W[order]
+        cum = np.cumsum(ws, 0)
+        mid = cum - 0.5 * ws
         for j in range(n_do):
-            q = quantiles[j, f]
-            below[j, f] = cum[np.searchsorted(xs, q, side="left"), j]
-            at[j, f] = cum[np.searchsorted(xs, q, side="right"), j]
+            pos = ws[:, j] > 0
+            q = np.interp(probs, mid[pos, j], xs[pos])
+            quantiles[j, f] = q
+            cum0 = np.concatenate([[0.0], cum[:, j]])
+            below[j, f] = cum0[np.searchsorted(xs, q, side="left")]
+            at[j, f] = cum0[np.searchsorted(xs, q, side="right")]
     return WeightedReference(
         np.asarray(do_values).reshape(-1), ess, mean, np.sqrt(np.maximum(var, 0.0)), cov,
         quantiles, below, at, mean_se, sd_se, source,

@@ -47,7 +47,7 @@ from causal_mixtures.diagnostics.reference import (
 )
 from causal_mixtures.diagnostics.report import Thresholds
 from causal_mixtures.estimators.fitting import fit_plugin_sampler
-from causal_mixtures.weights.core import CausalWeights
+from causal_mixtures.weights.core import CausalWeights, as_mechanism
 from causal_mixtures.weights.density import is_discrete
 from causal_mixtures.weights.overlap import cause_strata
 
@@ -69,6 +69,9 @@ STRATEGIES = ("auto", "weighting", "plugin")
 
 #: Draws per do value for the plug-in's interventional means (Monte-Carlo sd 0.007 sd).
 CROSS_CHECK_DRAWS = 20_000
+#: ``strategy="auto"`` fits the plug-in of its checks on at most this many rows (a seeded
+#: subsample; a chosen plug-in is refitted on every row).
+PLUGIN_CHECK_ROWS = 20_000
 
 
 @dataclass
@@ -199,7 +202,7 @@ def _cross_gap(record: dict[str, Any], th: Thresholds) -> float:
 def choose_strategy(
     X: np.ndarray, y: np.ndarray, cw: CausalWeights, plugin: Any, rng: np.random.Generator,
     *, discrete_cause: bool, covariates: np.ndarray | None = None,
-    thresholds: Thresholds | None = None,
+    thresholds: Thresholds | None = None, plugin_rows: np.ndarray | None = None,
 ) -> StrategyChoice:
     """Weighting or plug-in for these data, with the evidence for the choice.
 
@@ -217,6 +220,9 @@ def choose_strategy(
     covariates : ndarray, optional
     thresholds : Thresholds, optional
         The gate's operating point (default: the calibrated one).
+    plugin_rows : ndarray of int, optional
+        The rows ``plugin`` was fitted on, when not all (:data:`PLUGIN_CHECK_ROWS`): its
+        checks use those rows, and its standard errors their number.
 
     Returns
     -------
@@ -227,8 +233,13 @@ def choose_strategy(
     th = thresholds if thresholds is not None else Thresholds()
     ref = weighted_reference(X, cw.values, cw.do_values)
     w_ok, w_why = _weights_ok(cw, ref, th)
-    p_rec = plugin_fit_record(plugin, X, y, rng, discrete_cause=discrete_cause,
-                              covariates=covariates)
+    if plugin_rows is None:
+        Xp, yp, cp = X, y, covariates
+    else:
+        Xp, yp = X[plugin_rows], y[plugin_rows]
+        cp = None if covariates is None else covariates[plugin_rows]
+    p_rec = plugin_fit_record(plugin, Xp, yp, rng, discrete_cause=discrete_cause,
+                              covariates=cp)
     p_gap = _plugin_gap(p_rec, th)
     # Positivity is not something the plug-in repairs: where the mechanism values an
     # intervention makes likely are never seen with some value y' of the cause, the
@@ -238,7 +249,7 @@ def choose_strategy(
     p_support = _positivity_failure(cw, th, plugin=True)
     p_fits = p_gap <= th.plugin_gap
     p_ok = p_fits and p_support is None
-    p_mean, p_sd, p_se = plugin_means(plugin, cw.do_values, len(X), rng)
+    p_mean, p_sd, p_se = plugin_means(plugin, cw.do_values, len(Xp), rng)
     sd = np.maximum(p_sd, 1e-300)
     w_est, p_est = (ref.mean, ref.mean_se * ref.sd), (p_mean, p_se)
     cross = cross_check_record(("weighting", "plug-in"), cw.do_values, (w_est[0], p_est[0]),
@@ -343,12 +354,30 @@ def resolve_strategy(
         return StrategyChoice("weighting", f"weighting: the plug-in is fitted by EM only "
                                            f"(inference={est.inference!r})")
     rng = auxiliary_rng(est.random_state)
-    sampler = fit_plugin_sampler(est, X, y, mechanism, cw, None, rng, covariates)
+    n = len(X)
+    rows = None
+    mech, cov = mechanism, covariates
+    if n > PLUGIN_CHECK_ROWS:
+        # The plug-in of the checks on a seeded subsample: its cost is bounded whatever n
+        # (at n = 1e5, d = 64 it was a third of the fit), its standard errors are those of
+        # the rows it saw. A chosen plug-in is fitted again on every row (below, by the
+        # fitting step) and checked there.
+        rows = np.sort(rng.choice(n, PLUGIN_CHECK_ROWS, replace=False))
+        mech = as_mechanism(mechanism, n)[rows]
+        cov = None if covariates is None else np.asarray(covariates).reshape(n, -1)[rows]
+    sampler = fit_plugin_sampler(
+        est, X if rows is None else X[rows], y if rows is None else y[rows], mech, cw, None,
+        rng, cov,
+    )
     choice = choose_strategy(
         X, y, cw, sampler, rng, discrete_cause=is_discrete(y),
-        covariates=_covariate_values(cw, covariates, len(X)),
+        covariates=_covariate_values(cw, covariates, n), plugin_rows=rows,
     )
-    choice.evidence["plugin"] = sampler if choice.strategy == "plugin" else None
+    chosen = choice.strategy == "plugin"
+    choice.evidence["plugin"] = sampler if chosen and rows is None else None
+    if chosen and rows is not None:
+        # store_strategy checks the plug-in fitted on every row instead.
+        del choice.evidence["plugin_check"]
     return choice
 
 

@@ -36,27 +36,34 @@ def _sufficient_statistics(
     ct = params.covariance_type
     step = chunk_size(n, b, k, d, ct)
     dtype, device = X.dtype, X.device
-    kernel = LogProbKernel(params)
+    quadratic = ct == "full" and d <= QUADRATIC_MAX_D
+    # The rows are centred by weighted_em: the quadratic features of the rows themselves
+    # serve the E-step (expanded about zero) and the second moments.
+    kernel = LogProbKernel(
+        params, center=torch.zeros(d, dtype=dtype, device=device) if quadratic else None
+    )
     nk = torch.zeros(b, k, dtype=dtype, device=device)
     s1 = torch.zeros(b, k, d, dtype=dtype, device=device)
     s2 = torch.zeros(
         (b, k) + {"full": (d, d), "diag": (d,), "spherical": ()}[ct], dtype=dtype, device=device
     )
     objective = torch.zeros(b, dtype=dtype, device=device)
-    if ct == "full" and d <= QUADRATIC_MAX_D:
-        # Small d: Σ r [1, x, x_i x_j] in one product per chunk (no (B, K, c, d) temporary).
+    if quadratic:
+        # Small d: the E-step and Σ r [1, x, x_i x_j] from one feature matrix per chunk
+        # (no (B, K, c, d) temporary).
         i, j = torch.triu_indices(d, d, device=device)
         for s in range(0, n, step):
             xc, wc = X[s : s + step], W[:, s : s + step]
-            wlp = kernel(xc)
+            phi = quadratic_features(xc)
+            wlp = kernel(xc, phi)
             norm = torch.logsumexp(wlp, -1)
             objective += torch.where(wc > 0, wc * norm, torch.zeros_like(norm)).sum(-1)
             r = torch.exp(wlp - norm.unsqueeze(-1)) * wc.unsqueeze(-1)  # (B, c, K)
-            phi = torch.cat([torch.ones_like(xc[:, :1]), quadratic_features(xc)], dim=-1)
-            stats = torch.matmul(r.transpose(-1, -2), phi)  # (B, K, 1 + d + D2)
-            nk += stats[..., 0]
-            s1 += stats[..., 1 : 1 + d]
-            s2[..., i, j] += stats[..., 1 + d :]
+            rt = r.transpose(-1, -2)
+            nk += rt.sum(-1)
+            stats = torch.matmul(rt, phi)  # (B, K, d + D2)
+            s1 += stats[..., :d]
+            s2[..., i, j] += stats[..., d:]
         s2[..., j, i] = s2[..., i, j]
         return objective, nk, s1, s2
     for s in range(0, n, step):

@@ -282,9 +282,17 @@ class ConditionalGaussianMixture:
         resp = np.exp(self.log_resp(c))
         u = rng.uniform(size=(m, 1))
         comp = np.minimum((resp.cumsum(1) < u).sum(1), resp.shape[1] - 1)
-        mean = self.mu_t_[comp] + np.einsum("mc,mct->mt", c - self.mu_c_[comp], self.gain_[comp])
         eps = rng.standard_normal((m, self.dt_))
-        return mean + np.einsum("mts,ms->mt", self.cond_chol_[comp], eps)
+        # One component at a time: gathering a (d_t, d_t) factor per row would be an
+        # (m, d_t, d_t) array (3 GB at m = 1e5, d_t = 64).
+        out = np.empty((m, self.dt_))
+        for k in np.unique(comp).tolist():
+            rows = comp == k
+            out[rows] = (
+                self.mu_t_[k] + (c[rows] - self.mu_c_[k]) @ self.gain_[k]
+                + eps[rows] @ self.cond_chol_[k].T
+            )
+        return out
 
     def mean(self, cond: Any) -> np.ndarray:
         """``E[target | cond]``, shape (m, d_t)."""
