@@ -25,7 +25,8 @@ from causal_mixtures.graph.core import CausalGraph
 from causal_mixtures.graph.hedge import find_hedge, is_identifiable
 from causal_mixtures.graph.identify import Estimand, check_front_door, identify
 from causal_mixtures.graph.reduce import FrontDoorReduction, check_reduction, find_reduction
-from causal_mixtures.graph.specs import list_graphs, load_spec
+from causal_mixtures.graph.report import identification_report
+from causal_mixtures.graph.specs import list_graphs, load_graph, load_spec
 
 TOL = 1e-10
 NEW_SPECS = sorted(n for n in list_graphs() if n.startswith(("reducible_", "unreducible_")))
@@ -398,3 +399,99 @@ def test_hedge_structure() -> None:
         assert all(n in fp or nx.descendants(sub, n) & fp for n in f)
         assert fp <= nx.ancestors(observed(g), "X") | {"X"}
     assert seen >= 20
+
+
+# --------------------------------------------------------------------------------------
+# The identification report
+# --------------------------------------------------------------------------------------
+
+NAPKIN = "Y [cause]; X [effect]; W -> Z -> Y -> X; W <-> Y; W <-> X"
+
+
+@pytest.mark.parametrize(
+    ("graph", "criterion"),
+    [
+        ("front_door", "front_door"),
+        ("front_door_covariates", "conditional_front_door"),
+        ("back_door", "back_door"),
+        ("reducible_cause_parent", "front_door_reducible"),
+        ("reducible_confounded_chain", "front_door_reducible"),
+        ("unreducible_confounded_branch", "none"),
+    ],
+)
+def test_report_criteria(graph: str, criterion: str) -> None:
+    import xml.etree.ElementTree as ET
+
+    spec = load_spec(graph)
+    report = identification_report(spec.graph)
+    assert report.criterion == criterion
+    assert report.identifiable == spec.identifiable
+    text = str(report)
+    assert text.startswith("p(X | do(Y)): criterion ")
+    ET.fromstring(report.to_svg())  # well-formed SVG
+    assert report.to_svg() in report._repr_html_()
+    assert report._repr_markdown_().startswith("**p(X | do(Y)): criterion")
+    if spec.identifiable:
+        assert report.expression == spec.estimand and report.expression in text
+        assert report.latex.startswith(r"p(X \mid \mathrm{do}(Y)) = ")
+        assert "$$" + report.latex + "$$" in report._repr_markdown_()
+        assert report.super_nodes["effect"] == ("X",)
+        assert report.super_nodes["cause"][0] == "Y"
+        assert report.hedge is None and report.problems == ()
+        for role, nodes in report.super_nodes.items():
+            if role == "mechanism" or nodes != ("Y",):
+                assert f"{role} super-node: {{{', '.join(nodes)}}}" in text
+    else:
+        assert report.hedge is not None and not report.id_identifiable
+        assert str(report.hedge) in text
+        assert any("M2 <-> X" in p for p in report.problems)
+        assert report.latex.endswith(r"\text{not identifiable}")
+
+
+def test_report_of_a_reduction_with_a_cause_super_node() -> None:
+    report = identification_report(load_graph("reducible_cause_parent"))
+    assert report.super_nodes == {"cause": ("Y", "R"), "mechanism": ("M",), "effect": ("X",)}
+    assert report.estimand.covariates == ("R",) and report.estimand.kind == "front_door_covariates"
+    assert "p(X | do(Y, R)) = Σ_M p(M | Y, R) Σ_{Y', R'} p(X | Y', R', M) p(Y', R')" in str(report)
+    assert r"p(X \mid \mathrm{do}(Y, R))" in report.latex
+    svg = report.to_svg()
+    assert svg.count("class='super-node'") == 4 and ">C*<" in svg and ">M*<" in svg
+
+
+def test_report_identified_by_id_but_not_reducible() -> None:
+    """The napkin graph: ID identifies p(x | do(y)), no front-door reduction exists."""
+    graph = CausalGraph(NAPKIN)
+    assert y0_identifiable(graph, "Y", "X")
+    report = identification_report(graph)
+    assert report.criterion == "none" and report.id_identifiable and report.hedge is None
+    assert "identified by the ID algorithm, but by a formula that is not front-door reducible" in (
+        report.message
+    )
+    assert "identified by ID, not front-door reducible" in report.latex
+    with pytest.raises(NotIdentifiableError, match="estimators .* cannot fit it"):
+        identify(graph)
+
+
+def test_report_draws_with_matplotlib() -> None:
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    report = identification_report(load_graph("reducible_confounded_chain"))
+    ax = report.draw()
+    labels = {t.get_text() for t in ax.texts}
+    assert {"Y", "M1", "M2", "S", "X"} <= labels
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [
+        "C* (cause super-node)",
+        "M* (mechanism super-node)",
+        "E* (effect super-node)",
+    ]
+    plt.close(ax.figure)
+
+
+def test_report_bad_input() -> None:
+    with pytest.raises(TypeError, match="expects a CausalGraph"):
+        identification_report("Y -> X")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="no node with the role 'cause'"):
+        identification_report(CausalGraph("Y -> X"))
