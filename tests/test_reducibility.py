@@ -495,3 +495,16 @@ def test_report_bad_input() -> None:
         identification_report("Y -> X")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no node with the role 'cause'"):
         identification_report(CausalGraph("Y -> X"))
+
+
+def test_a_descendant_in_the_cause_super_node_is_not_enough() -> None:
+    """({Y, A}, {M}, {X}) is admissible, so p(x | do(y, a)) is identified (exactly), but A
+    descends from Y and p(x | do(y)) is not identifiable: the search leaves A out."""
+    g = CausalGraph("Y [cause]; X [effect]; Y -> A; Y -> M; A -> M; M -> X; Y <-> X; A <-> X")
+    assert check_reduction(g, ["Y", "A"], ["M"], ["X"]) == []
+    scm = DiscreteSCM(g, np.random.default_rng(5))
+    p = scm.joint()
+    sets = front_door_formula(p, scm.observed, ["Y", "A"], ["M"], ["X"])
+    assert np.max(np.abs(sets - truth(scm, ["Y", "A"], ["X"]))) < TOL
+    assert find_reduction(g) is None
+    assert find_hedge(g, "Y", "X") is not None and not y0_identifiable(g, "Y", "X")
