@@ -172,7 +172,8 @@ class IdentificationReport:
 
     @property
     def latex(self) -> str:
-        """The estimand in LaTeX; for a reduction also the formula for the super-nodes."""
+        """The estimand in LaTeX; for a reduction whose cause super-node holds more than the
+        cause, also the formula for the super-nodes (Theorem 1 of docs/identification.md)."""
         if self.estimand is None:
             y, x = _tex_name(self.cause), _tex_name(self.effect)
             verdict = (
@@ -182,9 +183,14 @@ class IdentificationReport:
             )
             return rf"p({x} \mid \mathrm{{do}}({y}))\ \text{{{verdict}}}"
         text = estimand_latex(self.estimand)
-        if self.reduction is not None:
-            text += r" \qquad " + _reduction_latex(self.reduction)
+        if self._intervenes_on_more():
+            text += r" \qquad " + _reduction_latex(self.reduction)  # type: ignore[arg-type]
         return text
+
+    def _intervenes_on_more(self) -> bool:
+        """Whether the reduction's set formula differs from the estimand (extra nodes)."""
+        red = self.reduction
+        return red is not None and (bool(red.adjustment) or bool(red.effect_extras))
 
     def _lines(self) -> list[str]:
         name = _CRITERION_TEXT[self.criterion]
@@ -194,7 +200,7 @@ class IdentificationReport:
             lines.append(f"weights: {self.estimand.weight_formula}")
         for role, nodes in self.super_nodes.items():
             lines.append(f"{role} super-node: {{{', '.join(nodes)}}}")
-        if self.reduction is not None:
+        if self.reduction is not None and self._intervenes_on_more():
             lines.append(f"reduced front door: {self.reduction.set_expression}")
             if self.reduction.adjustment:
                 lines.append(
