@@ -314,6 +314,14 @@ def test_search_is_fast_on_15_node_graphs() -> None:
             found += 1
             assert check_reduction(graph, *reduction.super_nodes.values()) == []
     assert worst < 5.0, worst
+    # An adversarial 15-node graph: every subset of the 13 mediators intercepts the chain and
+    # fails condition 3 (each mediator is confounded with X), so all 2^13 - 1 are tested.
+    chain = " -> ".join(f"V{i}" for i in range(13))
+    latents = "; ".join(f"V{i} <-> X" for i in range(13))
+    graph = CausalGraph(f"Y -> {chain} -> X; {latents}; Y <-> X")
+    start = time.perf_counter()
+    assert find_reduction(graph, "Y", "X") is None
+    assert time.perf_counter() - start < 10.0  # about 0.9 s on one core
 
 
 def test_check_reduction_names_the_paths() -> None:

@@ -500,7 +500,11 @@ def identify(
     The kind of estimand follows from the roles: mechanisms make it a front-door estimand
     (``"front_door_covariates"`` if covariates are declared too); covariates alone, or no
     confounding at all, make it a back-door estimand. The matching criterion is then
-    checked on the graph.
+    checked on the graph. A graph with only a cause and an effect whose back door fails gets
+    its roles found by the front-door reduction
+    (:func:`~causal_mixtures.graph.reduce.find_reduction`): the estimand's mechanisms are the
+    mechanism super-node, its covariates the cause super-node's other nodes, and
+    :attr:`Estimand.reduction` holds the super-nodes (``docs/identification.md``).
 
     Parameters
     ----------
@@ -519,7 +523,9 @@ def identify(
     ------
     NotIdentifiableError
         If the criterion for the declared roles fails; the message names the nodes and
-        the path that breaks it, and what to try.
+        the path that breaks it, and what to try. For a graph with only a cause and an
+        effect it also says whether the ID algorithm identifies the effect by a formula the
+        estimators cannot fit, or whether no formula does (naming a hedge).
     ValueError
         If the cause or effect is missing (the message says which role to declare), or the
         roles overlap.
