@@ -164,6 +164,15 @@ def not_reducible_message(graph: CausalGraph, cause: str, effect: str) -> str:
     """
     hedge = find_hedge(graph, cause, effect)
     q = f"p({effect} | do({cause}))"
+    obs = nx.DiGraph()
+    obs.add_nodes_from(graph.nodes)
+    obs.add_edges_from(graph.directed)
+    if cause not in nx.ancestors(obs, effect):
+        return (
+            f"No front-door reduction is needed or possible: {cause} is not an ancestor of "
+            f"{effect}, so {q} = p({effect}), which the ID algorithm identifies; the "
+            "estimators do not fit this case (there is no causal path to deconfound)."
+        )
     if hedge is None:
         return (
             f"No front-door reduction exists: {q} is identified by the ID algorithm, but by a "
