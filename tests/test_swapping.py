@@ -56,6 +56,61 @@ CASES: dict[str, tuple[str, dict, list[str] | None]] = {
         ["Y"],
     ),
     "unconfounded": ("unconfounded", {"Y": {}, "X": {"Y": 1.0}}, None),
+    # Front-door reducible graphs declared with only a cause and an effect: identify() finds
+    # the mechanism super-node (and, for a cause super-node {Y, R}, the covariate R).
+    "reducible_confounded_chain": (
+        "reducible_confounded_chain",
+        {
+            "Y": {U: 1.0},
+            "M1": {"Y": 0.4, "U_M1_M2": 0.8},
+            "M2": {"M1": 1.0, "U_M1_M2": 0.8},
+            "S": {"M1": 0.7},
+            "X": {U: 2.0, "M2": 1.0, "S": 1.0},
+        },
+        None,
+    ),
+    "reducible_parallel_confounded": (
+        "reducible_parallel_confounded",
+        {
+            "Y": {U: 1.0},
+            "M1": {"Y": 0.4, "U_M1_M2": 0.8},
+            "M2": {"Y": -0.3, "U_M1_M2": 0.8},
+            "X": {U: 2.0, "M1": 1.5, "M2": 1.0},
+        },
+        None,
+    ),
+    "reducible_cause_parent": (
+        "reducible_cause_parent",
+        {"R": {}, "Y": {"R": 0.6, U: 0.8}, "M": {"Y": 0.4, "R": 1.0}, "X": {U: 1.5, "M": 2.0}},
+        None,
+    ),
+    "reducible_cause_parent_confounded": (
+        "reducible_cause_parent_confounded",
+        {
+            "R": {"U_R_Y": 0.8},
+            "Y": {"R": 0.6, "U_R_Y": 0.6, U: 0.8},
+            "M": {"Y": 0.4, "R": 1.0},
+            "X": {U: 1.5, "M": 2.0},
+        },
+        None,
+    ),
+    "reducible_mechanism_confounder": (
+        "reducible_mechanism_confounder",
+        {"C": {}, "Y": {U: 1.0}, "M": {"Y": 0.4, "C": 1.0}, "X": {U: 2.0, "M": 2.0, "C": 1.0}},
+        None,
+    ),
+    "reducible_chain_side_path": (
+        "reducible_chain_side_path",
+        {
+            "Y": {"U_M2_Y": 0.7, U: 1.0},
+            "M1": {"Y": 0.4},
+            "S": {"Y": 0.3},
+            "M2": {"M1": 1.0, "S": 1.0, "U_M2_Y": 1.0},
+            "T": {"M2": 0.8},
+            "X": {U: 2.0, "M2": 1.0, "T": 1.0},
+        },
+        None,
+    ),
 }
 
 

@@ -8,18 +8,45 @@ conditional densities the causal weights need. ``docs/graphs.md`` states the cri
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import networkx as nx
 
 from causal_mixtures.exceptions import NotIdentifiableError
 from causal_mixtures.graph.core import CausalGraph
+from causal_mixtures.graph.hedge import not_reducible_message
 from causal_mixtures.graph.paths import first_states, open_path, open_search, trace, upward_closure
+from causal_mixtures.graph.reduce import FrontDoorReduction, find_reduction
 
-__all__ = ["ESTIMAND_KINDS", "Estimand", "check_back_door", "check_front_door", "identify"]
+__all__ = [
+    "CRITERIA",
+    "ESTIMAND_KINDS",
+    "Estimand",
+    "check_back_door",
+    "check_front_door",
+    "identify",
+]
 
-#: The kinds of estimand :func:`identify` can return.
+#: The kinds of estimand :func:`identify` can return: which weights the estimators compute.
 ESTIMAND_KINDS: tuple[str, ...] = ("front_door", "back_door", "front_door_covariates")
+
+#: The criteria by which an estimand is found (:attr:`Estimand.criterion`), and ``"none"``.
+CRITERIA: tuple[str, ...] = (
+    "front_door",
+    "conditional_front_door",
+    "back_door",
+    "front_door_reducible",
+    "none",
+)
+_CRITERION_OF_KIND = {
+    "front_door": "front_door",
+    "front_door_covariates": "conditional_front_door",
+    "back_door": "back_door",
+}
+
+# Graphs up to this many nodes get the front-door reduction searched for the hint of a
+# failed criterion with declared roles (the search is exponential in the worst case).
+_HINT_SEARCH_NODES = 16
 
 # At most this many mechanisms (or covariates) per failed condition get a sentence of their
 # own naming a path; the rest are listed in one sentence, so messages stay O(V + E) long.
@@ -59,6 +86,11 @@ class Estimand:
         The roles it is conditioned on: ``("cause",)`` (front door),
         ``("covariate", "cause")`` (front door with covariates), ``("covariate",)`` or
         ``()`` (back door).
+    reduction : FrontDoorReduction or None, default=None
+        For a graph declared with only a cause and an effect, the super-nodes found by the
+        front-door reduction (:func:`~causal_mixtures.graph.reduce.find_reduction`); the
+        mechanisms are then its mechanism super-node and the covariates the other nodes of
+        its cause super-node. None when the roles were declared.
 
     See Also
     --------
@@ -75,6 +107,12 @@ class Estimand:
     required_roles: tuple[str, ...]
     density_of: str
     density_given: tuple[str, ...]
+    reduction: FrontDoorReduction | None = None
+
+    @property
+    def criterion(self) -> str:
+        """The criterion that identified the effect: one of :data:`CRITERIA` but ``"none"``."""
+        return "front_door_reducible" if self.reduction else _CRITERION_OF_KIND[self.kind]
 
     def __str__(self) -> str:
         parts = [f"{self.cause} (cause)", f"{self.effect} (effect)"]
@@ -82,11 +120,14 @@ class Estimand:
             parts.append(f"{_fmt_set(self.mechanisms)} (mechanism)")
         if self.covariates:
             parts.append(f"{_fmt_set(self.covariates)} (covariate)")
-        return (
+        text = (
             f"{self.kind} estimand for {', '.join(parts)}\n"
             f"  {self.expression}\n"
             f"  weights: {self.weight_formula}"
         )
+        if self.reduction is not None:
+            text += f"\n  found by front-door reduction: {self.reduction.set_expression}"
+        return text
 
 
 # --------------------------------------------------------------------------------------
@@ -459,7 +500,11 @@ def identify(
     The kind of estimand follows from the roles: mechanisms make it a front-door estimand
     (``"front_door_covariates"`` if covariates are declared too); covariates alone, or no
     confounding at all, make it a back-door estimand. The matching criterion is then
-    checked on the graph.
+    checked on the graph. A graph with only a cause and an effect whose back door fails gets
+    its roles found by the front-door reduction
+    (:func:`~causal_mixtures.graph.reduce.find_reduction`): the estimand's mechanisms are the
+    mechanism super-node, its covariates the cause super-node's other nodes, and
+    :attr:`Estimand.reduction` holds the super-nodes (``docs/identification.md``).
 
     Parameters
     ----------
@@ -478,7 +523,9 @@ def identify(
     ------
     NotIdentifiableError
         If the criterion for the declared roles fails; the message names the nodes and
-        the path that breaks it, and what to try.
+        the path that breaks it, and what to try. For a graph with only a cause and an
+        effect it also says whether the ID algorithm identifies the effect by a formula the
+        estimators cannot fit, or whether no formula does (naming a hedge).
     ValueError
         If the cause or effect is missing (the message says which role to declare), or the
         roles overlap.
@@ -501,7 +548,6 @@ def identify(
     ws = _check_nodes(graph, "covariate", graph.covariates if covariates is None else covariates)
     _check_disjoint(y, x, zs, ws)
 
-    yp = f"{y}'"
     if zs:
         problems = check_front_door(graph, y, x, zs, ws)
         if problems:
@@ -519,42 +565,24 @@ def identify(
                 + _join(problems)
                 + " "
                 + hint
+                + _reduction_hint(graph, y, x)
             )
-        zlist = ", ".join(zs)
-        if ws:
-            wlist = ", ".join(ws)
-            return Estimand(
-                kind="front_door_covariates",
-                cause=y,
-                effect=x,
-                mechanisms=zs,
-                covariates=ws,
-                expression=(
-                    f"p({x} | do({y})) = Σ_{_sub(ws)} p({wlist}) Σ_{_sub(zs)} p({zlist} | {y}, "
-                    f"{wlist}) Σ_{_sub([yp])} p({x} | {yp}, {zlist}, {wlist}) p({yp} | {wlist})"
-                ),
-                weight_formula="w_n(y) = p(z_n | w_n, y) / p(z_n | w_n, y_n)",
-                required_roles=("cause", "effect", "mechanism", "covariate"),
-                density_of="mechanism",
-                density_given=("covariate", "cause"),
-            )
-        return Estimand(
-            kind="front_door",
-            cause=y,
-            effect=x,
-            mechanisms=zs,
-            covariates=(),
-            expression=(
-                f"p({x} | do({y})) = Σ_{_sub(zs)} p({zlist} | {y}) "
-                f"Σ_{_sub([yp])} p({x} | {yp}, {zlist}) p({yp})"
-            ),
-            weight_formula="w_n(y) = p(z_n | y) / p(z_n | y_n)",
-            required_roles=("cause", "effect", "mechanism"),
-            density_of="mechanism",
-            density_given=("cause",),
-        )
+        return _front_door_estimand(y, x, zs, ws)
 
     problems = check_back_door(graph, y, x, ws)
+    if problems and not ws:
+        # Only a cause and an effect: find the roles by the front-door reduction.
+        try:
+            reduction = find_reduction(graph, y, x)
+        except ValueError as err:  # too many candidates for the exhaustive search
+            raise NotIdentifiableError(
+                f"cannot identify p({x} | do({y})) without a mechanism or covariates: "
+                + _join(problems)
+                + f" The front-door reduction was not searched: {err}"
+            ) from None
+        if reduction is not None:
+            estimand = _front_door_estimand(y, x, reduction.mechanism_set, reduction.adjustment)
+            return replace(estimand, reduction=reduction)
     if problems:
         what = (
             f"with the back-door estimator and the covariates {_fmt_set(ws)}"
@@ -567,8 +595,9 @@ def identify(
             else " Declare a mechanism (`Z [mechanism]`) for the front-door estimator or "
             "covariates (`W [covariate]`) that block every back-door path."
         )
+        tail = " " + not_reducible_message(graph, y, x) if not ws else _reduction_hint(graph, y, x)
         raise NotIdentifiableError(
-            f"cannot identify p({x} | do({y})) {what}: " + _join(problems) + hint
+            f"cannot identify p({x} | do({y})) {what}: " + _join(problems) + hint + tail
         )
     if ws:
         wlist = ", ".join(ws)
@@ -591,4 +620,58 @@ def identify(
         required_roles=roles,
         density_of="cause",
         density_given=given,
+    )
+
+
+def _front_door_estimand(y: str, x: str, zs: Sequence[str], ws: Sequence[str]) -> Estimand:
+    """The front-door estimand (with covariates ``ws`` if any) of mechanisms ``zs``."""
+    yp = f"{y}'"
+    zs, ws = tuple(zs), tuple(ws)
+    zlist = ", ".join(zs)
+    if ws:
+        wlist = ", ".join(ws)
+        return Estimand(
+            kind="front_door_covariates",
+            cause=y,
+            effect=x,
+            mechanisms=zs,
+            covariates=ws,
+            expression=(
+                f"p({x} | do({y})) = Σ_{_sub(ws)} p({wlist}) Σ_{_sub(zs)} p({zlist} | {y}, "
+                f"{wlist}) Σ_{_sub([yp])} p({x} | {yp}, {zlist}, {wlist}) p({yp} | {wlist})"
+            ),
+            weight_formula="w_n(y) = p(z_n | w_n, y) / p(z_n | w_n, y_n)",
+            required_roles=("cause", "effect", "mechanism", "covariate"),
+            density_of="mechanism",
+            density_given=("covariate", "cause"),
+        )
+    return Estimand(
+        kind="front_door",
+        cause=y,
+        effect=x,
+        mechanisms=zs,
+        covariates=(),
+        expression=(
+            f"p({x} | do({y})) = Σ_{_sub(zs)} p({zlist} | {y}) "
+            f"Σ_{_sub([yp])} p({x} | {yp}, {zlist}) p({yp})"
+        ),
+        weight_formula="w_n(y) = p(z_n | y) / p(z_n | y_n)",
+        required_roles=("cause", "effect", "mechanism"),
+        density_of="mechanism",
+        density_given=("cause",),
+    )
+
+
+def _reduction_hint(graph: CausalGraph, y: str, x: str) -> str:
+    """For a failed criterion with declared roles: the reduction that would work, if any."""
+    if len(graph.nodes) > _HINT_SEARCH_NODES:
+        return ""
+    reduction = find_reduction(graph, y, x)
+    if reduction is None:
+        return ""
+    extra = f" and covariates {_fmt_set(reduction.adjustment)}" if reduction.adjustment else ""
+    return (
+        f" The graph is front-door reducible: mechanisms {_fmt_set(reduction.mechanism_set)}"
+        f"{extra} satisfy the front-door criterion for the sets; declare only the cause and "
+        "the effect to let identify() find these roles."
     )

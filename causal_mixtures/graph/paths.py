@@ -14,7 +14,15 @@ from collections.abc import Iterable
 
 import networkx as nx
 
-__all__ = ["State", "first_states", "open_path", "open_search", "trace", "upward_closure"]
+__all__ = [
+    "State",
+    "first_states",
+    "format_path",
+    "open_path",
+    "open_search",
+    "trace",
+    "upward_closure",
+]
 
 # A state of the path search: a node and whether it was entered along an edge into it
 # (``prev -> node``); that, with the next step, says whether the node is a collider.
@@ -110,3 +118,18 @@ def open_path(
     """
     parent, hit = open_search(dag, source, given, cut, stop=targets)
     return None if hit is None else trace(source, parent, hit)
+
+
+def format_path(dag: nx.DiGraph, path: list[str]) -> str:
+    """Write a path of the latent-augmented DAG with each ``a <- U -> b`` as ``a <-> b``."""
+    out = [path[0]]
+    i = 0
+    while i < len(path) - 1:
+        a, b = path[i], path[i + 1]
+        if dag.nodes[b].get("latent") and i + 2 < len(path):
+            out += ["<->", path[i + 2]]
+            i += 2
+            continue
+        out += ["->" if dag.has_edge(a, b) else "<-", b]
+        i += 1
+    return " ".join(out)

@@ -10,12 +10,20 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 from xml.sax.saxutils import escape as _xml_escape
 from xml.sax.saxutils import quoteattr as _xml_attr
 
 from causal_mixtures.graph.roles import KNOWN_ROLES
 
-__all__ = ["ROLE_COLOURS", "render_mermaid", "render_svg"]
+__all__ = ["ROLE_COLOURS", "SUPER_NODE_COLOURS", "draw_matplotlib", "render_mermaid", "render_svg"]
+
+#: Colour and label of each super-node ring drawn by ``halo`` (cause, mechanism, effect).
+SUPER_NODE_COLOURS: dict[str, tuple[str, str]] = {
+    "cause": ("#1f5fbf", "C*"),
+    "mechanism": ("#b85c00", "M*"),
+    "effect": ("#2e7d32", "E*"),
+}
 
 #: Fill and stroke colour of a node, by its (first) role.
 ROLE_COLOURS: dict[str, tuple[str, str]] = {
@@ -119,12 +127,15 @@ def render_svg(
     order: Sequence[str],
     text: str,
     seed: str,
+    halo: Mapping[str, str] | None = None,
 ) -> str:
     """Lay out and draw a graph as an ``<svg>`` document (see ``CausalGraph.to_svg``).
 
     ``order`` is a topological order of ``nodes``, ``text`` the graph in the graph language
     (for the accessible label) and ``seed`` a string identifying the graph, hashed into the
     ids of the arrow-head markers so that several drawings on one page do not clash.
+    ``halo`` maps nodes to a key of :data:`SUPER_NODE_COLOURS`: those nodes get a thick ring
+    of the super-node's colour and its label (``C*``, ``M*``, ``E*``) above them.
     """
     pid = "cm" + hashlib.sha1(seed.encode("utf-8")).hexdigest()[:8]
     if not nodes:
@@ -229,6 +240,16 @@ def render_svg(
             (pos[n][0] + size[n][0], pos[n][1] + size[n][1]),
         ]
         shapes.append(_node_element(n, roles[n], pos[n], size[n]))
+        if halo and n in halo:
+            colour, label = SUPER_NODE_COLOURS[halo[n]]
+            (cx, cy), (rx, ry) = pos[n], size[n]
+            shapes.append(
+                f"<g class='super-node'><ellipse cx='{cx:.1f}' cy='{cy:.1f}' rx='{rx + 5:.1f}' "
+                f"ry='{ry + 5:.1f}' fill='none' stroke='{colour}' stroke-width='3'/>"
+                f"<text x='{cx:.1f}' y='{cy - ry - 8:.1f}' text-anchor='middle' font-size='11' "
+                f"font-weight='bold' fill='{colour}' {_FONT}>{label}</text></g>"
+            )
+            extent.append((cx, cy - ry - 22))
     return _document(shapes, extent, pid, text)
 
 
@@ -277,3 +298,107 @@ def _document(shapes: list[str], extent: list[Point], pid: str, text: str) -> st
         f"viewBox='{x_min:.1f} {y_min:.1f} {width:.1f} {height:.1f}' role='img' "
         f"aria-label={_xml_attr('causal graph: ' + text)}>" + defs + "".join(shapes) + "</svg>"
     )
+
+
+def draw_matplotlib(
+    *,
+    nodes: Sequence[str],
+    roles: Mapping[str, tuple[str, ...]],
+    directed: Sequence[Edge],
+    bidirected: Sequence[Edge],
+    parents: Mapping[str, Sequence[str]],
+    order: Sequence[str],
+    halo: Mapping[str, str] | None = None,
+    ax: Any = None,
+    title: str | None = None,
+) -> Any:
+    """Draw a graph with matplotlib (same layout as the SVG) and return the ``Axes``.
+
+    Directed edges are solid arrows, latent confounders dashed curved double-headed arrows;
+    nodes are coloured by role, and the nodes in ``halo`` get a ring of their super-node's
+    colour (:data:`SUPER_NODE_COLOURS`), with a legend.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Ellipse, FancyArrowPatch
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(nodes)), 3.2))
+    if not nodes:
+        ax.set_axis_off()
+        return ax
+    pos, size = _layout(nodes, roles, parents, order)
+    for a, b in directed:
+        ax.add_patch(
+            FancyArrowPatch(
+                pos[a],
+                pos[b],
+                arrowstyle="-|>",
+                mutation_scale=14,
+                color="#333333",
+                shrinkA=24,
+                shrinkB=24,
+                lw=1.4,
+                zorder=1,
+            )
+        )
+    for a, b in bidirected:
+        ax.add_patch(
+            FancyArrowPatch(
+                pos[a],
+                pos[b],
+                arrowstyle="<|-|>",
+                mutation_scale=12,
+                color="#7a1f1f",
+                connectionstyle="arc3,rad=-0.35",
+                linestyle="--",
+                shrinkA=24,
+                shrinkB=24,
+                lw=1.3,
+                zorder=1,
+            )
+        )
+    for n in nodes:
+        fill, stroke = ROLE_COLOURS[roles[n][0]] if roles[n] else _NO_ROLE_COLOURS
+        (cx, cy), (rx, ry) = pos[n], size[n]
+        ax.add_patch(
+            Ellipse((cx, cy), 2 * rx, 2 * ry, facecolor=fill, edgecolor=stroke, lw=1.5, zorder=2)
+        )
+        if halo and n in halo:
+            colour, _ = SUPER_NODE_COLOURS[halo[n]]
+            ax.add_patch(
+                Ellipse(
+                    (cx, cy), 2 * rx + 12, 2 * ry + 12, fill=False, edgecolor=colour, lw=3, zorder=2
+                )
+            )
+        ax.text(cx, cy, n, ha="center", va="center", fontsize=11, zorder=3)
+    xs = [pos[n][0] for n in nodes]
+    ys = [pos[n][1] for n in nodes]
+    pad = 70.0
+    ax.set_xlim(min(xs) - pad, max(xs) + pad)
+    ax.set_ylim(max(ys) + pad + 30, min(ys) - pad - 30)  # y grows downwards, as in the SVG
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    if halo:
+        used = [k for k in SUPER_NODE_COLOURS if k in set(halo.values())]
+        handles = [
+            Line2D(
+                [],
+                [],
+                color=SUPER_NODE_COLOURS[k][0],
+                lw=3,
+                label=f"{SUPER_NODE_COLOURS[k][1]} ({k} super-node)",
+            )
+            for k in used
+        ]
+        ax.legend(
+            handles=handles,
+            loc="lower center",
+            bbox_to_anchor=(0.5, -0.18),
+            ncol=len(handles),
+            frameon=False,
+            fontsize=9,
+        )
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from causal_mixtures.exceptions import GraphSyntaxError
 from causal_mixtures.graph.core import CausalGraph
+from causal_mixtures.graph.identify import CRITERIA
 
 __all__ = ["GraphSpec", "list_graphs", "load_graph", "load_spec"]
 
@@ -27,7 +28,7 @@ _CHECKOUT_SPECS = _REPO_ROOT / "models"
 _SPECS_PACKAGE = "causal_mixtures._specs"
 
 _REQUIRED_KEYS = ("name", "title", "reference", "graph")
-_OPTIONAL_KEYS = ("estimand", "identifiable", "reason", "description")
+_OPTIONAL_KEYS = ("estimand", "identifiable", "reason", "description", "criterion")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class GraphSpec:
         For an unidentifiable graph, (part of) the expected error message; else empty.
     description : str
         A longer explanation; may be empty.
+    criterion : str
+        The criterion expected to identify the graph (``"front_door"``,
+        ``"conditional_front_door"``, ``"back_door"``, ``"front_door_reducible"`` or
+        ``"none"``); empty when the spec does not say.
     path : pathlib.Path or importlib.resources.abc.Traversable or None
         The file the spec was read from.
     """
@@ -66,6 +71,7 @@ class GraphSpec:
     reason: str = ""
     description: str = ""
     path: Path | Traversable | None = None
+    criterion: str = ""
 
 
 def _specs_dir() -> Traversable:
@@ -238,9 +244,14 @@ def load_spec(name_or_path: str | os.PathLike[str]) -> GraphSpec:
             "estimand unless identifiable = false), e.g. "
             f'{missing[0]} = "..." (see docs/graphs.md)'
         )
-    for key in _REQUIRED_KEYS + ("estimand", "reason", "description"):
+    for key in _REQUIRED_KEYS + ("estimand", "reason", "description", "criterion"):
         if key in data and not isinstance(data[key], str):
             raise ValueError(f"the graph spec {where} has {key} = {data[key]!r}; expected a string")
+    if data.get("criterion", "") not in ("", *CRITERIA):
+        raise ValueError(
+            f"the graph spec {where} has criterion = {data['criterion']!r}; expected one of "
+            f"{', '.join(map(repr, CRITERIA))}"
+        )
     if not _looks_like_path(name_or_path) and data["name"] != name_or_path:
         raise ValueError(
             f"the graph spec file {path} is registered as {name_or_path!r} but its name key "
@@ -264,6 +275,7 @@ def load_spec(name_or_path: str | os.PathLike[str]) -> GraphSpec:
         reason=data.get("reason", "").strip(),
         description=" ".join(data.get("description", "").split()),
         path=path,
+        criterion=data.get("criterion", ""),
     )
 
 

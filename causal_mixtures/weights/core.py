@@ -379,6 +379,19 @@ def causal_weights(
 
     g = resolve_graph(graph)
     estimand = identify(g)
+    if estimand.reduction is not None and mechanism is None:
+        # The roles were found by the front-door reduction: say which columns it needs.
+        raise ValueError(
+            f"mechanism is required: the graph is front-door reducible and its estimand uses "
+            f"the mechanism super-node {', '.join(estimand.mechanisms)}; pass their columns, "
+            "in this order, as mechanism=..."
+            + (
+                f" (and {', '.join(estimand.covariates)} as covariates=...)"
+                if estimand.covariates
+                else ""
+            )
+            + "."
+        )
     y_arr = as_cause(y) if y is not None else None
     if y_arr is None:
         raise ValueError("y (the cause) is required; got None.")
