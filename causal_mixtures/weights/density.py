@@ -65,6 +65,9 @@ def unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of a 2-D array and the index of each row among them, for any dtype
     (``np.unique(axis=0)`` refuses object arrays: strings, mixed labels)."""
     if rows.dtype.kind != "O":
+        if rows.shape[1] == 1:  # one column: a plain sort (axis=0 sorts structured rows)
+            levels, codes = np.unique(rows[:, 0], return_inverse=True)
+            return levels.reshape(-1, 1), codes.reshape(-1)
         levels, codes = np.unique(rows, axis=0, return_inverse=True)
         return levels, codes.reshape(-1)
     keys = [tuple(r) for r in rows.tolist()]

@@ -86,8 +86,10 @@ def cause_overlap(
     k = len(strata)
     counts = np.bincount(codes, minlength=k)
     expected = counts / len(y)
-    share = np.zeros((k, values.shape[1]))
-    np.add.at(share, codes, values)
+    share = np.stack(
+        [np.bincount(codes, weights=values[:, j], minlength=k) for j in range(values.shape[1])],
+        axis=1,
+    )
     ratio = share / expected[:, None]
     se = np.sqrt(expected[:, None] * (1.0 - expected[:, None]) / np.maximum(ess[None, :], 1.0))
     with np.errstate(divide="ignore", invalid="ignore"):
