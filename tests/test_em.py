@@ -176,6 +176,30 @@ def test_initial_m_step_equals_the_broadcast_formula_without_its_memory() -> Non
     torch.testing.assert_close(got.covariances, cov, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("ct", COV_TYPES)
+def test_initial_m_step_from_labels_equals_one_hot_responsibilities(
+    monkeypatch, ct: str
+) -> None:
+    """params_from_labels (chunked, centred) equals the M-step from one-hot
+    responsibilities, also with rows far from the origin and chunks smaller than n."""
+    import causal_mixtures.mixture.em as em
+
+    gen = torch.Generator().manual_seed(1)
+    B, n, K, d = 2, 3000, 4, 3
+    X = 1e3 + torch.randn(n, d, dtype=torch.float64, generator=gen)
+    W = torch.rand(B, n, dtype=torch.float64, generator=gen)
+    W = W / W.sum(-1, keepdim=True)
+    labels = torch.randint(0, K, (B, n), generator=gen)
+    resp = torch.nn.functional.one_hot(labels, K).to(torch.float64)
+    want = em.params_from_responsibilities(X, W, resp, 1e-6, ct)
+    monkeypatch.setattr(em, "chunk_size", lambda *a: 256)
+    got = em.params_from_labels(X, W, labels, K, 1e-6, ct)
+    torch.testing.assert_close(got.weights, want.weights, rtol=0, atol=1e-14)
+    torch.testing.assert_close(got.means, want.means, rtol=0, atol=1e-10)
+    # The one-hot path's raw moments lose ~1e-7 to cancellation at |x| = 1e3.
+    torch.testing.assert_close(got.covariances, want.covariances, rtol=0, atol=1e-6)
+
+
 def test_kmeans_start_on_a_weighted_subsample_above_kmeans_rows(monkeypatch) -> None:
     """Above KMEANS_ROWS the k-means start runs on rows drawn with probability w and every
     row takes its nearest centre; on three separated blobs the EM from it reaches the same

@@ -86,10 +86,18 @@ class Standardization:
         Wn = W / W.sum(1, keepdims=True)
         t = Wn.sum(0) / Wn.shape[0]
         shift = t @ X
-        var = float(np.mean(t @ (X - shift) ** 2))
-        scale = math.sqrt(var) if var > 0 and math.isfinite(var) else 1.0
         means = Wn @ X  # (n_do, d)
-        var_j = np.mean(Wn @ (X * X) - means * means, axis=1) / scale**2
+        # Centred second moments by chunks of rows (no (n, d) temporaries).
+        sq_t, sq_j = np.zeros(X.shape[1]), np.zeros((W.shape[0], X.shape[1]))
+        step = max(1, 2**20 // max(X.shape[1], 1))
+        for s in range(0, len(X), step):
+            c = X[s : s + step] - shift
+            c *= c
+            sq_t += t[s : s + step] @ c
+            sq_j += Wn[:, s : s + step] @ c
+        var = float(np.mean(sq_t))
+        scale = math.sqrt(var) if var > 0 and math.isfinite(var) else 1.0
+        var_j = np.mean(sq_j - (means - shift) ** 2, axis=1) / scale**2
         var_j = np.where(np.isfinite(var_j) & (var_j > 0), var_j, 1.0)
         return cls(shift, scale, var_j)
 
@@ -103,7 +111,9 @@ class Standardization:
         return reg.repeat(n_init)
 
     def data(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.shift) / self.scale
+        out = X - self.shift
+        out /= self.scale
+        return out
 
     def means(self, means: Any) -> np.ndarray:
         """User means in the fit's coordinates."""
@@ -218,7 +228,7 @@ def fit_em_k(
             progress.set_postfix(K=k, objective=f"{float(objective.mean()):.4f}")
 
     res = weighted_em(
-        Xt, Wt.repeat(n_init, 1), init, reg_covar=std.reg_covar(est.reg_covar, n_init, Xt),
+        Xt, Wt if n_init == 1 else Wt.repeat(n_init, 1), init, reg_covar=std.reg_covar(est.reg_covar, n_init, Xt),
         tol=est.tol,
         max_iter=est.max_iter, callback=callback,
     )

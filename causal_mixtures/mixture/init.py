@@ -8,13 +8,12 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.cluster import KMeans, kmeans_plusplus
-from sklearn.metrics import pairwise_distances_argmin
 
 from causal_mixtures._random import derive_seed
-from causal_mixtures.mixture.em import params_from_responsibilities
+from causal_mixtures.mixture.em import params_from_labels
 from causal_mixtures.mixture.params import Mixture
 
-__all__ = ["INIT_PARAMS", "KMEANS_ROWS", "initial_mixture"]
+__all__ = ["INIT_PARAMS", "KMEANS_ROWS", "initial_mixture", "nearest_centre"]
 
 INIT_PARAMS = ("kmeans", "k-means++", "random_from_data")
 
@@ -26,6 +25,22 @@ INIT_PARAMS = ("kmeans", "k-means++", "random_from_data")
 KMEANS_ROWS = 100_000
 
 
+#: Rows per block when every row takes its nearest centre.
+_NEAREST_ROWS = 65_536
+
+
+def nearest_centre(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Index of each row's nearest centre (Euclidean; ties to the lower index), by blocks of
+    rows: scikit-learn's ``pairwise_distances_argmin`` sizes its blocks by a 1 GiB working
+    memory, i.e. all 1e6 rows at once for 10 centres (80 MB)."""
+    cc = (centres * centres).sum(1)
+    out = np.empty(len(X), dtype=np.int64)
+    for s in range(0, len(X), _NEAREST_ROWS):
+        block = X[s : s + _NEAREST_ROWS]
+        out[s : s + _NEAREST_ROWS] = (cc - 2.0 * block @ centres.T).argmin(1)
+    return out
+
+
 def _kmeans_labels(X: np.ndarray, w: np.ndarray, k: int, seed: int) -> np.ndarray:
     n = len(X)
     if n > KMEANS_ROWS:
@@ -33,7 +48,7 @@ def _kmeans_labels(X: np.ndarray, w: np.ndarray, k: int, seed: int) -> np.ndarra
                                                  p=w / w.sum())
         if len(np.unique(sub)) >= 2 * k:  # else the weight sits on a few rows: use them all
             km = KMeans(k, n_init=1, random_state=seed).fit(X[sub])
-            return pairwise_distances_argmin(X, km.cluster_centers_)
+            return nearest_centre(X, km.cluster_centers_)
     return KMeans(k, n_init=1, random_state=seed).fit(X, sample_weight=w).labels_
 
 
@@ -111,11 +126,12 @@ def initial_mixture(
                         idx = rng.choice(n, size=k, replace=False, p=w / w.sum())
                         centres = X[idx]
                     # Chunked: no (n, k, d) array of differences.
-                    lab = pairwise_distances_argmin(X, centres)
+                    lab = nearest_centre(X, centres)
                 labels[r * n_do + j] = lab
-        resp = torch.nn.functional.one_hot(torch.as_tensor(labels, device=device), k).to(dtype)
-        Wt = torch.tensor(W, dtype=dtype, device=device).repeat(n_init, 1)
-        params = params_from_responsibilities(Xt, Wt / Wt.sum(-1, keepdim=True), resp, reg_covar, ct)
+        Wt = torch.tensor(W, dtype=dtype, device=device)
+        Wt /= Wt.sum(-1, keepdim=True)
+        params = params_from_labels(Xt, Wt if n_init == 1 else Wt.repeat(n_init, 1),
+                                    torch.as_tensor(labels, device=device), k, reg_covar, ct)
     tail_cov = {"full": (k, d, d), "diag": (k, d), "spherical": (k,)}[ct]
     weights = params.weights if params is not None else None
     means = params.means if params is not None else None
