@@ -185,7 +185,7 @@ def test_bench_pipeline_smoke(tmp_path) -> None:
 
     out = tmp_path / "bench_pipeline.json"
     cmd = [sys.executable, str(BENCH_DIR / "bench_pipeline.py"), "--sizes", "3000", "--dims",
-           "2", "--iters", "2", "--out", str(out), "--no-docs"]
+           "2", "--iters", "2", "--memory-sizes", "5000", "--out", str(out), "--no-docs"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     row = json.loads(out.read_text())["rows"][0]
@@ -193,3 +193,6 @@ def test_bench_pipeline_smoke(tmp_path) -> None:
     assert row["ratio"] == pytest.approx(row["ours"]["cpu_s"] / row["sklearn"]["cpu_s"])
     assert set(row["ours"]["stages_s"]) == {"weights", "strategy", "kmeans", "em", "other"}
     assert row["ours"]["n_iter"] == [2, 2] and row["sklearn"]["n_iter"] == [2]
+    mem = json.loads(out.read_text())["memory"][0]
+    assert mem["n"] == 5000 and mem["peak_mib"] >= 0 and mem["ratio"] == pytest.approx(
+        mem["peak_mib"] / mem["data_mib"])
