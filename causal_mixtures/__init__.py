@@ -56,6 +56,7 @@ _LAZY = {
     "ConditionalDensity": "causal_mixtures.weights.density",
     "pareto_khat": "causal_mixtures.weights.psis",
     "psis_smooth": "causal_mixtures.weights.psis",
+    "threads": "causal_mixtures._threads",
 }
 _LAZY_MODULES = {
     "datasets": "causal_mixtures.simulate.datasets",
@@ -126,5 +127,6 @@ __all__ = [
     "plot_weights",
     "plugin",
     "psis_smooth",
+    "threads",
     "to_inference_data",
 ]

@@ -14,7 +14,7 @@ import pytest
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "causal_mixtures"
 #: The flow: a folder may import itself, the folders before it and the shared top level.
 ORDER = ["graph", "weights", "mixture", "diagnostics", "estimators", "simulate", "cli"]
-TOP_LEVEL = {"_validation", "_random", "exceptions"}
+TOP_LEVEL = {"_validation", "_random", "_threads", "exceptions"}
 MAX_LINES = 700
 
 

@@ -596,3 +596,19 @@ def test_threads_option_limits_torch_and_blas_and_restores_them(capsys) -> None:
     assert main(["demo", "--threads", "0"]) == 2
     assert main(["deconfound", "--help"]) == 0
     assert "--threads" in capsys.readouterr().out
+
+
+def test_threads_context_manager_sets_and_restores_and_checks_its_argument() -> None:
+    import torch
+    from threadpoolctl import threadpool_info
+
+    import causal_mixtures as cm
+
+    before = torch.get_num_threads()
+    with cm.threads(1):
+        assert torch.get_num_threads() == 1
+        assert {p["num_threads"] for p in threadpool_info()} == {1}
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
+        with cm.threads(0):
+            pass

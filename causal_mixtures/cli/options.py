@@ -6,8 +6,7 @@ Nothing here imports torch, pyro or the estimators, so building the parser stays
 from __future__ import annotations
 
 import argparse
-import contextlib
-from collections.abc import Iterator
+from typing import Any
 
 from causal_mixtures.cli.errors import CLIError
 
@@ -31,21 +30,14 @@ THREADS_HELP = (
 )
 
 
-@contextlib.contextmanager
-def thread_limit(n: int) -> Iterator[None]:
-    """``--threads``: limit torch's intra-op threads and the BLAS/OpenMP thread pools to
-    ``n`` while a command runs, and restore them after (the library itself never changes
-    thread counts; the command line is an application and may)."""
-    import torch
-    from threadpoolctl import threadpool_limits
+def thread_limit(n: int) -> Any:
+    """``--threads``: the library's :func:`causal_mixtures.threads` around a command (the
+    library itself never changes thread counts; the command line is an application and
+    may)."""
+    from causal_mixtures._threads import threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with threadpool_limits(limits=n):
-            yield
-    finally:
-        torch.set_num_threads(before)
+    return threads(n)
+
 
 # The names accepted by ``density=`` (causal_mixtures.weights.density.DENSITIES, which
 # imports torch): spelled out here so that ``--help`` does not import it; a test keeps the two
