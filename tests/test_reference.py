@@ -115,3 +115,24 @@ def test_many_features_keep_variances_only() -> None:
 def test_bad_shapes() -> None:
     with pytest.raises(ValueError, match="one row per row of X"):
         weighted_reference(np.zeros((5, 1)), np.ones((4, 1)), [0])
+
+
+def test_reference_quantiles_from_a_row_subsample_above_quantile_rows(monkeypatch) -> None:
+    """Above QUANTILE_ROWS rows the quantiles (and the CDF at them) come from evenly spaced
+    rows; the moments still from every row. With 4 000 of 40 000 rows the quantiles of a
+    normal sample move by less than 4 binomial standard errors in CDF."""
+    from scipy.stats import norm
+
+    import causal_mixtures.diagnostics.reference as ref
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40_000, 2))
+    W = rng.exponential(size=(40_000, 2))
+    full = ref.weighted_reference(X, W, [0, 1])
+    monkeypatch.setattr(ref, "QUANTILE_ROWS", 4000)
+    sub = ref.weighted_reference(X, W, [0, 1])
+    np.testing.assert_array_equal(sub.mean, full.mean)
+    np.testing.assert_array_equal(sub.sd, full.sd)
+    p = np.asarray(ref.PPC_PROBS)
+    se = np.sqrt(p * (1 - p) / 4000 * 2)  # Kish ESS of Exponential weights is about n / 2
+    assert np.all(np.abs(norm.cdf(sub.quantiles) - norm.cdf(full.quantiles)) < 4 * se)
