@@ -102,9 +102,13 @@ def test_unknown_graph_lists_known(data):
 
 
 def test_graph_missing_role(data):
+    # Only the cause and the effect declared: the front door's mechanism Z is found (graph
+    # reducibility), so the fit needs Z's data and says so when it is missing.
     g = cm.CausalGraph.from_string("Y [cause]; X [effect]; Y -> Z -> X; Y <-> X")
+    assert cm.identify(g).mechanisms == ("Z",)
     with pytest.raises((cm.NotIdentifiableError, ValueError), match="mechanism"):
-        fit(data, est={"graph": g})
+        fit(data, est={"graph": g}, mechanism=None)
+    assert fit(data, est={"graph": g}).causal_weights_.estimand.mechanisms == ("Z",)
 
 
 def test_missing_mechanism_data(data):

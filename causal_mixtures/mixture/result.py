@@ -9,7 +9,7 @@ import torch
 
 from causal_mixtures.mixture.params import Mixture
 
-__all__ = ["FitResult", "replace_members", "weighted_objective"]
+__all__ = ["FitResult", "replace_members", "result_in_float64", "weighted_objective"]
 
 
 @dataclass
@@ -54,6 +54,19 @@ class FitResult:
             self.mixture.select(index), self.lower_bound[index], self.converged[index],
             self.n_iter[index], history, posterior, dict(self.info),
         )
+
+
+def result_in_float64(res: FitResult) -> FitResult:
+    """``res`` with its parameters and objectives in float64 (a float32 fit's result, for
+    the estimator's attributes and everything computed from them)."""
+    if res.lower_bound.dtype == torch.float64:
+        return res
+
+    def f64(mix: Mixture | None) -> Mixture | None:
+        return None if mix is None else mix._map(lambda a: a.to(torch.float64))
+
+    return FitResult(f64(res.mixture), res.lower_bound.double(), res.converged, res.n_iter,
+                     res.history.double(), f64(res.posterior), dict(res.info))
 
 
 def replace_members(res: FitResult, index: list[int], other: FitResult) -> FitResult:
