@@ -6,7 +6,7 @@ Details: ``docs/inference.md``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -26,16 +26,30 @@ __all__ = ["params_from_labels", "params_from_responsibilities", "weighted_em"]
 def _sufficient_statistics(
     X: torch.Tensor, W: torch.Tensor, params: Mixture
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One pass: objective at ``params`` and the weighted statistics for the next M-step.
+    """One pass over in-memory rows: :func:`statistics` of their chunks."""
+    n, d = X.shape
+    step = chunk_size(n, params.weights.shape[0], params.weights.shape[1], d,
+                      params.covariance_type)
+    return statistics(((X[s : s + step], W[:, s : s + step]) for s in range(0, n, step)),
+                      params)
+
+
+def statistics(
+    chunks: Iterable[tuple[torch.Tensor, torch.Tensor]], params: Mixture
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One pass: objective at ``params`` and the weighted statistics for the next M-step,
+    summed over ``chunks`` of (rows (c, d), weights (B, c)); the rows centred by the caller.
 
     Per chunk of rows the E-step of all ``B·K`` components is one matrix product
-    (:class:`~causal_mixtures.mixture.params.LogProbKernel`) and the M-step statistics are batched products ``(r ⊙ X)ᵀ X``.
+    (:class:`~causal_mixtures.mixture.params.LogProbKernel`) and the M-step statistics are
+    batched products ``(r ⊙ X)ᵀ X``. Sums over chunks, so any split of the rows (in memory,
+    streamed from disk, or sharded over processes and all-reduced) gives the same
+    statistics to rounding.
     """
-    n, d = X.shape
     b, k = params.weights.shape
+    d = params.n_features
+    dtype, device = params.means.dtype, params.means.device
     ct = params.covariance_type
-    step = chunk_size(n, b, k, d, ct)
-    dtype, device = X.dtype, X.device
     quadratic = ct == "full" and d <= QUADRATIC_MAX_D
     # The rows are centred by weighted_em: the quadratic features of the rows themselves
     # serve the E-step (expanded about zero) and the second moments.
@@ -52,8 +66,7 @@ def _sufficient_statistics(
         # Small d: the E-step and Σ r [1, x, x_i x_j] from one feature matrix per chunk
         # (no (B, K, c, d) temporary).
         i, j = torch.triu_indices(d, d, device=device)
-        for s in range(0, n, step):
-            xc, wc = X[s : s + step], W[:, s : s + step]
+        for xc, wc in chunks:
             phi = quadratic_features(xc)
             wlp = kernel(xc, phi)
             norm = torch.logsumexp(wlp, -1)
@@ -66,9 +79,7 @@ def _sufficient_statistics(
             s2[..., i, j] += stats[..., d:]
         s2[..., j, i] = s2[..., i, j]
         return objective, nk, s1, s2
-    for s in range(0, n, step):
-        xc = X[s : s + step]
-        wc = W[:, s : s + step]  # (B, c)
+    for xc, wc in chunks:
         wlp = kernel(xc)  # (B, c, K)
         norm = torch.logsumexp(wlp, -1)  # (B, c)
         # Zero-weight rows contribute nothing, even where their density underflows.
@@ -286,16 +297,33 @@ def weighted_em(
         Xc = X
     else:
         Xc = X - shift
+
+    def one_pass(params: Mixture, idx: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        return _sufficient_statistics(Xc, W if idx is None else W[idx], params)
+
+    return _em_loop(one_pass, init, shift, b=W.shape[0], reg_covar=reg_covar, tol=tol,
+                    max_iter=max_iter, callback=callback, dropped=dropped)
+
+
+def _em_loop(
+    one_pass: Callable[[Mixture, torch.Tensor | None], tuple[torch.Tensor, ...]],
+    init: Mixture, shift: torch.Tensor, *, b: int, reg_covar: float | torch.Tensor,
+    tol: float, max_iter: int, callback: Callable[[int, torch.Tensor], None] | None,
+    dropped: torch.Tensor | None,
+) -> FitResult:
+    """The EM iterations, whatever holds the rows: ``one_pass(params, idx)`` returns the
+    objective and statistics of the members ``idx`` (all for ``None``) at ``params``, on
+    rows centred by ``shift``."""
     params = _shift_params(init, -shift)
-    b = W.shape[0]
-    converged = torch.zeros(b, dtype=torch.bool, device=X.device)
-    n_iter = torch.zeros(b, dtype=torch.long, device=X.device)
-    prev = torch.full((b,), -math.inf, dtype=X.dtype, device=X.device)
+    device, dtype = init.means.device, init.means.dtype
+    converged = torch.zeros(b, dtype=torch.bool, device=device)
+    n_iter = torch.zeros(b, dtype=torch.long, device=device)
+    prev = torch.full((b,), -math.inf, dtype=dtype, device=device)
     history: list[torch.Tensor] = []
     for it in range(1, max_iter + 1):
         active = ~converged
         if bool(active.all()):
-            objective, nk, s1, s2 = _sufficient_statistics(Xc, W, params)
+            objective, nk, s1, s2 = one_pass(params, None)
             new = _m_step(nk, s1, s2, reg_covar, init.covariance_type)
             if dropped is not None:
                 new = _hold_dropped(new, params, dropped)
@@ -305,7 +333,7 @@ def weighted_em(
             # cost the sum of their iterations, not twice the larger).
             idx = active.nonzero().squeeze(-1)
             sub = _take(params, idx)
-            obj_a, nk, s1, s2 = _sufficient_statistics(Xc, W[idx], sub)
+            obj_a, nk, s1, s2 = one_pass(sub, idx)
             reg = reg_covar[idx] if isinstance(reg_covar, torch.Tensor) else reg_covar
             new = _m_step(nk, s1, s2, reg, init.covariance_type)
             if dropped is not None:
@@ -323,8 +351,7 @@ def weighted_em(
             callback(it, history[-1])
         if bool(converged.all()):
             break
-    final = params.log_prob(Xc)
-    lower_bound = torch.where(W > 0, W * final, torch.zeros_like(final)).sum(-1)
+    lower_bound = one_pass(params, None)[0]  # the weighted log-likelihood at the result
     return FitResult(
         _shift_params(params, shift), lower_bound, converged, n_iter, torch.stack(history)
     )
