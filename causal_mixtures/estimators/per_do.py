@@ -111,7 +111,8 @@ def components_per_do(
         for e in np.asarray(ess, dtype=float)
     ]
     return [
-        int(max(1, min(np.floor(b / float(m.group(2))), c))) for b, c in zip(base, cap, strict=True)
+        int(max(1, min(np.floor(b / float(m.group(2)) + 1e-9), c)))
+        for b, c in zip(base, cap, strict=True)
     ]
 
 
