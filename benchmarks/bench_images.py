@@ -11,7 +11,7 @@ training set:
   (separates the class imbalance from the confounding);
 * **causal bootstrap**: ``CausalBootstrap`` resampling of the observed images with the
   front-door weights (mask embedded by 8 principal components, classifier weights);
-* **CW-GMM**: ``CausalGaussianMixture(representation=PCA(...), n_components="n/5",
+* **CW-GMM**: ``CausalGaussianMixture(representation=PCA(512), n_components="n/20",
   covariance_type="diag")``: mixtures fitted in the PCA space, draws mapped back and clipped;
 * **plug-in** (``strategy="plugin"``) where it applies: it needs a mixture regression of the
   representation on (class, embedded mask); tried at the benchmark's size and reported as
@@ -58,7 +58,7 @@ LABELS = {
     "classical": "classical (confounded images)",
     "classical_weighted": "classical, class-weighted loss",
     "bootstrap": "causal bootstrap",
-    "cwgmm": "CW-GMM in PCA({pca}), K = n/5 per class, diag",
+    "cwgmm": "CW-GMM in PCA({pca}), K = {k_rule} per class, diag",
     "plugin": "plug-in front door (PCA space)",
     "oracle": "oracle (images simulated under do(y))",
 }
@@ -151,7 +151,7 @@ def gate(model: Any) -> dict:
 
 
 # =============================================================================== deconfounding
-def deconfound(method: str, d: Any, seed: int, pca: int, plugin_limit: float) -> dict:
+def deconfound(method: str, d: Any, seed: int, pca: int, k_rule: str) -> dict:
     """One deconfounding step (fit and draw), timed, its peak memory measured; runs in a
     forked child (:func:`_common.run_forked`) so the peak is its own."""
     from sklearn.decomposition import PCA
@@ -162,7 +162,7 @@ def deconfound(method: str, d: Any, seed: int, pca: int, plugin_limit: float) ->
         if method == "bootstrap":
             return cm.CausalBootstrap(random_state=seed, positivity="warn")
         return cm.CausalGaussianMixture(
-            n_components="n/5",
+            n_components=k_rule,
             covariance_type="diag",
             random_state=seed,
             representation=PCA(n_components=pca, svd_solver="randomized", random_state=seed),
@@ -216,6 +216,7 @@ def run_seed(
     n_test: int,
     epochs: int,
     pca: int,
+    k_rule: str,
     plugin: bool,
     plugin_limit: float,
     keep_samples: bool,
@@ -253,7 +254,7 @@ def run_seed(
                 d,
                 seed,
                 pca,
-                plugin_limit,
+                k_rule,
                 timeout=plugin_limit if method == "plugin" else None,
             )
         except Exception as exc:  # noqa: BLE001 - recorded in the table (plug-in: timeout)
@@ -358,7 +359,7 @@ def render_markdown(result: dict, img_prefix: str | None = "img") -> str:
         e = s.get(method)
         if e is None:
             continue
-        label = LABELS[method].format(pca=st["pca"])
+        label = LABELS[method].format(pca=st["pca"], k_rule=st.get("k_rule", "n/20"))
         if e["n_ok"] == 0:
             rows.append([label, "not applicable: " + "; ".join(e["errors"])[:160]] + [""] * 7)
             continue
@@ -393,7 +394,7 @@ def render_markdown(result: dict, img_prefix: str | None = "img") -> str:
     if "k" in cw:
         parts.append(
             f"CW-GMM: {cw['n_representation_features']} PCA dimensions, K per class "
-            f'{cw["k"]} (seed 0; rule `n_components="n/5"`).'
+            f'{cw["k"]} (seed 0; rule `n_components="{st.get("k_rule")}"`).'
         )
     if result.get("goals"):
         parts.append(
@@ -459,7 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=None, help="training images (2400)")
     p.add_argument("--n-test", type=int, default=None, help="images per test set (1200)")
     p.add_argument("--epochs", type=int, default=None, help="CNN epochs (8)")
-    p.add_argument("--pca", type=int, default=64, help="PCA components of the CW-GMM (64)")
+    p.add_argument("--pca", type=int, default=512, help="PCA components of the CW-GMM (512)")
+    p.add_argument("--k-rule", default="n/20", help="n_components rule of the CW-GMM (n/20)")
     p.add_argument("--no-plugin", action="store_true", help="skip the plug-in")
     p.add_argument(
         "--plugin-limit",
@@ -505,6 +507,7 @@ def main(argv: list[str] | None = None) -> dict:
             "n_test": n_test,
             "epochs": epochs,
             "pca": args.pca,
+            "k_rule": args.k_rule,
             "plugin": plugin,
             "plugin_limit_s": args.plugin_limit,
         },
@@ -517,6 +520,7 @@ def main(argv: list[str] | None = None) -> dict:
             n_test=n_test,
             epochs=epochs,
             pca=args.pca,
+            k_rule=args.k_rule,
             plugin=plugin and seed == 0,
             plugin_limit=args.plugin_limit,
             keep_samples=seed == 0,
