@@ -254,3 +254,20 @@ def test_autoencoder_as_the_representation_of_a_mixture() -> None:
     assert not hasattr(ae, "encoder_")
     with pytest.raises(InvalidParameterError, match="'n_components'"):
         cm.Autoencoder(n_components=0).fit(X)
+
+
+def test_mechanism_learner_gates_and_predicts_through_a_representation() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _low_rank(2000, 30)
+    learner = cm.MechanismLearner(
+        LogisticRegression(max_iter=500),
+        resampler=cm.CausalGaussianMixture(
+            "unconfounded", n_components=1, representation=PCA(3), random_state=0
+        ),
+        check="raise",  # the gate runs on the representation's summaries, without X
+    )
+    learner.fit(X, y)
+    assert learner.n_features_in_ == 30
+    assert learner.diagnostics_.status in ("pass", "warn")
+    assert learner.score(X, y) > 0.8
