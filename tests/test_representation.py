@@ -271,3 +271,14 @@ def test_mechanism_learner_gates_and_predicts_through_a_representation() -> None
     assert learner.n_features_in_ == 30
     assert learner.diagnostics_.status in ("pass", "warn")
     assert learner.score(X, y) > 0.8
+
+
+def test_auto_strategy_takes_weighting_in_a_representation() -> None:
+    data = cm.datasets.make_head_ct(2400, n_test=30, random_state=0)
+    model = cm.CausalGaussianMixture(
+        n_components=1, covariance_type="diag", random_state=0,
+        representation=PCA(8, svd_solver="randomized", random_state=0),
+    )
+    model.fit(data.X, data.y, mechanism=data.mechanism)
+    assert model.strategy_ == "weighting"
+    assert "representation" in model.strategy_reason_

@@ -54,7 +54,11 @@ from causal_mixtures.estimators.sampling import (
     draw_posterior_datasets,
     observed_counts,
 )
-from causal_mixtures.estimators.strategy import resolve_strategy, store_strategy
+from causal_mixtures.estimators.strategy import (
+    StrategyChoice,
+    resolve_strategy,
+    store_strategy,
+)
 from causal_mixtures.exceptions import ConvergenceWarning
 from causal_mixtures.mixture.params import Mixture
 
@@ -183,6 +187,7 @@ class CausalGaussianMixture(BaseEstimator):
         draws back with ``inverse_transform``. ``"auto"``: ``PCA(n_components=0.95,
         svd_solver="full")`` when ``X`` has more than 256 columns (images), none otherwise
         (every fit of at most 256 columns is unchanged). ``None``: the columns as they are.
+        With a representation, ``strategy="auto"`` means weighting.
     mechanism_representation : "auto", None or transformer, default="auto"
         Embedding of a many-column mechanism (an image-valued ``z``, e.g. a lesion mask)
         before its density ``p(z | y)`` is estimated. ``"auto"``: the leading 8 principal
@@ -424,7 +429,14 @@ class CausalGaussianMixture(BaseEstimator):
             positivity=self.positivity,
         )
         device = resolve_device(self.device)
-        choice = resolve_strategy(self, X_arr, y_arr, mechanism, covariates, cw, weights)
+        if rep is not None and self.strategy == "auto":
+            # The plug-in's mixture regression of every representation dimension on (y, z)
+            # does not scale to images (docs/images.md): weighting, unless asked for.
+            choice = StrategyChoice("weighting", "weighting: the effect is fitted in a "
+                                    f"{X_arr.shape[1]}-dimensional representation, where "
+                                    "the plug-in's mixture regression does not scale")
+        else:
+            choice = resolve_strategy(self, X_arr, y_arr, mechanism, covariates, cw, weights)
         per_do = is_per_do(self.n_components)
         res, k, bic, grid_info, prior, plugin = (fit_per_do if per_do else fit_mixtures)(
             self, X_arr, y_arr, mechanism, cw, weights, device, covariates=covariates,

@@ -31,9 +31,9 @@ def observed_counts(y: np.ndarray | None, do_values: np.ndarray) -> np.ndarray |
     do values are not the classes of ``y``: a continuous cause's grid)."""
     if y is None:
         return None
-    vals = y.tolist()
-    counts = np.array([sum(1 for v in vals if v == d) for d in do_values.tolist()], dtype=np.int64)
-    return counts if counts.sum() == len(vals) else None
+    y = np.asarray(y)
+    counts = np.array([int(np.sum(y == d)) for d in do_values.tolist()], dtype=np.int64)
+    return counts if counts.sum() == len(y) else None
 
 
 def _largest_remainder(total: int, share: np.ndarray) -> np.ndarray:
