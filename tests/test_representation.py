@@ -144,8 +144,13 @@ def test_user_data_are_not_mutated_and_bad_representations_are_refused() -> None
         cm.CausalGaussianMixture("unconfounded", clip="yes").fit(X, y)
 
 
-def test_image_valued_mechanism_is_embedded_before_the_weights() -> None:
-    data = cm.datasets.make_head_ct(2400, n_test=30, random_state=0)
+@pytest.fixture(scope="module")
+def ct():
+    return cm.datasets.make_head_ct(2400, n_test=30, random_state=0)
+
+
+def test_image_valued_mechanism_is_embedded_before_the_weights(ct) -> None:
+    data = ct
     boot = cm.CausalBootstrap(random_state=0)
     Xn, yn = boot.fit_resample(data.X, data.y, mechanism=data.mechanism)
     assert isinstance(boot.mechanism_representation_, PCA)
@@ -273,8 +278,8 @@ def test_mechanism_learner_gates_and_predicts_through_a_representation() -> None
     assert learner.score(X, y) > 0.8
 
 
-def test_auto_strategy_takes_weighting_in_a_representation() -> None:
-    data = cm.datasets.make_head_ct(2400, n_test=30, random_state=0)
+def test_auto_strategy_takes_weighting_in_a_representation(ct) -> None:
+    data = ct
     model = cm.CausalGaussianMixture(
         n_components=1, covariance_type="diag", random_state=0,
         representation=PCA(8, svd_solver="randomized", random_state=0),
