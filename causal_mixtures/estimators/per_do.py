@@ -25,12 +25,12 @@ import torch
 from causal_mixtures._random import check_random_state
 from causal_mixtures.estimators.common import match_do
 from causal_mixtures.estimators.fitting import (
-    Standardization,
     fit_em,
     plugin_reference,
     plugin_rows,
     plugin_standardization,
 )
+from causal_mixtures.estimators.standardize import Standardization
 from causal_mixtures.mixture.degeneracy import Degeneracy, max_components, rows_per_component
 from causal_mixtures.mixture.params import Mixture
 from causal_mixtures.mixture.result import FitResult
