@@ -259,6 +259,10 @@ def test_autoencoder_as_the_representation_of_a_mixture() -> None:
     assert not hasattr(ae, "encoder_")
     with pytest.raises(InvalidParameterError, match="'n_components'"):
         cm.Autoencoder(n_components=0).fit(X)
+    with pytest.raises(InvalidParameterError, match="'hidden'"):
+        cm.Autoencoder(hidden=(0,)).fit(X)
+    linear = cm.Autoencoder(n_components=2, hidden=(), max_epochs=2, random_state=0).fit(X)
+    assert linear.transform(X).shape == (600, 2)
 
 
 def test_mechanism_learner_gates_and_predicts_through_a_representation() -> None:

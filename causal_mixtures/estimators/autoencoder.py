@@ -38,6 +38,16 @@ from causal_mixtures._validation import (
 __all__ = ["Autoencoder"]
 
 
+class _NoHiddenLayer:
+    """Constraint: an empty tuple or list (a linear autoencoder, no hidden layer)."""
+
+    def is_satisfied_by(self, v: Any) -> bool:
+        return isinstance(v, tuple | list) and len(v) == 0
+
+    def __str__(self) -> str:
+        return "an empty tuple (no hidden layer)"
+
+
 def _mlp(sizes: list[int]) -> torch.nn.Sequential:
     layers: list[torch.nn.Module] = []
     for i in range(len(sizes) - 1):
@@ -125,7 +135,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict[str, list[Any]] = {
         "n_components": [Interval("int", 1, None)],
-        "hidden": [SequenceOf(Interval("int", 1, None)), InstanceOf(tuple, "an empty tuple")],
+        "hidden": [SequenceOf(Interval("int", 1, None)), _NoHiddenLayer()],
         "max_epochs": [Interval("int", 1, None)],
         "batch_size": [Interval("int", 1, None)],
         "learning_rate": [Interval("real", 0, None, closed="neither")],
