@@ -285,7 +285,9 @@ def test_mechanism_learner_gates_and_predicts_through_a_representation() -> None
 def test_auto_strategy_takes_weighting_in_a_representation(ct) -> None:
     data = ct
     model = cm.CausalGaussianMixture(
-        n_components=1, covariance_type="diag", random_state=0,
+        n_components=1,
+        covariance_type="diag",
+        random_state=0,
         representation=PCA(8, svd_solver="randomized", random_state=0),
     )
     model.fit(data.X, data.y, mechanism=data.mechanism)

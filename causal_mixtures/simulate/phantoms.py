@@ -161,9 +161,7 @@ def lesion_masks(types: np.ndarray, size: int, rng: np.random.Generator) -> np.n
             zero = np.zeros(rows.size)
             m = _ellipse(
                 xx, yy, lerp(0, 0.25, 0.36, rows), lerp(1, 0.12, 0.26, rows), r1, r1, zero
-            ) | _ellipse(
-                xx, yy, lerp(4, 0.0, 0.1, rows), lerp(5, 0.3, 0.4, rows), r2, r2, zero
-            )
+            ) | _ellipse(xx, yy, lerp(4, 0.0, 0.1, rows), lerp(5, 0.3, 0.4, rows), r2, r2, zero)
         out[rows] = m
     return out
 
