@@ -30,6 +30,7 @@ _LAZY = {
     "plot_ppc": "causal_mixtures.diagnostics.plots",
     "plot_trace": "causal_mixtures.diagnostics.plots",
     "plot_weights": "causal_mixtures.diagnostics.plots",
+    "Autoencoder": "causal_mixtures.estimators",
     "CausalBootstrap": "causal_mixtures.estimators",
     "CausalGaussianMixture": "causal_mixtures.estimators",
     "MechanismLearner": "causal_mixtures.estimators",
@@ -52,6 +53,7 @@ _LAZY = {
     "load_spec": "causal_mixtures.graph.specs",
     "StructuralCausalModel": "causal_mixtures.simulate.scm",
     "CausalWeights": "causal_mixtures.weights.core",
+    "ClassifierDensity": "causal_mixtures.weights.classifier",
     "causal_weights": "causal_mixtures.weights.core",
     "ConditionalDensity": "causal_mixtures.weights.density",
     "pareto_khat": "causal_mixtures.weights.psis",
@@ -82,10 +84,12 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Autoencoder",
     "CausalBootstrap",
     "CausalGaussianMixture",
     "CausalGraph",
     "CausalWeights",
+    "ClassifierDensity",
     "ConditionalDensity",
     "ConvergenceWarning",
     "DegenerateFitError",

@@ -196,3 +196,27 @@ def test_bench_pipeline_smoke(tmp_path) -> None:
     mem = json.loads(out.read_text())["memory"][0]
     assert mem["n"] == 5000 and mem["peak_mib"] >= 0 and mem["ratio"] == pytest.approx(
         mem["peak_mib"] / mem["data_mib"])
+
+
+@pytest.mark.slow
+def test_bench_images_smoke(tmp_path) -> None:
+    """The head-CT benchmark runs end to end at a tiny size (numbers are not asserted: they
+    live in docs/benchmarks.md) and writes its JSON and its sample figure."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "bench_images.json"
+    cmd = [
+        sys.executable, str(BENCH_DIR / "bench_images.py"), "--quick", "--n", "400",
+        "--n-test", "60", "--epochs", "1", "--pca", "16", "--out", str(out), "--no-docs",
+        "--img-dir", str(tmp_path / "img"),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert {"name", "title", "command", "machine", "markdown", "summary"} <= set(result)
+    table = result["runs"][0]["table"]
+    assert {"classical", "classical_weighted", "oracle"} <= set(table)
+    for method in ("bootstrap", "cwgmm"):
+        assert "macro_f1_nc" in table[method] or "error" in table[method]
+    assert (tmp_path / "img" / "images_samples.png").is_file()

@@ -15,10 +15,15 @@ from causal_mixtures.estimators.common import (
     as_frame,
     check_fit_inputs,
     clear_fit,
-    draws_per_do,
     estimate_weights,
 )
 from causal_mixtures.estimators.gaussian_mixture import CausalGaussianMixture
+from causal_mixtures.estimators.representation import (
+    MECHANISM_CONSTRAINT,
+    embed_mechanism,
+    mechanism_density,
+)
+from causal_mixtures.estimators.sampling import CLASS_BALANCE, class_counts, observed_counts
 
 __all__ = ["CausalBootstrap"]
 
@@ -35,6 +40,13 @@ class CausalBootstrap(BaseEstimator):
     random_state : int, Generator or None, default=None
     positivity : {"raise", "warn"}, default="raise"
         As in :class:`CausalGaussianMixture`.
+    mechanism_representation : "auto", None or transformer, default="auto"
+        As in :class:`CausalGaussianMixture`: a many-column mechanism (more than 256
+        columns, e.g. a mask image) is embedded (8 principal components) before its density
+        is estimated.
+    class_balance : {"balanced", "observed"}, default="balanced"
+        Draws per do value when ``n_samples`` is not given: ``n // n_do`` each, or in the
+        proportions of the training classes.
 
     Attributes
     ----------
@@ -44,6 +56,8 @@ class CausalBootstrap(BaseEstimator):
         Source row of every resampled row, in output order.
     weighted_reference_ : WeightedReference
         The weighted summaries of the rows, for :func:`~causal_mixtures.diagnose`.
+    mechanism_representation_ : transformer or None
+    class_counts_ : ndarray of shape (n_do,) or None
     """
 
     def __init__(
@@ -54,12 +68,16 @@ class CausalBootstrap(BaseEstimator):
         weight_smoothing: str | None = None,
         random_state: RandomState = None,
         positivity: str = "raise",
+        mechanism_representation: Any = "auto",
+        class_balance: str = "balanced",
     ) -> None:
         self.graph = graph
         self.density = density
         self.weight_smoothing = weight_smoothing
         self.random_state = random_state
         self.positivity = positivity
+        self.mechanism_representation = mechanism_representation
+        self.class_balance = class_balance
 
     _parameter_constraints: dict[str, list[Any]] = {
         "graph": CausalGaussianMixture._parameter_constraints["graph"],
@@ -67,6 +85,8 @@ class CausalBootstrap(BaseEstimator):
         "weight_smoothing": [None, Options("psis")],
         "random_state": CausalGaussianMixture._parameter_constraints["random_state"],
         "positivity": CausalGaussianMixture._parameter_constraints["positivity"],
+        "mechanism_representation": MECHANISM_CONSTRAINT,
+        "class_balance": [Options(*CLASS_BALANCE)],
     }
 
     def fit_resample(
@@ -86,7 +106,8 @@ class CausalBootstrap(BaseEstimator):
         X, y, mechanism, covariates, do
             As in :meth:`CausalGaussianMixture.fit`.
         n_samples : int, sequence of int or None
-            Draws per intervention value; ``None`` means ``n_samples_in // n_do``.
+            Draws per intervention value; ``None`` means ``n_samples_in`` in all, split by
+            ``class_balance``.
 
         Returns
         -------
@@ -95,15 +116,20 @@ class CausalBootstrap(BaseEstimator):
         clear_fit(self)
         validate_params(self, self._parameter_constraints)
         X_arr, y_arr, _ = check_fit_inputs(X, y, None)
+        embedded = embed_mechanism(self.mechanism_representation, mechanism, self.random_state)
+        mechanism = embedded.values
+        density = mechanism_density(self.density, embedded, y_arr)
         cw = estimate_weights(
             self.graph, X_arr, y_arr, mechanism=mechanism, covariates=covariates, do=do,
-            weights=None, density=self.density, weight_smoothing=self.weight_smoothing,
+            weights=None, density=density, weight_smoothing=self.weight_smoothing,
             positivity=self.positivity,
         )
         self.causal_weights_ = cw
         self.do_values_ = np.asarray(cw.do_values)
         self.weighted_reference_ = weighted_reference(X_arr, cw.values, cw.do_values)
-        counts = draws_per_do(len(X_arr), n_samples, cw.n_do)
+        self.mechanism_representation_ = embedded.transformer
+        self.class_counts_ = observed_counts(y_arr, self.do_values_)
+        counts = class_counts(self, len(X_arr), n_samples)
         rng = check_random_state(self.random_state)
         idx = np.concatenate(
             [rng.choice(len(X_arr), size=int(m), p=cw.values[:, j]) for j, m in enumerate(counts)]

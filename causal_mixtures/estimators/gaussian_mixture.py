@@ -13,7 +13,6 @@ multiple unknown confounding through front-door causal bootstrapping. arXiv:2410
 
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Any
 
@@ -24,54 +23,46 @@ from sklearn.exceptions import NotFittedError
 
 from causal_mixtures._random import RandomState, check_random_state
 from causal_mixtures._validation import (
-    Boolean,
-    HasMethods,
-    InstanceOf,
-    Interval,
-    Options,
-    SequenceOf,
     as_2d_float,
     check_int,
     resolve_device,
-    validate_params,
 )
 from causal_mixtures.estimators.common import (
-    as_frame,
     check_feature_names,
     check_fit_inputs,
     clear_fit,
-    draws_per_do,
     estimate_weights,
     match_do,
     not_converged_message,
 )
+from causal_mixtures.estimators.constraints import CONSTRAINTS, HINTS, check_params
 from causal_mixtures.estimators.fitting import fit_mixtures, store_fit
-from causal_mixtures.estimators.strategy import STRATEGIES, resolve_strategy, store_strategy
-from causal_mixtures.exceptions import ConvergenceWarning
-from causal_mixtures.graph.core import CausalGraph
-from causal_mixtures.mixture.bayes import (
-    GUIDES,
-    WEIGHT_MASS,
-    posterior_predictive,
+from causal_mixtures.estimators.per_do import (
+    fit_per_do,
+    is_per_do,
 )
-from causal_mixtures.mixture.init import INIT_PARAMS
-from causal_mixtures.mixture.params import COVARIANCE_TYPES, Mixture
-from causal_mixtures.weights.adjustment import ADJUSTED_DENSITIES
-from causal_mixtures.weights.density import DENSITIES, ConditionalDensity
-from causal_mixtures.weights.overlap import POSITIVITY
+from causal_mixtures.estimators.representation import (
+    clip_bounds,
+    embed_mechanism,
+    fit_effect_representation,
+    mechanism_density,
+    to_original,
+)
+from causal_mixtures.estimators.sampling import (
+    class_counts,
+    draw_dataset,
+    draw_posterior_datasets,
+    observed_counts,
+)
+from causal_mixtures.estimators.strategy import (
+    StrategyChoice,
+    resolve_strategy,
+    store_strategy,
+)
+from causal_mixtures.exceptions import ConvergenceWarning
+from causal_mixtures.mixture.params import Mixture
 
 __all__ = ["CausalGaussianMixture"]
-
-INFERENCE = ("em", "svi", "bayes")
-SVI_INITS = ("em", "init_params")
-
-_ARRAY_LIKE = InstanceOf((np.ndarray, list, tuple, torch.Tensor), "an array-like")
-_RANDOM_STATE = [
-    None,
-    Interval("int", 0, None),
-    InstanceOf((np.random.Generator, np.random.RandomState), "a numpy Generator or RandomState"),
-]
-
 
 class CausalGaussianMixture(BaseEstimator):
     """Causally weighted Gaussian mixture (CW-GMM): one mixture ``q_y(x)`` per intervention
@@ -86,10 +77,14 @@ class CausalGaussianMixture(BaseEstimator):
     graph : str or CausalGraph, default="front_door"
         The assumed causal graph: a registered name (see :func:`~causal_mixtures.list_graphs`),
         a spec file path or a :class:`~causal_mixtures.CausalGraph`.
-    n_components : int or "auto", default=1
+    n_components : int, "auto", dict or str, default=1
         Components per mixture. ``"auto"`` chooses ``K`` by the weighted BIC (computed on the
         Kish effective sample size, summed over intervention values) among
-        ``n_components_range``.
+        ``n_components_range``. One K per intervention value (imbalanced classes,
+        :mod:`~causal_mixtures.estimators.per_do`): a dict ``{do value: K or "auto"}``
+        (``"auto"``: that do value's own BIC), or a rule ``"n/c"`` (``K = n_y // c`` from the
+        training rows of class ``y``) or ``"ess/c"`` (from the Kish ESS of its weights),
+        capped at what the effective rows support; EM only.
     covariance_type : {"full", "diag", "spherical"}, default="full"
     inference : {"em", "svi", "bayes"}, default="em"
         Fitting method; all three fit the same Pyro model
@@ -184,6 +179,32 @@ class CausalGaussianMixture(BaseEstimator):
         than EM for the same optimum), or from the ``init_params`` initialisation (an
         independent cross-check of EM; needs an int ``n_components``).
 
+    representation : "auto", None or transformer, default="auto"
+        The space the mixtures are fitted in (:mod:`~causal_mixtures.estimators.representation`):
+        any scikit-learn transformer with ``fit``, ``transform`` and ``inverse_transform``
+        (e.g. ``PCA``, or :class:`~causal_mixtures.Autoencoder` where PCA is not enough),
+        fitted on the training rows; ``sample``, ``resample`` and ``fit_resample`` map the
+        draws back with ``inverse_transform``. ``"auto"``: ``PCA(n_components=0.95,
+        svd_solver="full")`` when ``X`` has more than 256 columns (images), none otherwise
+        (every fit of at most 256 columns is unchanged). ``None``: the columns as they are.
+        With a representation, ``strategy="auto"`` means weighting.
+    mechanism_representation : "auto", None or transformer, default="auto"
+        Embedding of a many-column mechanism (an image-valued ``z``, e.g. a lesion mask)
+        before its density ``p(z | y)`` is estimated. ``"auto"``: the leading 8 principal
+        components when the mechanism has more than 256 columns, none otherwise. With an
+        embedded mechanism and a discrete cause, ``density="auto"`` means
+        :class:`~causal_mixtures.ClassifierDensity` (the weights from a classifier of ``y``
+        given the embedding).
+    clip : bool or "auto", default="auto"
+        Clip every draw, in the data's columns, to the range of the training rows (per
+        column). ``"auto"``: only when the draws come back through a representation.
+    class_balance : {"balanced", "observed"}, default="balanced"
+        Draws per intervention value when ``n_samples`` is not given (``fit_resample``,
+        ``resample``, ``posterior_datasets``): ``"balanced"``, ``n_rows // n_do`` each
+        (deconfounded classes are balanced, as a non-confounded test set with a uniform
+        cause); ``"observed"``, ``n_rows`` split in the proportions of the training classes
+        (the observed ``p(y)``; needs a discrete cause).
+
     Attributes
     ----------
     do_values_ : ndarray of shape (n_do,)
@@ -243,7 +264,23 @@ class CausalGaussianMixture(BaseEstimator):
         :func:`~causal_mixtures.diagnose` needs, so it runs without the data passed back.
     plugin_reference_ : WeightedReference
         ``strategy="plugin"``: the same for the plug-in draws the mixtures were fitted to.
-    n_components_ : int
+    n_components_ : int or ndarray of shape (n_do,)
+        The fitted K; with a K per do value (dict or rule ``n_components``) one per do
+        value, the mixtures of the smaller K padded with zero-weight components.
+    representation_ : transformer or None
+        The fitted effect representation; ``means_``, ``covariances_``, ``mixture()``,
+        ``weighted_reference_`` and the diagnostics are in its coordinates.
+    n_representation_features_ : int
+        Dimension of the space the mixtures are fitted in.
+    score_space_ : {"original", "representation"}
+        The space :meth:`score_samples` scores in.
+    mechanism_representation_ : transformer or None
+        The fitted mechanism embedding.
+    clip_range_ : tuple of ndarray or None
+        Per-column (min, max) of the training rows the draws are clipped to.
+    class_counts_ : ndarray of shape (n_do,) or None
+        Training rows per do value (a discrete cause), for ``class_balance="observed"``
+        and ``n_components="n/c"``.
     n_components_grid_, bic_grid_ : ndarray
         Candidates and their BIC (per intervention value) when ``n_components="auto"``.
     n_features_in_ : int
@@ -292,6 +329,10 @@ class CausalGaussianMixture(BaseEstimator):
         plugin_components: int | str = "auto",
         plugin_draws: int | None = None,
         positivity: str = "raise",
+        representation: Any = "auto",
+        mechanism_representation: Any = "auto",
+        clip: bool | str = "auto",
+        class_balance: str = "balanced",
     ) -> None:
         self.graph = graph
         self.n_components = n_components
@@ -322,48 +363,13 @@ class CausalGaussianMixture(BaseEstimator):
         self.plugin_components = plugin_components
         self.plugin_draws = plugin_draws
         self.positivity = positivity
+        self.representation = representation
+        self.mechanism_representation = mechanism_representation
+        self.clip = clip
+        self.class_balance = class_balance
 
-    # One table, checked at fit (scikit-learn's contract): any one constraint must hold.
-    _parameter_constraints: dict[str, list[Any]] = {
-        "graph": [None, InstanceOf((str, os.PathLike, CausalGraph), "a graph name, a path or a CausalGraph")],
-        "n_components": [Interval("int", 1, None), Options("auto")],
-        "covariance_type": [Options(*COVARIANCE_TYPES)],
-        "inference": [Options(*INFERENCE)],
-        "density": [
-            Options(*dict.fromkeys(DENSITIES + ADJUSTED_DENSITIES)),
-            InstanceOf(ConditionalDensity, "a ConditionalDensity"),
-            HasMethods("fit", "log_prob"),
-        ],
-        "weight_smoothing": [None, Options("psis")],
-        "tol": [Interval("real", 0, None)],
-        "reg_covar": [Interval("real", 0, None)],
-        "max_iter": [Interval("int", 1, None)],
-        "n_init": [Interval("int", 1, None)],
-        "init_params": [Options(*INIT_PARAMS)],
-        "weights_init": [None, _ARRAY_LIKE],
-        "means_init": [None, _ARRAY_LIKE],
-        "precisions_init": [None, _ARRAY_LIKE],
-        "n_components_range": [None, SequenceOf(Interval("int", 1, None))],
-        "random_state": _RANDOM_STATE,
-        "device": [InstanceOf((str, torch.device), "'cpu', 'cuda', 'cuda:N' or a torch.device")],
-        "verbose": [Boolean(), Interval("int", 0, None)],
-        "weight_mass": [None, Options(*WEIGHT_MASS)],
-        "n_steps": [Interval("int", 1, None)],
-        "learning_rate": [Interval("real", 0, None, closed="neither")],
-        "subsample_size": [None, Interval("int", 1, None)],
-        "n_posterior_draws": [Interval("int", 2, None)],
-        "guide": [Options(*GUIDES)],
-        "svi_init": [Options(*SVI_INITS)],
-        "strategy": [Options(*STRATEGIES)],
-        "plugin_components": [Interval("int", 1, None), Options("auto")],
-        "plugin_draws": [None, Interval("int", 1, None)],
-        "positivity": [Options(*POSITIVITY)],
-    }
-    _parameter_hints = {
-        "n_components": "Try n_components=3, or 'auto' to choose K by the weighted BIC.",
-        "n_components_range": "Try n_components_range=range(1, 11).",
-        "random_state": "Try random_state=0.",
-    }
+    _parameter_constraints = CONSTRAINTS
+    _parameter_hints = HINTS
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -373,17 +379,7 @@ class CausalGaussianMixture(BaseEstimator):
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
-        validate_params(self, self._parameter_constraints)
-        if self.strategy == "plugin" and self.inference != "em":
-            raise ValueError(
-                f"strategy='plugin' is fitted by EM only; got inference={self.inference!r}. "
-                "Use inference='em' or strategy='weighting'."
-            )
-        if self.guide == "nuts" and self.inference == "bayes" and self.subsample_size is not None:
-            raise ValueError(
-                "guide='nuts' uses every row at every step and cannot subsample; got "
-                f"subsample_size={self.subsample_size!r}. Use subsample_size=None, or an SVI guide."
-            )
+        check_params(self)
 
     # ------------------------------------------------------------------ fitting
 
@@ -422,21 +418,43 @@ class CausalGaussianMixture(BaseEstimator):
         """
         clear_fit(self)
         self._check_params()
-        X_arr, y_arr, names = check_fit_inputs(X, y, weights)
+        X_orig, y_arr, names = check_fit_inputs(X, y, weights)
+        rep, X_arr = fit_effect_representation(self.representation, X_orig, self.random_state)
+        embedded = embed_mechanism(self.mechanism_representation, mechanism, self.random_state)
+        mechanism = embedded.values
+        density = mechanism_density(self.density, embedded, y_arr)
         cw = estimate_weights(
             self.graph, X_arr, y_arr, mechanism=mechanism, covariates=covariates, do=do,
-            weights=weights, density=self.density, weight_smoothing=self.weight_smoothing,
+            weights=weights, density=density, weight_smoothing=self.weight_smoothing,
             positivity=self.positivity,
         )
         device = resolve_device(self.device)
-        choice = resolve_strategy(self, X_arr, y_arr, mechanism, covariates, cw, weights)
-        res, k, bic, grid_info, prior, plugin = fit_mixtures(
+        if rep is not None and self.strategy == "auto":
+            # The plug-in's mixture regression of every representation dimension on (y, z)
+            # does not scale to images (docs/images.md): weighting, unless asked for.
+            choice = StrategyChoice("weighting", "weighting: the effect is fitted in a "
+                                    f"{X_arr.shape[1]}-dimensional representation, where "
+                                    "the plug-in's mixture regression does not scale")
+        else:
+            choice = resolve_strategy(self, X_arr, y_arr, mechanism, covariates, cw, weights)
+        per_do = is_per_do(self.n_components)
+        res, k, bic, grid_info, prior, plugin = (fit_per_do if per_do else fit_mixtures)(
             self, X_arr, y_arr, mechanism, cw, weights, device, covariates=covariates,
             strategy=choice.strategy, sampler=choice.evidence.get("plugin"),
         )
-        store_fit(self, res, cw, k, bic, X_arr, names, prior, grid_info, plugin,
-                  reference=choice.evidence.get("weighted_reference"))
+        store_fit(self, res, cw, k, bic, X_arr, names, prior, None if per_do else grid_info,
+                  plugin, reference=choice.evidence.get("weighted_reference"))
+        if per_do and grid_info is not None:
+            self.n_components_grid_ = {v: g for v, (g, _) in grid_info.items()}
+            self.bic_grid_ = {v: b for v, (_, b) in grid_info.items()}
         store_strategy(self, choice, X_arr, y_arr, cw, covariates)
+        self.representation_ = rep
+        self.mechanism_representation_ = embedded.transformer
+        self.n_features_in_ = X_orig.shape[1]
+        self.n_representation_features_ = X_arr.shape[1]
+        self.score_space_ = "original" if rep is None else "representation"
+        self.clip_range_ = clip_bounds(self.clip, rep, X_orig)
+        self.class_counts_ = observed_counts(y_arr, self.do_values_)
         if not bool(res.converged.all()):
             warnings.warn(not_converged_message(self, res, cw), ConvergenceWarning, stacklevel=2)
         return self
@@ -484,18 +502,17 @@ class CausalGaussianMixture(BaseEstimator):
         self._check_fitted()
         return to_inference_data(self, X, y, **kwargs)
 
-    def score_samples(self, X: Any, *, do: Any) -> np.ndarray:
-        """Log-density ``log q(x | do(y))`` of each row of ``X`` under the mixture for ``do``.
+    def to_representation(self, X: Any) -> np.ndarray:
+        """``X`` (rows in the data's columns) in the space the mixtures are fitted in:
+        ``representation_.transform(X)``, or ``X`` itself without a representation.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        do : scalar
-            One of ``do_values_``.
 
         Returns
         -------
-        ndarray of shape (n_samples,)
+        ndarray of shape (n_samples, n_representation_features_)
         """
         self._check_fitted()
         check_feature_names(self, X)
@@ -505,6 +522,29 @@ class CausalGaussianMixture(BaseEstimator):
                 f"X has {X_arr.shape[1]} features, but the model was fitted with "
                 f"{self.n_features_in_}."
             )
+        rep = getattr(self, "representation_", None)
+        return X_arr if rep is None else np.asarray(rep.transform(X_arr), dtype=np.float64)
+
+    def score_samples(self, X: Any, *, do: Any) -> np.ndarray:
+        """Log-density ``log q(x | do(y))`` of each row of ``X`` under the mixture for ``do``.
+
+        With a representation (``score_space_ == "representation"``) the density is that of
+        the representation's coordinates ``T(x)``: for an orthonormal full-rank ``T`` (PCA
+        keeping every component, unwhitened) it equals the density of ``x``; for a reduced
+        one it is the density of the projection, not a density on the data's columns.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows in the data's columns (mapped into the representation here).
+        do : scalar
+            One of ``do_values_``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        X_arr = self.to_representation(X)
         j = match_do(do, self.do_values_)
         device = resolve_device(self.device)
         Xt = torch.tensor(X_arr, dtype=torch.float64, device=device)
@@ -530,13 +570,15 @@ class CausalGaussianMixture(BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples, n_features)
-            Rows in random order (not grouped by component).
+            Rows in random order (not grouped by component), in the data's columns (mapped
+            back through ``representation_`` and clipped to ``clip_range_`` where set).
         """
         self._check_fitted()
         n = check_int("n_samples", n_samples)
         j = match_do(do, self.do_values_)
         rng = check_random_state(self.random_state if random_state is None else random_state)
-        return self.mixture().sample(n, j, rng)
+        return to_original(self.representation_, self.mixture().sample(n, j, rng),
+                           self.clip_range_)
 
     def posterior_datasets(
         self, n_datasets: int, *, n_samples: Any = None, random_state: RandomState = None
@@ -553,8 +595,8 @@ class CausalGaussianMixture(BaseEstimator):
         n_datasets : int
             Number of datasets (at most the number of stored posterior draws).
         n_samples : int, sequence of int or None, default=None
-            Rows per intervention value in each dataset; ``None`` means
-            ``n_samples_in // n_do`` (balanced classes), as in :meth:`fit_resample`.
+            Rows per intervention value in each dataset; ``None`` follows ``class_balance``,
+            as in :meth:`fit_resample`.
         random_state : int, Generator or None, default=None
             Overrides the estimator's ``random_state`` for this call.
 
@@ -586,25 +628,9 @@ class CausalGaussianMixture(BaseEstimator):
                 "each dataset comes from a different draw. Refit with n_posterior_draws >= "
                 f"{n_datasets}."
             )
-        counts = draws_per_do(self.causal_weights_.n_samples, n_samples, len(self.do_values_))
+        counts = class_counts(self, self.causal_weights_.n_samples, n_samples)
         rng = check_random_state(self.random_state if random_state is None else random_state)
-        chosen = rng.choice(n_draws, size=n_datasets, replace=False)
-        obs = posterior_predictive(
-            posterior, self.prior_, chosen, int(counts.max()), rng, resolve_device(self.device)
-        )  # (n_datasets, n_do, m, d)
-        names = getattr(self, "feature_names_in_", None)
-        out = []
-        for i in range(n_datasets):
-            X_new = np.concatenate([obs[i, j, : int(c)] for j, c in enumerate(counts)], axis=0)
-            y_new = np.repeat(self.do_values_, counts)
-            order = rng.permutation(len(y_new))
-            X_new, y_new = X_new[order], y_new[order]
-            if names is not None:
-                import pandas as pd
-
-                X_new = pd.DataFrame(X_new, columns=list(names))
-            out.append((X_new, y_new))
-        return out
+        return draw_posterior_datasets(self, n_datasets, counts, rng, resolve_device(self.device))
 
     def fit_resample(
         self,
@@ -623,8 +649,8 @@ class CausalGaussianMixture(BaseEstimator):
         X, y, mechanism, covariates, do
             As in :meth:`fit`.
         n_samples : int, sequence of int or None, default=None
-            Draws per intervention value. ``None``: ``n_samples_in // n_do`` each (balanced
-            classes).
+            Draws per intervention value. ``None``: ``n_samples_in`` draws in all, split by
+            ``class_balance`` (default ``n_samples_in // n_do`` each: balanced classes).
 
         Returns
         -------
@@ -641,7 +667,8 @@ class CausalGaussianMixture(BaseEstimator):
         Parameters
         ----------
         n_samples : int, sequence of int or None
-            Draws per intervention value; ``None`` means ``n_rows // n_do``.
+            Draws per intervention value; ``None`` means ``n_rows`` in all, split by
+            ``class_balance``.
         n_rows : int, optional
             Number of training rows (default: the number of rows seen in ``fit``).
         template : DataFrame, optional
@@ -651,14 +678,8 @@ class CausalGaussianMixture(BaseEstimator):
         """
         self._check_fitted()
         n_rows = n_rows if n_rows is not None else self.causal_weights_.n_samples
-        counts = draws_per_do(n_rows, n_samples, len(self.do_values_))
+        counts = class_counts(self, n_rows, n_samples)
         rng = check_random_state(self.random_state if random_state is None else random_state)
-        mixture = self.mixture()
-        parts = [mixture.sample(int(m), j, rng) for j, m in enumerate(counts)]
-        X_new = np.concatenate(parts, axis=0)
-        y_new = np.repeat(self.do_values_, counts)
-        order = rng.permutation(len(y_new))
-        X_new, y_new = X_new[order], y_new[order]
-        return as_frame(template, X_new), y_new
+        return draw_dataset(self, counts, rng, template)
 
 

@@ -159,7 +159,10 @@ class MechanismLearner(MetaEstimatorMixin, BaseEstimator):
                 )
                 resampler = r
         self.resampler_ = resampler
-        self.diagnostics_ = check_fit(resampler, self.check, X, stacklevel=3)
+        # A resampler fitted in a representation checks itself on what it kept of its
+        # training rows (in that space); the rows in the data's columns would not match.
+        X_gate = X if getattr(resampler, "representation_", None) is None else None
+        self.diagnostics_ = check_fit(resampler, self.check, X_gate, stacklevel=3)
         self.estimators_ = [clone(self.estimator).fit(X_new, y_new) for X_new, y_new in datasets]
         self.estimator_ = self.estimators_[0]
         if hasattr(self.estimator_, "classes_"):

@@ -34,16 +34,19 @@ from causal_mixtures.simulate.common import (
     two_level,
 )
 from causal_mixtures.simulate.digits import background_digits_scm, make_background_digits
+from causal_mixtures.simulate.phantoms import head_ct_scm, make_head_ct
 
 __all__ = [
     "background_digits_scm",
     "classification_scm",
     "front_door_linear_scm",
+    "head_ct_scm",
     "make_background_digits",
     "make_classification_2d",
     "make_covariate_front_door",
     "make_front_door_binary",
     "make_front_door_linear",
+    "make_head_ct",
     "make_imbalanced_ring",
     "make_nonlinear_continuous",
     "make_regression_linear",
