@@ -267,3 +267,22 @@ def test_converged_do_values_are_not_recomputed(monkeypatch, blobs: np.ndarray) 
     assert m.n_iter_[0] != m.n_iter_[1]
     # One pass per iteration of the members still active, and one for the final objective.
     assert sum(sizes) == int(np.sum(m.n_iter_)) + 2
+
+
+def test_float32_em_matches_float64_and_returns_float64(blobs: np.ndarray) -> None:
+    """dtype="float32": the EM runs in single precision; the fit agrees with the float64
+    one to single-precision accuracy and its attributes are float64."""
+    rng = np.random.default_rng(0)
+    w = rng.exponential(size=(len(blobs), 2))
+    init = _init_kwargs(_sklearn_init(blobs, 3, "full"))
+    kw = dict(tol=1e-8, max_iter=200, **init)
+    a = cm.CausalGaussianMixture(None, 3, **kw).fit(blobs, weights=w)
+    b = cm.CausalGaussianMixture(None, 3, dtype="float32", **kw).fit(blobs, weights=w)
+    assert b.means_.dtype == np.float64 and b.lower_bound_.dtype == np.float64
+    sd = blobs.std(0)
+    assert np.max(np.abs(a.means_ - b.means_) / sd) < 1e-3
+    np.testing.assert_allclose(b.lower_bound_, a.lower_bound_, atol=1e-4)
+    with pytest.raises(ValueError, match="dtype='float32' applies to the EM fit"):
+        cm.CausalGaussianMixture(None, 3, dtype="float32", inference="svi").fit(blobs, weights=w)
+    with pytest.raises(cm.InvalidParameterError, match="dtype"):
+        cm.CausalGaussianMixture(None, 3, dtype="float16").fit(blobs, weights=w)

@@ -72,6 +72,7 @@ CONSTRAINTS: dict[str, list[Any]] = {
     "n_components_range": [None, SequenceOf(Interval("int", 1, None))],
     "random_state": RANDOM_STATE,
     "device": [InstanceOf((str, torch.device), "'cpu', 'cuda', 'cuda:N' or a torch.device")],
+    "dtype": [Options("float64", "float32")],
     "verbose": [Boolean(), Interval("int", 0, None)],
     "weight_mass": [None, Options(*WEIGHT_MASS)],
     "n_steps": [Interval("int", 1, None)],
@@ -110,6 +111,11 @@ def check_params(est: Any) -> None:
         raise ValueError(
             f"a K per intervention value (n_components={est.n_components!r}) is fitted by "
             f"EM only; got inference={est.inference!r}. Use inference='em' or an int K."
+        )
+    if est.dtype == "float32" and est.inference != "em":
+        raise ValueError(
+            f"dtype='float32' applies to the EM fit; got inference={est.inference!r}, which "
+            "runs in float64. Use dtype='float64' or inference='em'."
         )
     if est.guide == "nuts" and est.inference == "bayes" and est.subsample_size is not None:
         raise ValueError(
