@@ -9,6 +9,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 import torch
 
 from causal_mixtures.mixture.params import (
@@ -20,7 +21,14 @@ from causal_mixtures.mixture.params import (
 )
 from causal_mixtures.mixture.result import FitResult
 
-__all__ = ["params_from_labels", "params_from_responsibilities", "weighted_em"]
+__all__ = [
+    "array_source",
+    "params_from_labels",
+    "params_from_responsibilities",
+    "statistics",
+    "weighted_em",
+    "weighted_em_stream",
+]
 
 
 def _sufficient_statistics(
@@ -303,6 +311,71 @@ def weighted_em(
 
     return _em_loop(one_pass, init, shift, b=W.shape[0], reg_covar=reg_covar, tol=tol,
                     max_iter=max_iter, callback=callback, dropped=dropped)
+
+
+def weighted_em_stream(
+    source: Callable[[], Iterable[tuple[Any, Any]]],
+    init: Mixture,
+    *,
+    reg_covar: float | torch.Tensor = 1e-6,
+    tol: float = 1e-3,
+    max_iter: int = 100,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
+    dropped: torch.Tensor | None = None,
+) -> FitResult:
+    """:func:`weighted_em` on rows that are never all in memory.
+
+    ``source()`` returns a fresh iterable over all the rows, in chunks of ``(rows (c, d),
+    weights (B, c))`` (tensors or arrays: a NumPy memmap, Parquet row groups, a generator),
+    in the same order at every call. One pass sums the weights and the column moments;
+    every EM iteration is one more pass summing the sufficient statistics (:func:`statistics`),
+    so the result equals :func:`weighted_em` on the concatenated rows to rounding (tested to
+    1e-10), in memory O(chunk × B × K × d). :func:`array_source` makes a source of arrays.
+    """
+    dtype, device = init.means.dtype, init.means.device
+
+    def chunks() -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        for xc, wc in source():
+            yield (torch.as_tensor(xc, dtype=dtype, device=device),
+                   torch.as_tensor(wc, dtype=dtype, device=device))
+
+    total = None
+    col, col_sq, n = 0.0, 0.0, 0
+    for xc, wc in chunks():
+        total = wc.sum(-1) if total is None else total + wc.sum(-1)
+        col, col_sq, n = col + xc.sum(0), col_sq + (xc * xc).sum(0), n + len(xc)
+    if total is None:
+        raise ValueError("source() yielded no rows. Pass a source over at least one chunk.")
+    shift = col / n
+    if bool((shift.square() <= 100.0 * (col_sq / n - shift.square())).all()):
+        shift = torch.zeros_like(shift)
+
+    def one_pass(params: Mixture, idx: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        t = total if idx is None else total[idx]
+        return statistics(
+            ((xc - shift, (wc if idx is None else wc[idx]) / t.unsqueeze(-1))
+             for xc, wc in chunks()), params,
+        )
+
+    return _em_loop(one_pass, init, shift, b=len(total), reg_covar=reg_covar, tol=tol,
+                    max_iter=max_iter, callback=callback, dropped=dropped)
+
+
+def array_source(
+    X: Any, W: Any, chunk_rows: int = 65_536
+) -> Callable[[], Iterable[tuple[Any, Any]]]:
+    """A :func:`weighted_em_stream` source over arrays ``X`` (n, d) and ``W`` (B, n) that
+    are read ``chunk_rows`` rows at a time (a ``numpy.memmap`` is never loaded whole)."""
+    n = len(X)
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1; got {chunk_rows!r}.")
+
+    def source() -> Iterable[tuple[Any, Any]]:
+        for s in range(0, n, chunk_rows):
+            # Copies of one chunk each (a read-only memmap cannot back a tensor).
+            yield np.array(X[s : s + chunk_rows]), np.array(W[:, s : s + chunk_rows])
+
+    return source
 
 
 def _em_loop(
