@@ -15,7 +15,14 @@ import networkx as nx
 from causal_mixtures.exceptions import NotIdentifiableError
 from causal_mixtures.graph.core import CausalGraph
 from causal_mixtures.graph.hedge import not_reducible_message
-from causal_mixtures.graph.paths import first_states, open_path, open_search, trace, upward_closure
+from causal_mixtures.graph.paths import (
+    first_states,
+    format_path,
+    open_path,
+    open_search,
+    trace,
+    upward_closure,
+)
 from causal_mixtures.graph.reduce import FrontDoorReduction, find_reduction
 
 __all__ = [
@@ -152,19 +159,6 @@ def _sub(names: Sequence[str]) -> str:
     return text if len(names) == 1 and len(text.rstrip("'")) == 1 else "{" + text + "}"
 
 
-def _fmt_path(dag: nx.DiGraph, path: Sequence[str]) -> str:
-    """Write a path of the latent-augmented DAG with each ``a <- U -> b`` as ``a <-> b``."""
-    out = [path[0]]
-    i = 0
-    while i < len(path) - 1:
-        a, b = path[i], path[i + 1]
-        if dag.nodes[b].get("latent") and i + 2 < len(path):
-            out += ["<->", path[i + 2]]
-            i += 2
-            continue
-        out += ["->" if dag.has_edge(a, b) else "<-", b]
-        i += 1
-    return " ".join(out)
 
 
 def _join(sentences: Sequence[str]) -> str:
@@ -364,7 +358,7 @@ def check_front_door(
             )
             continue
         found = trace(y, parent_y, reached_y[z])
-        shown = f" {_fmt_path(dag, found)}"
+        shown = f" {format_path(dag, found)}"
         note = _collider_note(dag, found, w_set, cut_y)
         problems.append(
             f"{label} does not satisfy the front-door criterion: the back-door path{shown} "
@@ -392,7 +386,7 @@ def check_front_door(
             continue
         # The path is named as seen from Z (one search per mechanism that fails).
         found = open_path(dag, z, {x}, given_3, cut_z)
-        shown = f" {_fmt_path(dag, found)}" if found else ""
+        shown = f" {format_path(dag, found)}" if found else ""
         note = _collider_note(dag, found, given_3, cut_z) if found else ""
         problems.append(
             f"{label} does not satisfy the front-door criterion: the back-door path{shown} "
@@ -453,7 +447,7 @@ def check_back_door(
         )
         return problems
     message = (
-        f"the back-door path {_fmt_path(dag, found)} from {y} to {x} is not blocked by "
+        f"the back-door path {format_path(dag, found)} from {y} to {x} is not blocked by "
         f"{_fmt_blockers(ws)}{_collider_note(dag, found, w_set, cut_y)}"
     )
     below_y = nx.descendants(dag, y)

@@ -230,19 +230,21 @@ class IdentificationReport:
         """The graph as SVG, with the super-nodes ringed and labelled ``C*``, ``M*``, ``E*``."""
         g = self.graph
         return render.render_svg(
+            **self._layout(), text=g.to_string(), seed=repr(g) + self.criterion
+        )
+
+    def _layout(self) -> dict[str, Any]:
+        """What both drawings take: the graph's structure and the super-node rings."""
+        g = self.graph
+        return dict(
             nodes=g.nodes,
             roles=g.roles,
             directed=g.directed,
             bidirected=g.bidirected,
             parents={n: g.parents(n) for n in g.nodes},
             order=g.topological_order(),
-            text=g.to_string(),
-            seed=repr(g) + self.criterion,
-            halo=self._halo(),
+            halo={n: role for role, nodes in self.super_nodes.items() for n in nodes},
         )
-
-    def _halo(self) -> dict[str, str]:
-        return {n: role for role, nodes in self.super_nodes.items() for n in nodes}
 
     def _repr_html_(self) -> str:
         head, *rest = self._lines()
@@ -264,16 +266,8 @@ class IdentificationReport:
         -------
         matplotlib.axes.Axes
         """
-        g = self.graph
         return render.draw_matplotlib(
-            nodes=g.nodes,
-            roles=g.roles,
-            directed=g.directed,
-            bidirected=g.bidirected,
-            parents={n: g.parents(n) for n in g.nodes},
-            order=g.topological_order(),
-            halo=self._halo(),
-            ax=ax,
+            **self._layout(), ax=ax,
             title=f"p({self.effect} | do({self.cause})): {_CRITERION_TEXT[self.criterion]}",
         )
 

@@ -93,16 +93,23 @@ def statistics(
         # Zero-weight rows contribute nothing, even where their density underflows.
         objective += torch.where(wc > 0, wc * norm, torch.zeros_like(norm)).sum(-1)
         r = torch.exp(wlp - norm.unsqueeze(-1)) * wc.unsqueeze(-1)  # (B, c, K)
-        rt = r.transpose(-1, -2)  # (B, K, c)
-        nk += rt.sum(-1)
-        s1 += torch.matmul(rt, xc)
-        if ct == "full":
-            s2 += torch.matmul((rt.unsqueeze(-1) * xc).transpose(-1, -2), xc)
-        elif ct == "diag":
-            s2 += torch.matmul(rt, xc * xc)
-        else:
-            s2 += torch.matmul(rt, (xc * xc).sum(-1, keepdim=True)).squeeze(-1) / d
+        _add_moments(r.transpose(-1, -2), xc, ct, nk, s1, s2)
     return objective, nk, s1, s2
+
+
+def _add_moments(
+    rt: torch.Tensor, xc: torch.Tensor, ct: str, nk: torch.Tensor, s1: torch.Tensor,
+    s2: torch.Tensor,
+) -> None:
+    """Add one chunk's weighted moments: ``rt`` (B, K, c) the weighted responsibilities."""
+    nk += rt.sum(-1)
+    s1 += torch.matmul(rt, xc)
+    if ct == "full":
+        s2 += torch.matmul((rt.unsqueeze(-1) * xc).transpose(-1, -2), xc)
+    elif ct == "diag":
+        s2 += torch.matmul(rt, xc * xc)
+    else:
+        s2 += torch.matmul(rt, (xc * xc).sum(-1, keepdim=True)).squeeze(-1) / xc.shape[-1]
 
 
 def _reg(reg_covar: float | torch.Tensor, ndim: int, like: torch.Tensor) -> Any:
@@ -180,15 +187,8 @@ def params_from_labels(
     for s in range(0, n, step):
         xc = X[s : s + step] - shift
         r = torch.nn.functional.one_hot(labels[:, s : s + step], k).to(X.dtype)
-        rt = (r * W[:, s : s + step].unsqueeze(-1)).transpose(-1, -2)  # (B, K, c)
-        nk += rt.sum(-1)
-        s1 += torch.matmul(rt, xc)
-        if ct == "full":
-            s2 += torch.matmul((rt.unsqueeze(-1) * xc).transpose(-1, -2), xc)
-        elif ct == "diag":
-            s2 += torch.matmul(rt, xc * xc)
-        else:
-            s2 += torch.matmul(rt, (xc * xc).sum(-1, keepdim=True)).squeeze(-1) / d
+        _add_moments((r * W[:, s : s + step].unsqueeze(-1)).transpose(-1, -2), xc, ct, nk, s1,
+                     s2)
     return _shift_params(_m_step(nk, s1, s2, reg_covar, ct), shift)
 
 
