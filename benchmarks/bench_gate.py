@@ -442,6 +442,15 @@ def _spread(specs: list[FitSpec], k: int) -> list[FitSpec]:
     return [s for s in specs if s in chosen]
 
 
+_POOL_TASK: Any = None
+_POOL_PLAN: Any = None
+
+
+def _pool_task(i: int) -> tuple[dict, list]:
+    """Item ``i`` of the plan in a forked pool worker (the closure set by run_suite)."""
+    return _POOL_TASK(_POOL_PLAN[i])
+
+
 def run_suite(size: str = "small", seed: int = 0, n_jobs: int = 1,
               families: list[str] | None = None) -> pd.DataFrame:
     """Run the suite; one row per fit. The per-(fit, do, check) long table is in
@@ -468,9 +477,15 @@ def run_suite(size: str = "small", seed: int = 0, n_jobs: int = 1,
     if n_jobs > 1:
         import multiprocessing as mp
 
-        # truths are computed in the children (cheap); fork shares the imports
-        with mp.get_context("fork").Pool(n_jobs) as pool:
-            results = pool.map(one, plan, chunksize=1)
+        # truths are computed in the children (cheap); fork shares the imports, and the
+        # children find `one` (a closure, which cannot be pickled) through the module.
+        global _POOL_TASK, _POOL_PLAN
+        _POOL_TASK, _POOL_PLAN = one, plan
+        try:
+            with mp.get_context("fork").Pool(n_jobs) as pool:
+                results = pool.map(_pool_task, range(len(plan)), chunksize=1)
+        finally:
+            _POOL_TASK, _POOL_PLAN = None, None
     else:
         results = []
         for i, item in enumerate(plan):

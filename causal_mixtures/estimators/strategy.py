@@ -71,7 +71,7 @@ STRATEGIES = ("auto", "weighting", "plugin")
 CROSS_CHECK_DRAWS = 20_000
 #: ``strategy="auto"`` fits the plug-in of its checks on at most this many rows (a seeded
 #: subsample; a chosen plug-in is refitted on every row).
-PLUGIN_CHECK_ROWS = 20_000
+PLUGIN_CHECK_ROWS = 10_000
 
 
 @dataclass
