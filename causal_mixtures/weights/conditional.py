@@ -20,6 +20,8 @@ from sklearn.mixture import GaussianMixture
 
 __all__ = [
     "BIC_PATIENCE",
+    "draw_by_component",
+    "total_covariance",
     "CellConditional",
     "ConditionalGaussianMixture",
     "as_rows",
@@ -278,21 +280,10 @@ class ConditionalGaussianMixture:
         """One draw of ``target`` for every row of ``cond``: shape (m, d_t). For ``d_c = 0``
         pass ``cond`` of shape (m, 0)."""
         c = self._cond(cond)
-        m = len(c)
-        resp = np.exp(self.log_resp(c))
-        u = rng.uniform(size=(m, 1))
-        comp = np.minimum((resp.cumsum(1) < u).sum(1), resp.shape[1] - 1)
-        eps = rng.standard_normal((m, self.dt_))
-        # One component at a time: gathering a (d_t, d_t) factor per row would be an
-        # (m, d_t, d_t) array (3 GB at m = 1e5, d_t = 64).
-        out = np.empty((m, self.dt_))
-        for k in np.unique(comp).tolist():
-            rows = comp == k
-            out[rows] = (
-                self.mu_t_[k] + (c[rows] - self.mu_c_[k]) @ self.gain_[k]
-                + eps[rows] @ self.cond_chol_[k].T
-            )
-        return out
+        return draw_by_component(
+            np.exp(self.log_resp(c)), self.cond_chol_, rng,
+            lambda k, rows: self.mu_t_[k] + (c[rows] - self.mu_c_[k]) @ self.gain_[k],
+        )
 
     def mean(self, cond: Any) -> np.ndarray:
         """``E[target | cond]``, shape (m, d_t)."""
@@ -302,13 +293,34 @@ class ConditionalGaussianMixture:
     def covariance(self, cond: Any) -> np.ndarray:
         """``Cov[target | cond]`` (law of total covariance over the components), (m, d_t, d_t)."""
         c = self._cond(cond)
-        r = np.exp(self.log_resp(c))
-        means = self.component_means(c)
-        mean = np.einsum("mk,mkt->mt", r, means)
-        second = np.einsum("mk,kts->mts", r, self.cond_cov_) + np.einsum(
-            "mk,mkt,mks->mts", r, means, means
-        )
-        return second - mean[:, :, None] * mean[:, None, :]
+        return total_covariance(np.exp(self.log_resp(c)), self.component_means(c), self.cond_cov_)
+
+
+def draw_by_component(
+    resp: np.ndarray, chol: np.ndarray, rng: np.random.Generator,
+    mean_of: Callable[[int, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """One draw per row of a conditional Gaussian mixture: a component ``k`` from the row's
+    probabilities ``resp`` (m, K), then ``mean_of(k, rows) + chol[k] ε``. One component at a
+    time: gathering a (d_t, d_t) factor per row would be an (m, d_t, d_t) array (3 GB at
+    m = 1e5, d_t = 64)."""
+    m, dt = len(resp), chol.shape[-1]
+    u = rng.uniform(size=(m, 1))
+    comp = np.minimum((resp.cumsum(1) < u).sum(1), resp.shape[1] - 1)
+    eps = rng.standard_normal((m, dt))
+    out = np.empty((m, dt))
+    for k in np.unique(comp).tolist():
+        rows = comp == k
+        out[rows] = mean_of(k, rows) + eps[rows] @ chol[k].T
+    return out
+
+
+def total_covariance(r: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndarray:
+    """Law of total covariance over mixture components: probabilities ``r`` (m, K), component
+    means (m, K, d) and covariances (K, d, d) → (m, d, d)."""
+    mean = np.einsum("mk,mkt->mt", r, means)
+    second = np.einsum("mk,kts->mts", r, covs) + np.einsum("mk,mkt,mks->mts", r, means, means)
+    return second - mean[:, :, None] * mean[:, None, :]
 
 
 class _Categorical:

@@ -16,7 +16,13 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.cluster import KMeans
 
-from causal_mixtures.weights.conditional import as_rows, bic_search, check_n_components
+from causal_mixtures.weights.conditional import (
+    as_rows,
+    bic_search,
+    check_n_components,
+    draw_by_component,
+    total_covariance,
+)
 
 __all__ = ["GatedExpertsMixture"]
 
@@ -357,14 +363,10 @@ class GatedExpertsMixture:
         """One draw of ``target`` for every row of ``cond``: shape (m, d_t). For ``d_c = 0``
         pass ``cond`` of shape (m, 0)."""
         c = self._cond(cond)
-        m = len(c)
-        resp = np.exp(self.log_resp(c))
-        u = rng.uniform(size=(m, 1))
-        comp = np.minimum((resp.cumsum(1) < u).sum(1), resp.shape[1] - 1)
-        coef = self.coef_[comp]
-        mean = coef[:, :, 0] + np.einsum("mtc,mc->mt", coef[:, :, 1:], c)
-        eps = rng.standard_normal((m, self.dt_))
-        return mean + np.einsum("mts,ms->mt", self.noise_chol_[comp], eps)
+        return draw_by_component(
+            np.exp(self.log_resp(c)), self.noise_chol_, rng,
+            lambda k, rows: self.coef_[k][:, 0] + c[rows] @ self.coef_[k][:, 1:].T,
+        )
 
     def mean(self, cond: Any) -> np.ndarray:
         """``E[target | cond]``, shape (m, d_t)."""
@@ -374,10 +376,5 @@ class GatedExpertsMixture:
     def covariance(self, cond: Any) -> np.ndarray:
         """``Cov[target | cond]`` (law of total covariance over the experts), (m, d_t, d_t)."""
         c = self._cond(cond)
-        r = np.exp(self.log_resp(c))
-        means = self.component_means(c)
-        mean = np.einsum("mk,mkt->mt", r, means)
-        second = np.einsum("mk,kts->mts", r, self.noise_covariances_) + np.einsum(
-            "mk,mkt,mks->mts", r, means, means
-        )
-        return second - mean[:, :, None] * mean[:, None, :]
+        return total_covariance(np.exp(self.log_resp(c)), self.component_means(c),
+                                self.noise_covariances_)
