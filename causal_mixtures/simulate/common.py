@@ -21,6 +21,7 @@ __all__ = [
     "as_tensor",
     "check_probability",
     "check_real",
+    "image_splits",
     "independent_labels",
     "run_program",
     "sign",
@@ -101,3 +102,16 @@ def run_program(
     with torch_rng(rng):
         values = fn(n, **kwargs)
     return {name: to_numpy(value) for name, value in values.items()}
+
+
+#: The four splits of the image simulators, by the suffix of their keys.
+SPLIT_SUFFIXES = ("", "_test_confounded", "_test", "_oracle")
+
+
+def image_splits(splits: tuple[dict, dict, dict, dict], names: dict[str, str]) -> dict:
+    """The arrays of the train, confounded-test, non-confounded-test and oracle draws under
+    the dataset's keys: ``names`` maps a key (``"X"``) to the SCM variable (``"X"``), and
+    each split adds its suffix (``"X_test"``)."""
+    return {key + suffix: values[var] for suffix, values in zip(SPLIT_SUFFIXES, splits,
+                                                              strict=True)
+            for key, var in names.items()}

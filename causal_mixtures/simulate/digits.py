@@ -24,6 +24,7 @@ from causal_mixtures.simulate.common import (
     as_tensor,
     check_probability,
     check_real,
+    image_splits,
     independent_labels,
     run_program,
     two_level,
@@ -194,17 +195,8 @@ def make_background_digits(
     test = draw(n_test, test_images, independent_labels(rng, n_test, 0.5))
     oracle = draw(n_samples, train_images, independent_labels(rng, n_samples, 0.5))
 
-    out = Bunch()
-    for suffix, values in (
-        ("", train),
-        ("_test_confounded", test_conf),
-        ("_test", test),
-        ("_oracle", oracle),
-    ):
-        out["X" + suffix] = values["X"]
-        out["y" + suffix] = values["Y"]
-        out["mechanism" + suffix] = values["Z"]
-        out["confounder" + suffix] = values["U"]
+    out = Bunch(**image_splits((train, test_conf, test, oracle),
+                               {"X": "X", "y": "Y", "mechanism": "Z", "confounder": "U"}))
     out.update(
         images_shape=(8, 8),
         digits=digits,

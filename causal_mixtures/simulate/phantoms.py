@@ -29,7 +29,7 @@ from sklearn.utils import Bunch
 
 from causal_mixtures._random import RandomState, check_random_state
 from causal_mixtures._validation import check_int
-from causal_mixtures.simulate.common import GRAPH, check_probability
+from causal_mixtures.simulate.common import GRAPH, check_probability, image_splits
 
 __all__ = ["CT_CLASS_NAMES", "CT_PAPER_COUNTS", "head_ct_scm", "make_head_ct"]
 
@@ -368,18 +368,8 @@ def make_head_ct(
         r = check_random_state(random_state)
         return head_ct_scm(n, r, do=np.full(n, int(do)), **opts)["X"]
 
-    out = Bunch()
-    for suffix, values in (
-        ("", train),
-        ("_test_confounded", test_conf),
-        ("_test", test),
-        ("_oracle", oracle),
-    ):
-        out["X" + suffix] = values["X"]
-        out["y" + suffix] = values["Y"]
-        out["mechanism" + suffix] = values["M"]
-        out["confounder" + suffix] = values["U"]
-        out["lesion_type" + suffix] = values["T"]
+    out = Bunch(**image_splits((train, test_conf, test, oracle), {
+        "X": "X", "y": "Y", "mechanism": "M", "confounder": "U", "lesion_type": "T"}))
     joint = props[:, None] * P_SITE_GIVEN_CLASS
     out.update(
         sample_do=sample_do,
