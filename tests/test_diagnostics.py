@@ -254,6 +254,27 @@ def test_uncertainty_fails_on_strong_confounding(confounded) -> None:
     assert "strategy='plugin'" in report.error_message()
 
 
+def test_uncertainty_warns_between_the_tolerance_and_the_fail_threshold() -> None:
+    """One feature, one do value, n equal weights: the bound is 1.96 sqrt(sum w^2 (x-mu)^2)
+    / sd = 1.96 / sqrt(n) (x of variance one); it passes under the tolerance (0.2 sd), warns
+    between it and the fail threshold (0.3) and fails above."""
+    from causal_mixtures.diagnostics.data_checks import uncertainty_checks
+    from causal_mixtures.diagnostics.reference import weighted_reference
+
+    th = Thresholds()
+    rng = np.random.default_rng(3)
+    for n, expected in ((200, "pass"), (64, "warn"), (30, "fail")):
+        x = rng.standard_normal((n, 1))
+        ref = weighted_reference(x, np.ones((n, 1)), [0])
+        (c,) = uncertainty_checks(ref, th)
+        # mean_se = 1/sqrt(n) exactly; sd_se is the sd's (about 0.71 / sqrt(n) here)
+        assert c.value == pytest.approx(1.959964 * max(ref.mean_se[0, 0], ref.sd_se[0, 0]),
+                                        rel=1e-5)
+        assert c.status == expected, (n, c.value)
+        assert ("tolerance" in c.message) == (expected == "warn")
+        assert bool(c.remedy) == (expected != "pass")
+
+
 def test_khat_fails_only_where_the_answer_is_uncertain() -> None:
     """k̂ > 0.7 warns where the interventional answer is precise and fails where it is not
     (docs/diagnostics.md); bounded weights pass with k̂ = -inf."""
@@ -734,7 +755,9 @@ def test_inference_data_errors(healthy) -> None:
 
 def test_cross_check_fails_only_with_a_referee() -> None:
     """Two estimates 0.5 sd and 10 standard errors apart fail the cross-check when the other
-    estimate passes its own checks, and only inform when it does not."""
+    estimate passes its own checks, and only inform when it does not; a gap beyond the noise
+    but under the fail threshold warns above the tolerance (with a referee) and passes under
+    it."""
     from causal_mixtures.diagnostics.data_checks import cross_checks
 
     th = Thresholds()
@@ -749,7 +772,12 @@ def test_cross_check_fails_only_with_a_referee() -> None:
     c0, _ = cross_checks({**rec, "other_ok": False}, th)
     assert c0.status == "pass" and "cannot referee" in c0.message
     rec["mean"] = (rec["mean"][0], rec["mean"][0] + th.cross_gap * 0.9)
-    assert all(c.status == "pass" for c in cross_checks(rec, th))  # under the practical size
+    c0, c1 = cross_checks(rec, th)  # 0.27 sd: above the tolerance, under the fail threshold
+    assert [c0.status, c1.status] == ["warn", "warn"]
+    assert "at least one is off by 0.14 sd" in c0.message
+    assert all(c.status == "pass" for c in cross_checks({**rec, "other_ok": False}, th))
+    rec["mean"] = (rec["mean"][0], rec["mean"][0] + th.tolerance * 0.9)
+    assert all(c.status == "pass" for c in cross_checks(rec, th))  # under the tolerance
 
 
 def test_positivity_check_for_discrete_and_continuous_causes() -> None:

@@ -215,7 +215,8 @@ def uncertainty_checks(
     for j, v in enumerate(ref.do_values.tolist()):
         f = int(np.argmax(u[j]))
         val = float(bound[j])
-        bad = val > th.uncertainty
+        status = ("fail" if val > th.uncertainty else
+                  "warn" if val > th.tolerance else "pass")
         what = "mean and sd" if d == 1 else f"means and sds of the {d} features"
         if strategy == "plugin":
             what += " (at least: a mean of all the rows)"
@@ -224,16 +225,18 @@ def uncertainty_checks(
             f"(95 %{', root-mean-square' if d > HIGH_DIM else ''}; from {ref.ess[j]:.0f} effective "
             "rows"
             + (f"; worst: {_feature(names, f, d)} at ±{1.96 * u[j, f]:.2f} sd)" if d > 1 else ")")
-            + (": samples drawn for this intervention can be off by that much." if bad else ".")
+            + (": samples drawn for this intervention can be off by that much." if status == "fail"
+               else f": they may be off by more than the tolerance of ±{th.tolerance:g} sd."
+               if status == "warn" else ".")
         )
         remedy = (
-            "" if not bad else
+            "" if status == "pass" else
             "Collect more rows whose mechanism values are likely under this intervention, "
             "move it toward the bulk of the observed cause"
             + (", or use strategy='plugin' (no importance weights)."
                if strategy == "weighting" else ".")
         )
-        out.append(Check("mean_uncertainty", v, "fail" if bad else "pass", val,
+        out.append(Check("mean_uncertainty", v, status, val,
                          th.uncertainty, "<=", msg, remedy))
     return out
 
@@ -363,6 +366,10 @@ def cross_checks(cross: Any, th: Thresholds, *, names: Any = None) -> list[Check
         val = float(beyond[f])
         referee = bool(cross.get("other_ok", True))
         bad = val > th.cross_gap and referee
+        # Between the tolerance and the fail threshold, a disagreement beyond the noise
+        # warns; where the other estimate fails its own checks the gap is explained by that
+        # failure and informs only (a referee that is itself wrong cannot warn either).
+        status = "fail" if bad else "warn" if referee and val > th.tolerance else "pass"
         msg = (
             f"The {a} and {b} estimates of the interventional mean of "
             f"{_feature(names, f, d)} differ by {gap_sd[j, f]:.2f} sd ({z[j, f]:.1f} standard "
@@ -370,15 +377,17 @@ def cross_checks(cross: Any, th: Thresholds, *, names: Any = None) -> list[Check
             + (": their errors come from different models, so at least one of them is wrong "
                "here." if bad else
                f" (the {b} estimate fails its own checks, so it cannot referee)."
-               if not referee and val > th.cross_gap else ".")
+               if not referee and val > th.tolerance else
+               f": beyond their noise and the tolerance of ±{th.tolerance:g} sd, at least one "
+               f"is off by {gap_sd[j, f] / 2:.2f} sd or more." if status == "warn" else ".")
         )
         remedy = (
-            "" if not bad else
+            "" if status == "pass" else
             "Compare the plug-in's conditionals with the data (plugin_fit) and the weight "
             "density's held-out fit (causal_weights_.density_choice); trust neither until "
             "they agree."
         )
-        out.append(Check("cross_check", v, "fail" if bad else "pass", val, th.cross_gap,
+        out.append(Check("cross_check", v, status, val, th.cross_gap,
                          "<=", msg, remedy))
     return out
 

@@ -35,7 +35,13 @@ class Thresholds:
     ----------
     uncertainty : float
         ``mean_uncertainty`` fails when the 95 % bound on the error of the worst feature's
-        interventional mean or sd (in sd units) exceeds this.
+        interventional mean or sd (in sd units) exceeds this ...
+    tolerance : float, default=0.2
+        ... and warns above this: the error in sd units that the calibration suite calls
+        acceptable (``docs/diagnostics.md``, "What counts as right"), so a bound above it
+        says the answer may be off by more than the tolerance. ``cross_check`` warns when
+        two estimates differ by more than this, beyond their noise, and the other estimate
+        passes its own checks (then at least one of them is off by half the gap).
     positivity_ratio, positivity_se : float, default=0.2, 4
         ``positivity`` fails when a class of a discrete cause keeps less than
         ``positivity_ratio`` of its share under an intervention, ``positivity_se`` standard
@@ -80,6 +86,7 @@ class Thresholds:
     """
 
     uncertainty: float = 0.3
+    tolerance: float = 0.2
     positivity_ratio: float = 0.2
     positivity_se: float = 4.0
     positivity_continuous: float = 0.05
