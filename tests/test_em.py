@@ -288,6 +288,47 @@ def test_float32_em_matches_float64_and_returns_float64(blobs: np.ndarray) -> No
         cm.CausalGaussianMixture(None, 3, dtype="float16").fit(blobs, weights=w)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # max_iter=4
+def test_auto_dtype_picks_float32_only_where_it_is_fast_and_safe() -> None:
+    """dtype="auto" (the default): float64, bit for bit, under the size where float32 pays
+    off and on ill-conditioned features; float32 on 32 000 x 64 well-conditioned rows,
+    within 1e-3 sd of the float64 fit; refitted in float64 when a fitted component is
+    ill-conditioned although the data as a whole are not; an explicit float32 on
+    ill-conditioned features warns."""
+    from causal_mixtures.estimators.fitting import AUTO_FLOAT32_MIN_ENTRIES
+
+    rng = np.random.default_rng(0)
+    n, d = AUTO_FLOAT32_MIN_ENTRIES // 64 + 1, 64
+    upper = rng.random(n) < 0.5
+    X = rng.standard_normal((n, d)) + np.where(upper, 2.0, -2.0)[:, None]
+    w = rng.exponential(size=(n, 2))
+    kw = dict(tol=0.0, max_iter=4, random_state=0)
+    small = cm.CausalGaussianMixture(None, 2, **kw).fit(X[:2000], weights=w[:2000])
+    ref = cm.CausalGaussianMixture(None, 2, dtype="float64", **kw).fit(X[:2000], weights=w[:2000])
+    assert small.dtype_ == "float64" and "under float32's size" in small.dtype_reason_
+    np.testing.assert_array_equal(small.means_, ref.means_)
+
+    auto = cm.CausalGaussianMixture(None, 2, **kw).fit(X, weights=w)
+    f64 = cm.CausalGaussianMixture(None, 2, dtype="float64", **kw).fit(X, weights=w)
+    assert auto.dtype_ == "float32" and "condition number" in auto.dtype_reason_
+    assert auto.means_.dtype == np.float64
+    assert np.max(np.abs(auto.means_ - f64.means_) / X.std(0)) < 1e-3
+
+    ill = X.copy()
+    ill[:, 1] = ill[:, 0] + 1e-4 * rng.standard_normal(n)  # near-duplicate columns
+    m = cm.CausalGaussianMixture(None, 2, **kw).fit(ill, weights=w)
+    assert m.dtype_ == "float64" and "condition number" in m.dtype_reason_
+    with pytest.warns(UserWarning, match="float32 EM loses digits"):
+        cm.CausalGaussianMixture(None, 2, dtype="float32", **kw).fit(ill, weights=w)
+
+    # One cluster nearly flat along a feature: the data are well conditioned, that
+    # component is not (its variance there 1e-6 of the others).
+    tight = X.copy()
+    tight[upper, 5] = 1e-3 * rng.standard_normal(int(upper.sum())) + 3.0
+    m = cm.CausalGaussianMixture(None, 2, **kw).fit(tight, weights=w)
+    assert m.dtype_ == "float64" and "refitted in float64" in m.dtype_reason_
+
+
 @pytest.mark.parametrize("ct", COV_TYPES)
 def test_streamed_em_equals_in_memory_em(tmp_path, blobs: np.ndarray, ct: str) -> None:
     """weighted_em_stream over a memmap read 77 rows at a time equals weighted_em on the

@@ -72,7 +72,7 @@ CONSTRAINTS: dict[str, list[Any]] = {
     "n_components_range": [None, SequenceOf(Interval("int", 1, None))],
     "random_state": RANDOM_STATE,
     "device": [InstanceOf((str, torch.device), "'cpu', 'cuda', 'cuda:N' or a torch.device")],
-    "dtype": [Options("float64", "float32")],
+    "dtype": [Options("auto", "float64", "float32")],
     "verbose": [Boolean(), Interval("int", 0, None)],
     "weight_mass": [None, Options(*WEIGHT_MASS)],
     "n_steps": [Interval("int", 1, None)],

@@ -123,12 +123,16 @@ class CausalGaussianMixture(BaseEstimator):
         The only source of randomness (initialisation and sampling).
     device : {"cpu", "cuda"}, default="cpu"
         Where the EM tensors live.
-    dtype : {"float64", "float32"}, default="float64"
+    dtype : {"auto", "float64", "float32"}, default="auto"
         Precision of the EM's tensors (``inference="em"``; the weights, the checks and the
         fitted attributes stay float64). ``"float32"`` halves the EM's memory and roughly
         doubles its matrix-product speed where those dominate (2.7x faster at 1e5 x 64, full,
         two do values), for interventional means within 2e-4 sd and a per-row objective
-        within 1e-4 of the float64 fit (benchmarks/bench_pipeline.py).
+        within 1e-4 of the float64 fit (benchmarks/bench_pipeline.py). ``"auto"``: float32
+        iterations followed by one float64 iteration from their result where that is fast
+        and safe (at least 2e6 entries and 16 features, and a standardised covariance with
+        condition number at most 1e4), float64 otherwise; ``dtype_`` and ``dtype_reason_``
+        say which ran and why.
     verbose : bool, default=False
         Show a progress bar.
     strategy : {"auto", "weighting", "plugin"}, default="auto"
@@ -223,6 +227,10 @@ class CausalGaussianMixture(BaseEstimator):
     precisions_cholesky_ : ndarray, same shape as ``covariances_``
     converged_ : ndarray of shape (n_do,), bool
     n_iter_ : ndarray of shape (n_do,)
+    dtype_ : str
+        The EM's precision (``"float64"`` or ``"float32"``; EM fits only).
+    dtype_reason_ : str
+        Why (``dtype="auto"``: the size and conditioning that decided it).
     lower_bound_ : ndarray of shape (n_do,)
         Weighted log-likelihood ``Σ_n w̃_n log q(x_n)`` of the final parameters (for
         ``"bayes"``: of the posterior-mean parameters).
@@ -323,7 +331,7 @@ class CausalGaussianMixture(BaseEstimator):
         n_components_range: Any = None,
         random_state: RandomState = None,
         device: str = "cpu",
-        dtype: str = "float64",
+        dtype: str = "auto",
         verbose: bool = False,
         weight_mass: str | None = None,
         n_steps: int = 1000,
