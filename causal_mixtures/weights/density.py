@@ -179,9 +179,34 @@ class DiscreteDensity(_PerClassDensity):
 
     def _fit_one(self, z: np.ndarray) -> np.ndarray:
         _, codes = rows_as_codes(z, self.levels_)
-        counts = np.bincount(codes, minlength=len(self.levels_)).astype(float) + self.alpha
+        return self._log_frequencies(np.bincount(codes, minlength=len(self.levels_)))
+
+    def _log_frequencies(self, counts: np.ndarray) -> np.ndarray:
+        counts = np.asarray(counts, dtype=float) + self.alpha
         with np.errstate(divide="ignore"):
             return np.log(counts) - math.log(counts.sum())
+
+    def fit_counts(
+        self, levels: np.ndarray, counts: dict[Any, np.ndarray]
+    ) -> DiscreteDensity:
+        """Fit from counts instead of rows (the out-of-core fit sums them over chunks).
+
+        Parameters
+        ----------
+        levels : ndarray of shape (L, d_z)
+            The distinct mechanism rows, in the order of :func:`unique_rows`.
+        counts : dict
+            ``{class of y: counts of shape (L,)}``, the rows of each level in that class.
+
+        Returns
+        -------
+        self
+        """
+        self._prepare(np.empty((0, np.shape(levels)[1])))
+        self.levels_ = np.asarray(levels)
+        self.classes_ = np.asarray(sorted(counts))
+        self.models_ = {c: self._log_frequencies(counts[c]) for c in self.classes_.tolist()}
+        return self
 
     def _score_one(self, model: np.ndarray, z: np.ndarray) -> np.ndarray:
         _, codes = rows_as_codes(z, self.levels_)
@@ -216,29 +241,53 @@ class GaussianDensity(ConditionalDensity):
         maha = (diff * diff).sum(0)
         return -0.5 * (d * math.log(2 * math.pi) + maha) - np.log(np.diag(chol)).sum()
 
-    def _cov(self, a: np.ndarray) -> np.ndarray:
-        cov = np.atleast_2d(np.cov(a, rowvar=False, bias=True))
+    def _regularised(self, cov: np.ndarray) -> np.ndarray:
+        cov = np.atleast_2d(cov)
         return cov + self.reg * max(float(np.trace(cov)) / len(cov), 1e-300) * np.eye(len(cov))
 
     def fit(self, z: np.ndarray, y: np.ndarray) -> GaussianDensity:
         z = np.asarray(z, dtype=float)
         y = np.asarray(y)
         if self.discrete_cause:
-            self.classes_ = np.unique(y)
+            moments = {}
+            for c in np.unique(y).tolist():
+                zc = z[y == c]
+                moments[c] = (len(zc), zc.mean(0) if len(zc) else None,
+                              np.cov(zc, rowvar=False, bias=True) if len(zc) >= 2 else None)
+            return self.fit_moments(moments)
+        joint = np.column_stack([np.asarray(y, dtype=float), z])
+        return self.fit_moments((len(joint), joint.mean(0),
+                                 np.cov(joint, rowvar=False, bias=True)))
+
+    def fit_moments(self, moments: Any) -> GaussianDensity:
+        """Fit from moments instead of rows (the out-of-core fit sums them over chunks).
+
+        Parameters
+        ----------
+        moments : dict or tuple
+            Discrete cause: ``{class of y: (rows, mean (d_z,), covariance (d_z, d_z))}``;
+            continuous cause: ``(rows, mean, covariance)`` of the joint ``(y, z)``. The
+            covariances are the biased (divide-by-rows) ones.
+
+        Returns
+        -------
+        self
+        """
+        if self.discrete_cause:
+            self.classes_ = np.asarray(sorted(moments))
             self.params_ = {}
             for c in self.classes_.tolist():
-                zc = z[y == c]
-                if len(zc) < 2:
+                count, mean, cov = moments[c]
+                if count < 2:
                     raise PositivityError(
-                        f"class y == {c!r} has {len(zc)} row(s); a Gaussian density of the "
+                        f"class y == {c!r} has {count} row(s); a Gaussian density of the "
                         "mechanism needs at least 2. Use density='discrete' or 'kde', or "
                         "drop that class."
                     )
-                self.params_[c] = (zc.mean(0), self._cov(zc))
+                self.params_[c] = (np.asarray(mean), self._regularised(cov))
         else:
-            joint = np.column_stack([np.asarray(y, dtype=float), z])
-            mean = joint.mean(0)
-            cov = self._cov(joint)
+            _, mean, cov = moments
+            cov = self._regularised(cov)
             syy, szy, szz = cov[0, 0], cov[1:, 0], cov[1:, 1:]
             self.mean_y_, self.mean_z_ = mean[0], mean[1:]
             self.slope_ = szy / syy
