@@ -65,11 +65,15 @@ DEFAULT_MAX_AUTO_K = 10
 EM_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
-def k_grid(est: Any, ess: np.ndarray, W: np.ndarray, d: int, do_values: np.ndarray) -> np.ndarray:
+def k_grid(
+    est: Any, ess: np.ndarray, W: np.ndarray | None, d: int, do_values: np.ndarray, *,
+    n_positive: np.ndarray | None = None,
+) -> np.ndarray:
     """Candidate K: the fixed ``n_components``, or ``n_components_range`` (default 1..10),
     bounded by the effective rows: every component must be able to rest on the rows its
     covariance needs (:mod:`causal_mixtures.mixture.degeneracy`); ``ess`` (n_do,) is the
-    Kish ESS of ``W``'s rows."""
+    Kish ESS of ``W``'s rows (``n_positive``, (n_do,): the rows of positive weight per do
+    value, in place of ``W``)."""
     k_max = max_components(ess, d, est.covariance_type)
     need = rows_per_component(d, est.covariance_type)
     j = int(np.argmin(ess))
@@ -104,8 +108,8 @@ def k_grid(est: Any, ess: np.ndarray, W: np.ndarray, d: int, do_values: np.ndarr
         return kept
     # No fixed top: the callers search K = 1, 2, ... until the BIC turns (bic_turned),
     # bounded by the effective rows and the rows carrying weight.
-    n_pos = (W > 0).sum(1)
-    return np.arange(1, min(int(n_pos.min()), k_max) + 1)
+    n_pos = (W > 0).sum(1) if n_positive is None else n_positive
+    return np.arange(1, min(int(np.min(n_pos)), k_max) + 1)
 
 
 def initial(
@@ -145,10 +149,16 @@ def fit_em_k(
         tol=est.tol,
         max_iter=est.max_iter, callback=callback,
     )
-    if n_init > 1:
-        lb = res.lower_bound.reshape(n_init, n_do)
-        res = res.select(lb.argmax(0) * n_do + torch.arange(n_do, device=lb.device))
-    return repair_degenerate(est, X, Xt, W, k, rng, std, res)
+    return repair_degenerate(est, X, Xt, W, k, rng, std, best_restart(res, n_init, n_do))
+
+
+def best_restart(res: FitResult, n_init: int, n_do: int) -> FitResult:
+    """The restart with the largest weighted log-likelihood of every do value, from a
+    batch ``[restart 0: do 0..J-1, restart 1: ...]``."""
+    if n_init == 1:
+        return res
+    lb = res.lower_bound.reshape(n_init, n_do)
+    return res.select(lb.argmax(0) * n_do + torch.arange(n_do, device=lb.device))
 
 
 #: Fresh k-means++ starts tried for a do value whose fit has a degenerate component.
@@ -257,20 +267,31 @@ def fit_em(
         progress = tqdm(total=None if est.n_components == "auto" else est.max_iter,
                         desc="weighted EM", leave=False)
     try:
-        results, bics, totals = [], [], []
-        search = est.n_components == "auto" and est.n_components_range is None
-        for k in grid.tolist():
-            res = result_in_float64(fit_em_k(est, X, Xt, W, int(k), rng, progress, std))
-            results.append(res)
-            bics.append(bic_per_do(est, res, int(k), X.shape[1], ess))
-            totals.append(np.inf if res.info["degeneracy"] else float(bics[-1].sum()))
-            if search and bic_turned(totals):
-                break
-        grid = grid[: len(results)]
+        return search_k(
+            est, grid, lambda k: fit_em_k(est, X, Xt, W, k, rng, progress, std), ess,
+            X.shape[1], do_values,
+        )
     finally:
         if progress is not None:
             progress.close()
-    return best_of_grid(est, grid, results, bics, do_values)
+
+
+def search_k(
+    est: Any, grid: np.ndarray, fit_k: Any, ess: np.ndarray, d: int, do_values: np.ndarray
+) -> tuple[FitResult, int, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """Fit ``fit_k(k)`` along the K ``grid`` (for ``"auto"`` without a range, until the
+    BIC summed over do values turns) and keep the best (:func:`best_of_grid`): the
+    in-memory and the out-of-core EM share it."""
+    results, bics, totals = [], [], []
+    search = est.n_components == "auto" and est.n_components_range is None
+    for k in grid.tolist():
+        res = result_in_float64(fit_k(int(k)))
+        results.append(res)
+        bics.append(bic_per_do(est, res, int(k), d, ess))
+        totals.append(np.inf if res.info["degeneracy"] else float(bics[-1].sum()))
+        if search and bic_turned(totals):
+            break
+    return best_of_grid(est, grid[: len(results)], results, bics, do_values)
 
 
 def best_of_grid(
@@ -614,9 +635,18 @@ def fit_mixtures(
         if prior is not None:
             prior = prior.affine(torch.as_tensor(std.shift, dtype=torch.float64), std.scale)
         ess = cw.ess
+    bic, grid_info = raw_bic(est, res, k, d, ess, grid_info, std)
+    return res, k, bic, grid_info, prior, plugin
+
+
+def raw_bic(
+    est: Any, res: FitResult, k: int, d: int, ess: np.ndarray, grid_info: tuple | None,
+    std: Standardization,
+) -> tuple[np.ndarray, tuple | None]:
+    """The BIC per do value of the result on the data's scale, and the K grid's BICs moved
+    there too (the Jacobian term is the same for every K)."""
     bic = bic_per_do(est, res, k, d, ess)
     if grid_info is not None:
-        # The grid's BICs on the data's scale (the Jacobian term is the same for every K).
         grid, bics = grid_info
         grid_info = (grid, bics + 2.0 * ess * d * np.log(std.scale))
-    return res, k, bic, grid_info, prior, plugin
+    return bic, grid_info

@@ -172,9 +172,12 @@ class DiscreteDensity(_PerClassDensity):
     def __init__(self, alpha: float = 1.0) -> None:
         self.alpha = alpha
 
-    def _prepare(self, z: np.ndarray) -> None:
+    def _check_alpha(self) -> None:
         if self.alpha < 0:
             raise ValueError(f"alpha must be >= 0; got {self.alpha!r}.")
+
+    def _prepare(self, z: np.ndarray) -> None:
+        self._check_alpha()
         self.levels_, _ = rows_as_codes(z)
 
     def _fit_one(self, z: np.ndarray) -> np.ndarray:
@@ -202,7 +205,7 @@ class DiscreteDensity(_PerClassDensity):
         -------
         self
         """
-        self._prepare(np.empty((0, np.shape(levels)[1])))
+        self._check_alpha()
         self.levels_ = np.asarray(levels)
         self.classes_ = np.asarray(sorted(counts))
         self.models_ = {c: self._log_frequencies(counts[c]) for c in self.classes_.tolist()}
