@@ -33,7 +33,7 @@ _LAZY = {
     "Autoencoder": "causal_mixtures.estimators",
     "CausalBootstrap": "causal_mixtures.estimators",
     "CausalGaussianMixture": "causal_mixtures.estimators",
-    "ChunkedSource": "causal_mixtures.estimators.out_of_core",
+    "ChunkedSource": "causal_mixtures.estimators.sources",
     "MechanismLearner": "causal_mixtures.estimators",
     "fit_linear_msm": "causal_mixtures.estimators.msm",
     "InterventionalMeans": "causal_mixtures.estimators.doubly_robust",

@@ -37,6 +37,7 @@ from causal_mixtures.estimators.common import (
 )
 from causal_mixtures.estimators.constraints import CONSTRAINTS, HINTS, check_params
 from causal_mixtures.estimators.fitting import fit_mixtures, store_fit
+from causal_mixtures.estimators.out_of_core import fit_stream
 from causal_mixtures.estimators.per_do import (
     fit_per_do,
     is_per_do,
@@ -467,70 +468,8 @@ class CausalGaussianMixture(BaseEstimator):
             warnings.warn(not_converged_message(self, res, cw), ConvergenceWarning, stacklevel=2)
         return self
 
-    def fit_stream(self, source: Any, *, do: Any = None) -> CausalGaussianMixture:
-        """Fit out of core: the rows streamed in chunks from a source that need not fit in
-        memory (a NumPy memmap, a Parquet file or dataset read by row groups, CSV chunks,
-        any re-iterable of arrays), for the front-door graph.
-
-        A few passes sum what the in-memory :meth:`fit` computes from all rows: the
-        mechanism density's statistics, the weights' totals, ESS, Pareto ``k̂`` and
-        positivity shares, the standardisation, then the EM's sufficient statistics (one
-        pass per iteration, :func:`~causal_mixtures.mixture.em.weighted_em_stream`). The
-        weights are recomputed per chunk, never stored; memory is O(chunk) plus the
-        k-means start's :data:`~causal_mixtures.estimators.out_of_core.INIT_ROWS`
-        evenly spaced rows and the reference quantiles'
-        :data:`~causal_mixtures.diagnostics.reference.QUANTILE_ROWS`. The fit equals
-        ``fit(X, y, mechanism=z, do=do)`` on the same rows to rounding (tested to 1e-10)
-        whenever the start is the same: with at most ``INIT_ROWS`` rows, or with
-        ``weights_init``, ``means_init`` and ``precisions_init`` given. Then :meth:`sample`,
-        :meth:`resample` and :func:`~causal_mixtures.diagnose` need no rows.
-
-        Parameters
-        ----------
-        source : ChunkedSource, callable or list
-            A :class:`~causal_mixtures.ChunkedSource` (``from_arrays``, ``from_parquet``,
-            ``from_csv``), or what its constructor takes: a callable returning a fresh
-            iterable of ``(X, y, mechanism)`` chunks in the same order at every call, or a
-            list of chunks.
-        do : array-like, optional
-            Intervention values, as in :meth:`fit`.
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        ValueError
-            For what is not streamed (yet): ``density`` other than ``"discrete"`` and
-            ``"gaussian"`` (``"auto"`` means ``"discrete"`` for a discrete mechanism and
-            cause, ``"gaussian"`` for a continuous mechanism), ``inference`` other than
-            ``"em"``, ``strategy="plugin"``, ``weight_smoothing``, per-do-value K, a
-            representation, covariates or another graph than the front door.
-        PositivityError
-            Where :meth:`fit` would refuse the weights (``positivity="raise"``).
-
-        Notes
-        -----
-        A degenerate component is not repaired as in :meth:`fit` (which refits from fresh
-        k-means++ starts, then drops it): the fit with it is excluded from the K grid, and
-        with none left :class:`~causal_mixtures.DegenerateFitError` says what to change.
-        ``causal_weights_`` is a
-        :class:`~causal_mixtures.estimators.out_of_core.StreamedWeights`: the summaries
-        of the weights, not their values.
-
-        Examples
-        --------
-        >>> import numpy as np, causal_mixtures as cm
-        >>> data = cm.datasets.make_classification_2d(2000, random_state=0)
-        >>> src = cm.ChunkedSource.from_arrays(data.X, data.y, data.mechanism, chunk_rows=500)
-        >>> model = cm.CausalGaussianMixture(n_components=2, random_state=0).fit_stream(src)
-        >>> model.sample(3, do=1).shape
-        (3, 2)
-        """
-        from causal_mixtures.estimators.out_of_core import fit_stream
-
-        return fit_stream(self, source, do=do)
+    #: Fit out of core, the rows streamed in chunks (docs/out_of_core.md).
+    fit_stream = fit_stream
 
     # ------------------------------------------------------------------ using the fit
     def _check_fitted(self) -> None:

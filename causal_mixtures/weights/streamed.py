@@ -1,0 +1,381 @@
+"""Causal weights from statistics summed over chunks of rows (the out-of-core fit,
+:mod:`causal_mixtures.estimators.out_of_core`): the scan that fits the mechanism's density
+(counts per (y, z) cell for :class:`~causal_mixtures.weights.density.DiscreteDensity`,
+means and covariances for :class:`~causal_mixtures.weights.density.GaussianDensity`), the
+front-door log weights of any chunk under it, the weights' sums (an online log-sum-exp:
+totals, ``Σ w²``, class shares, largest log weights, weighted column moments) and
+:class:`StreamedWeights`, what is kept of them. Details: ``docs/out_of_core.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from causal_mixtures.weights.core import CausalWeights, check_log_weights, front_door_log_weights
+from causal_mixtures.weights.density import (
+    ConditionalDensity,
+    DiscreteDensity,
+    GaussianDensity,
+    check_cause_type,
+    is_discrete,
+    unique_rows,
+)
+from causal_mixtures.weights.psis import tail_length
+
+__all__ = [
+    "MAX_CELLS",
+    "MAX_LEVELS",
+    "MechanismScan",
+    "StreamedWeights",
+    "WeightSums",
+    "Weigher",
+    "chunk_weights",
+    "density_from_scan",
+    "keep_positions",
+]
+
+#: Distinct classes of the cause, or (cause, mechanism) cells, that the scan counts: more
+#: means a continuous variable (or a discrete density that would not fit in memory).
+MAX_CELLS = 100_000
+#: A float cause or mechanism with at most this many whole-number values is discrete (as
+#: :func:`~causal_mixtures.weights.density.is_discrete`).
+MAX_LEVELS = 20
+
+
+class _Counts:
+    """Counts of distinct values (rows) until there are too many, then ``None``."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.counts: dict[Any, int] | None = {}
+        self.dtype: Any = None
+
+    def add(self, keys: list, counts: np.ndarray) -> None:
+        if self.counts is None:
+            return
+        for key, c in zip(keys, counts.tolist(), strict=True):
+            self.counts[key] = self.counts.get(key, 0) + c
+        if len(self.counts) > self.cap:
+            self.counts = None
+
+
+def _discrete_possible(a: np.ndarray) -> bool:
+    """Whether values of this chunk may still belong to a discrete variable."""
+    return a.dtype.kind != "f" or bool(np.all(a == np.round(a)))
+
+
+def _level_array(keys: Iterable[Any], dtype: Any, width: int) -> np.ndarray:
+    keys = list(keys)
+    out = np.empty((len(keys), width), dtype=object if dtype.kind == "O" else dtype)
+    for i, k in enumerate(keys):
+        out[i] = k
+    return out
+
+
+@dataclass
+class _Moments:
+    """Count, sum and sum of outer products of rows about a fixed centre (the first rows')."""
+
+    centre: np.ndarray | None = None
+    n: int = 0
+    s1: Any = 0.0
+    s2: Any = 0.0
+    #: Only the count and the sum (the rows' mean), no outer products.
+    diagonal: bool = False
+
+    def add(self, a: np.ndarray) -> None:
+        if self.centre is None:
+            self.centre = a.mean(0)
+        c = a - self.centre
+        self.n += len(a)
+        self.s1 = self.s1 + c.sum(0)
+        if not self.diagonal:
+            self.s2 = self.s2 + c.T @ c
+
+    def mean(self) -> np.ndarray:
+        return self.centre + self.s1 / self.n
+
+    def mean_cov(self) -> tuple[int, np.ndarray, np.ndarray]:
+        m = self.s1 / self.n
+        return self.n, self.centre + m, self.s2 / self.n - np.outer(m, m)
+
+
+@dataclass
+class MechanismScan:
+    """Pass 1: what the density, the do values and the checks need."""
+
+    n: int = 0
+    d: int = 0
+    d_z: int = 0
+    x_min: Any = None
+    x_max: Any = None
+    rows: _Moments = field(default_factory=lambda: _Moments(diagonal=True))
+    causes: _Counts = field(default_factory=lambda: _Counts(MAX_CELLS))
+    levels: _Counts = field(default_factory=lambda: _Counts(MAX_CELLS))
+    cells: _Counts = field(default_factory=lambda: _Counts(MAX_CELLS))
+    y_range: list = field(default_factory=lambda: [np.inf, -np.inf])
+    per_class: dict = field(default_factory=dict)
+    joint: _Moments = field(default_factory=_Moments)
+    numeric_z: bool = True
+
+    def add(self, X: np.ndarray, y: np.ndarray, z: np.ndarray) -> None:
+        if self.n == 0:
+            self.d, self.d_z = X.shape[1], z.shape[1]
+            self.x_min, self.x_max = X.min(0), X.max(0)
+            self.causes.dtype, self.levels.dtype = y.dtype, z.dtype
+        self.n += len(X)
+        self.x_min, self.x_max = np.minimum(self.x_min, X.min(0)), np.maximum(self.x_max, X.max(0))
+        self.rows.add(X)
+        numeric_y = y.dtype.kind in "biuf"
+        if numeric_y:
+            self.y_range = [min(self.y_range[0], float(y.min())), max(self.y_range[1], float(y.max()))]
+        if not _discrete_possible(y):
+            self.causes.counts = None
+        if not _discrete_possible(z):
+            self.levels.counts = None
+            self.cells.counts = None
+        self.numeric_z = self.numeric_z and z.dtype.kind in "biuf"
+        y_codes = None
+        if self.causes.counts is not None:
+            ylev, y_codes = unique_rows(y.reshape(-1, 1))
+            self.causes.add(ylev[:, 0].tolist(), np.bincount(y_codes, minlength=len(ylev)))
+        if self.levels.counts is not None:
+            zlev, z_codes = unique_rows(z)
+            keys = [tuple(r) for r in zlev.tolist()]
+            self.levels.add(keys, np.bincount(z_codes, minlength=len(zlev)))
+            if y_codes is not None and self.cells.counts is not None:
+                pair = y_codes * len(zlev) + z_codes
+                cnt = np.bincount(pair, minlength=len(ylev) * len(zlev))
+                nz = np.flatnonzero(cnt)
+                self.cells.add([(ylev[i // len(zlev), 0].item() if hasattr(ylev[i // len(zlev), 0], "item")
+                                 else ylev[i // len(zlev), 0], keys[i % len(zlev)]) for i in nz],
+                               cnt[nz])
+        if self.numeric_z:
+            zf = z.astype(np.float64)
+            if y_codes is not None:
+                for i, v in enumerate(ylev[:, 0].tolist()):
+                    self.per_class.setdefault(v, _Moments()).add(zf[y_codes == i])
+            if numeric_y:
+                self.joint.add(np.column_stack([y.astype(np.float64), zf]))
+
+    def discrete_cause(self) -> bool:
+        c = self.causes.counts
+        if c is None:
+            return False
+        values = _level_array(((k,) for k in c), self.causes.dtype, 1)[:, 0]
+        return is_discrete(values, max_levels=MAX_LEVELS)
+
+    def classes(self) -> np.ndarray:
+        """The sorted classes of a discrete cause (as ``np.unique(y)``)."""
+        assert self.causes.counts is not None
+        values = _level_array(((k,) for k in self.causes.counts), self.causes.dtype, 1)
+        return unique_rows(values)[0][:, 0]
+
+    def discrete_mechanism(self) -> bool:
+        c = self.levels.counts
+        if c is None:
+            return False
+        return is_discrete(_level_array(c, self.levels.dtype, self.d_z), max_levels=MAX_LEVELS)
+
+
+def density_from_scan(density: Any, scan: MechanismScan, discrete_cause: bool) -> ConditionalDensity:
+    """The estimator's ``density`` argument, fitted from the scan's statistics."""
+    discrete_z = scan.discrete_mechanism()
+    if isinstance(density, str) and density == "auto":
+        if discrete_z and discrete_cause:
+            density = "discrete"
+        elif not discrete_z:
+            density = "gaussian"
+    if isinstance(density, str) and density == "discrete":
+        density = DiscreteDensity()
+    elif isinstance(density, str) and density == "gaussian":
+        density = GaussianDensity(discrete_cause=discrete_cause)
+    if not isinstance(density, DiscreteDensity | GaussianDensity):
+        what = density if isinstance(density, str) else type(density).__name__
+        raise ValueError(
+            f"density={what!r} is not streamed: the out-of-core fit estimates p(z | y) from "
+            "statistics summed over chunks, which density='discrete' (counts per cell: a "
+            "discrete mechanism and a discrete cause) and density='gaussian' (means and "
+            "covariances, any mechanism, discrete or continuous cause) have"
+            + ("; 'auto' here means 'discrete' for a discrete mechanism and cause, 'gaussian' "
+               "for a continuous mechanism (a discrete mechanism of a continuous cause would "
+               "need 'logistic')" if what == "auto" else "")
+            + ". A KDE (the in-memory density='kde') needs every point for its tails, and "
+            "'mixture', 'gmm', 'histogram' and 'logistic' are fitted by optimisation on the "
+            "rows. Use density='gaussian' or 'discrete', or fit in memory (CausalGaussian"
+            "Mixture.fit) on the rows or an evenly spaced subsample of them."
+        )
+    check_cause_type(density, discrete_cause)
+    if isinstance(density, DiscreteDensity):
+        if scan.cells.counts is None:
+            raise ValueError(
+                "density='discrete' needs a discrete mechanism with a discrete cause, but "
+                + ("the cause" if scan.causes.counts is None else "the mechanism")
+                + f" takes non-integer values or more than {MAX_CELLS} distinct ones. Use "
+                "density='gaussian'."
+            )
+        levels = unique_rows(_level_array(scan.levels.counts, scan.levels.dtype, scan.d_z))[0]
+        index = {k: i for i, k in enumerate(tuple(r) for r in levels.tolist())}
+        counts: dict[Any, np.ndarray] = {
+            c: np.zeros(len(levels)) for c in scan.classes().tolist()
+        }
+        for (c, key), m in scan.cells.counts.items():
+            counts[c][index[key]] += m
+        return density.fit_counts(levels, counts)
+    if not scan.numeric_z:
+        raise ValueError(
+            "density='gaussian' needs a numeric mechanism; got non-numeric mechanism values. "
+            "Encode them as numbers, or use density='discrete'."
+        )
+    if discrete_cause:
+        return density.fit_moments({c: m.mean_cov() for c, m in scan.per_class.items()})
+    return density.fit_moments(scan.joint.mean_cov())
+
+
+class Weigher:
+    """The front-door log weights of any chunk under the fitted density."""
+
+    def __init__(self, density: ConditionalDensity, do_values: np.ndarray, discrete_cause: bool) -> None:
+        self.density, self.do_values, self.discrete_cause = density, do_values, discrete_cause
+
+    def log_weights(self, y: np.ndarray, z: np.ndarray, first_row: int = 0) -> np.ndarray:
+        log_num, log_den = front_door_log_weights(self.density, z, y, self.do_values,
+                                                  discrete_cause=self.discrete_cause)
+        check_log_weights(log_num, log_den, y, first_row=first_row)
+        return log_num - log_den[:, None]  # (c, n_do)
+
+
+def keep_positions(n: int, rows: int) -> np.ndarray:
+    """Evenly spaced positions of ``rows`` of ``n`` rows (all when ``n <= rows``)."""
+    if n <= rows:
+        return np.arange(n)
+    return np.linspace(0, n - 1, rows).round().astype(np.int64)
+
+
+@dataclass
+class WeightSums:
+    """Pass 2: sums over chunks of the weights ``exp(lw − ref)``, rescaled whenever the
+    largest log weight ``ref`` of a column grows (an online log-sum-exp)."""
+
+    n_do: int
+    d: int
+    n: int
+    centre: np.ndarray
+    n_classes: int
+    ref: np.ndarray = field(init=False)
+    total: np.ndarray = field(init=False)
+    total_sq: np.ndarray = field(init=False)
+    s1: np.ndarray = field(init=False)
+    s2: np.ndarray = field(init=False)
+    share: np.ndarray = field(init=False)
+    positive: np.ndarray = field(init=False)
+    tail: list = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ref = np.full(self.n_do, -np.inf)
+        self.total = np.zeros(self.n_do)
+        self.total_sq = np.zeros(self.n_do)
+        self.s1 = np.zeros((self.n_do, self.d))
+        self.s2 = np.zeros((self.n_do, self.d))
+        self.share = np.zeros((max(self.n_classes, 1), self.n_do))
+        self.positive = np.zeros(self.n_do, dtype=np.int64)
+        self.tail = [np.empty(0) for _ in range(self.n_do)]
+        self.m_tail = tail_length(self.n) + 1
+
+    def add(self, lw: np.ndarray, X: np.ndarray, codes: np.ndarray | None) -> None:
+        finite = np.isfinite(lw)
+        top = np.where(finite.any(0), np.where(finite, lw, -np.inf).max(0), -np.inf)
+        new = np.maximum(self.ref, top)
+        with np.errstate(invalid="ignore"):
+            f = np.where(np.isfinite(self.ref), np.exp(self.ref - new), 0.0)
+        self.total *= f
+        self.total_sq *= f * f
+        self.s1 *= f[:, None]
+        self.s2 *= f[:, None]
+        self.share *= f[None, :]
+        self.ref = new
+        with np.errstate(invalid="ignore"):
+            w = np.where(finite, np.exp(lw - np.where(np.isfinite(new), new, 0.0)), 0.0)  # (c, n_do)
+        c = X - self.centre
+        self.total += w.sum(0)
+        self.total_sq += (w * w).sum(0)
+        self.s1 += w.T @ c
+        self.s2 += w.T @ (c * c)
+        if codes is not None:
+            for j in range(self.n_do):
+                self.share[:, j] += np.bincount(codes, weights=w[:, j], minlength=self.n_classes)
+        self.positive += finite.sum(0)
+        for j in range(self.n_do):
+            col = np.concatenate([self.tail[j], lw[finite[:, j], j]])
+            if len(col) > self.m_tail:
+                col = np.partition(col, len(col) - self.m_tail)[len(col) - self.m_tail:]
+            self.tail[j] = col
+
+
+@dataclass(frozen=True, eq=False)
+class StreamedWeights:
+    """What an out-of-core fit keeps of its causal weights: their summaries, not the
+    (n_samples, n_do) values (``causal_weights_`` of :meth:`CausalGaussianMixture.fit_stream
+    <causal_mixtures.CausalGaussianMixture.fit_stream>`). The attributes of
+    :class:`~causal_mixtures.CausalWeights` that need no rows, computed from sums over
+    the chunks: equal to the in-memory ones to rounding.
+
+    Attributes
+    ----------
+    do_values : ndarray of shape (n_do,)
+    ess : ndarray of shape (n_do,)
+        Kish effective sample size of each column.
+    khat : ndarray of shape (n_do,)
+        Pareto ``k̂`` of each column (from its largest weights, kept while streaming).
+    max_weight : ndarray of shape (n_do,)
+        The largest normalised weight of each column.
+    n_samples : int
+        Number of rows.
+    estimand : object
+    density : ConditionalDensity
+    overlap : CauseOverlap or None
+        The weight share of each class of a discrete cause (the positivity check).
+    smoothing : None
+        The out-of-core fit does not smooth its weights.
+    density_choice : None
+    """
+
+    do_values: np.ndarray
+    ess: np.ndarray
+    khat: np.ndarray
+    max_weight: np.ndarray
+    n_samples: int
+    estimand: Any = None
+    density: ConditionalDensity | None = None
+    overlap: Any = None
+    smoothing: str | None = None
+    density_choice: Any = None
+
+    @property
+    def n_do(self) -> int:
+        """Number of intervention values."""
+        return int(len(self.do_values))
+
+    @property
+    def ess_ratio(self) -> np.ndarray:
+        """ESS divided by the number of rows, per intervention value."""
+        return self.ess / self.n_samples
+
+    @property
+    def max_ratio(self) -> np.ndarray:
+        """Largest weight divided by the mean weight, per intervention value."""
+        return self.max_weight * self.n_samples
+
+    to_frame = CausalWeights.to_frame
+    __repr__ = CausalWeights.__repr__
+
+
+def chunk_weights(lw: np.ndarray, ref: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Weights ``exp(lw − ref) · scale`` of a chunk's log weights ``lw`` (c, n_do), do
+    values first: (n_do, c)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(lw), np.exp(lw - ref), 0.0).T * scale[:, None]
