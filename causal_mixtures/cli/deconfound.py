@@ -316,12 +316,23 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     X_new, y_new = model.fit_resample(
         X, y, mechanism=z, covariates=w, do=do, n_samples=args.n_samples
     )
+    return _write(args, out, out_path, model, X_new, y_new, len(frame), effect, mechanism,
+                  covariates, start)
+
+
+def _write(
+    args: argparse.Namespace, out: TextIO, out_path: Path, model: Any, X_new: Any,
+    y_new: Any, n_in: int, effect: list[str], mechanism: list[str], covariates: list[str],
+    start: float,
+) -> int:
+    """Write the deconfounded rows (effect columns, then the cause) and the summary."""
+    import pandas as pd
+
     elapsed = time.perf_counter() - start
     result = pd.DataFrame(X_new, columns=effect)
     result[args.cause] = y_new
     write_table(result, out_path)
-    _fit_summary(args, len(frame), model, len(result), out, effect, mechanism, covariates,
-                 elapsed)
+    _fit_summary(args, n_in, model, len(result), out, effect, mechanism, covariates, elapsed)
     return EXIT_OK
 
 
@@ -380,8 +391,6 @@ def _run_stream(
     head = read_table(in_path, sep=args.sep, nrows=_HEAD_ROWS)
     _check_table(head, args, effect, mechanism, covariates, in_path)
 
-    import pandas as pd
-
     from causal_mixtures.estimators.gaussian_mixture import CausalGaussianMixture
     from causal_mixtures.estimators.out_of_core import ChunkedSource
 
@@ -401,10 +410,5 @@ def _run_stream(
         check_rows(args.n_samples * n_do, f"--n-samples {args.n_samples} x {n_do} do values",
                    args.force)
     X_new, y_new = model.resample(n_samples=args.n_samples)
-    elapsed = time.perf_counter() - start
-    result = pd.DataFrame(X_new, columns=effect)
-    result[args.cause] = y_new
-    write_table(result, out_path)
-    _fit_summary(args, model.causal_weights_.n_samples, model, len(result), out, effect,
-                 mechanism, covariates, elapsed)
-    return EXIT_OK
+    return _write(args, out, out_path, model, X_new, y_new, model.causal_weights_.n_samples,
+                  effect, mechanism, covariates, start)

@@ -46,6 +46,7 @@ from causal_mixtures.weights.density import is_discrete
 __all__ = [
     "Standardization",
     "best_of_grid",
+    "best_restart",
     "bic_per_do",
     "fit_em",
     "fit_mixtures",
@@ -56,6 +57,8 @@ __all__ = [
     "plugin_reference",
     "plugin_rows",
     "plugin_standardization",
+    "raw_bic",
+    "search_k",
     "store_fit",
     "weight_mass",
 ]
@@ -516,24 +519,18 @@ def fit_plugin_blocks(
                   np.broadcast_to(W1, (len(blocks), m)), d, do_values)
     data = [std.data(b) for b in blocks]
     tensors = [torch.from_numpy(a).to(device) for a in data]
-    results, bics, totals = [], [], []
-    search = est.n_components == "auto" and est.n_components_range is None
-    for k in grid.tolist():
+
+    def fit_k(k: int) -> FitResult:
         per = [
             fit_em_k(
-                est, data[j], tensors[j], W1, int(k), rng, None,
+                est, data[j], tensors[j], W1, k, rng, None,
                 Standardization(std.shift, std.scale, std.relative_var[j : j + 1]),
             )
             for j in range(len(blocks))
         ]
-        res = _stack_blocks(per, rows_per_component(d, est.covariance_type))
-        results.append(res)
-        bics.append(bic_per_do(est, res, int(k), d, ess))
-        totals.append(np.inf if res.info["degeneracy"] else float(bics[-1].sum()))
-        if search and bic_turned(totals):
-            break
-    grid = grid[: len(results)]
-    return best_of_grid(est, grid, results, bics, do_values)
+        return _stack_blocks(per, rows_per_component(d, est.covariance_type))
+
+    return search_k(est, grid, fit_k, ess, d, do_values)
 
 
 def store_fit(

@@ -361,15 +361,11 @@ class StreamedWeights:
         return int(len(self.do_values))
 
     @property
-    def ess_ratio(self) -> np.ndarray:
-        """ESS divided by the number of rows, per intervention value."""
-        return self.ess / self.n_samples
-
-    @property
     def max_ratio(self) -> np.ndarray:
         """Largest weight divided by the mean weight, per intervention value."""
         return self.max_weight * self.n_samples
 
+    ess_ratio = CausalWeights.ess_ratio
     to_frame = CausalWeights.to_frame
     __repr__ = CausalWeights.__repr__
 
