@@ -147,6 +147,23 @@ def test_continuous_cause_with_a_gaussian_density_equals_the_in_memory_fit() -> 
     assert b.class_counts_ is None
 
 
+def test_string_labels_stream_as_in_memory() -> None:
+    # A cause and a mechanism given as strings (the levels sorted as in memory, the widths
+    # of all chunks kept: "mid" is longer than the first chunk's "lo").
+    X, y, z = _front_door(900, 8, discrete_z=True)
+    ys = np.array(["no", "yes"])[y]
+    zs = np.array(["lo", "mid", "high", "top"])[z]
+    chunks = [(X[:300], ys[:300], np.where(zs[:300] == "mid", "lo", zs[:300])),
+              (X[300:], ys[300:], zs[300:])]
+    zz = np.concatenate([c[2] for c in chunks])
+    params = dict(n_components=1, random_state=0, strategy="weighting")
+    a = cm.CausalGaussianMixture(**params).fit(X, ys, mechanism=zz)
+    b = cm.CausalGaussianMixture(**params).fit_stream(chunks)
+    _assert_same_fit(a, b)
+    assert b.do_values_.tolist() == ["no", "yes"]
+    assert b.causal_weights_.density.levels_[:, 0].tolist() == ["high", "lo", "mid", "top"]
+
+
 def test_auto_k_and_csv_chunks(tmp_path: Path) -> None:
     X, y, z = _front_door(1500, 4, discrete_z=True)
     path = tmp_path / "data.csv"

@@ -230,7 +230,9 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
                 "memory."
             )
     discrete_cause = scan.discrete_cause()
-    if discrete_cause and len(scan.causes.counts or {}) < 2:
+    distinct = (len(scan.causes.counts) if discrete_cause
+                else 1 + int(scan.y_range[0] < scan.y_range[1]))
+    if distinct < 2:
         raise ValueError(
             "y must take at least two distinct values to define interventions; got a single "
             "value. Mechanism learning contrasts interventions on the cause."
@@ -250,7 +252,7 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
         lw = weigher.log_weights(y, z, offset)
         codes = None if class_levels is None else rows_as_codes(y.reshape(-1, 1), class_levels)[1]
         sums.add(lw, X, codes)
-        sel = keep[(keep >= offset) & (keep < offset + len(X))] - offset
+        sel = keep[np.searchsorted(keep, offset):np.searchsorted(keep, offset + len(X))] - offset
         kept_x.append(X[sel])
         kept_lw.append(lw[sel])
         offset += len(X)

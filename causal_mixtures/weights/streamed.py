@@ -28,7 +28,6 @@ from causal_mixtures.weights.psis import tail_length
 
 __all__ = [
     "MAX_CELLS",
-    "MAX_LEVELS",
     "MechanismScan",
     "StreamedWeights",
     "WeightSums",
@@ -41,9 +40,6 @@ __all__ = [
 #: Distinct classes of the cause, or (cause, mechanism) cells, that the scan counts: more
 #: means a continuous variable (or a discrete density that would not fit in memory).
 MAX_CELLS = 100_000
-#: A float cause or mechanism with at most this many whole-number values is discrete (as
-#: :func:`~causal_mixtures.weights.density.is_discrete`).
-MAX_LEVELS = 20
 
 
 class _Counts:
@@ -70,6 +66,8 @@ def _discrete_possible(a: np.ndarray) -> bool:
 
 def _level_array(keys: Iterable[Any], dtype: Any, width: int) -> np.ndarray:
     keys = list(keys)
+    if dtype.kind in "US":  # the width of the longest string, not of the first chunk's
+        return np.array(keys, dtype=dtype.kind).reshape(len(keys), width)
     out = np.empty((len(keys), width), dtype=object if dtype.kind == "O" else dtype)
     for i, k in enumerate(keys):
         out[i] = k
@@ -151,8 +149,8 @@ class MechanismScan:
                 pair = y_codes * len(zlev) + z_codes
                 cnt = np.bincount(pair, minlength=len(ylev) * len(zlev))
                 nz = np.flatnonzero(cnt)
-                self.cells.add([(ylev[i // len(zlev), 0].item() if hasattr(ylev[i // len(zlev), 0], "item")
-                                 else ylev[i // len(zlev), 0], keys[i % len(zlev)]) for i in nz],
+                causes = ylev[:, 0].tolist()
+                self.cells.add([(causes[i // len(zlev)], keys[i % len(zlev)]) for i in nz],
                                cnt[nz])
         if self.numeric_z:
             zf = z.astype(np.float64)
@@ -167,7 +165,7 @@ class MechanismScan:
         if c is None:
             return False
         values = _level_array(((k,) for k in c), self.causes.dtype, 1)[:, 0]
-        return is_discrete(values, max_levels=MAX_LEVELS)
+        return is_discrete(values)
 
     def classes(self) -> np.ndarray:
         """The sorted classes of a discrete cause (as ``np.unique(y)``)."""
@@ -179,7 +177,7 @@ class MechanismScan:
         c = self.levels.counts
         if c is None:
             return False
-        return is_discrete(_level_array(c, self.levels.dtype, self.d_z), max_levels=MAX_LEVELS)
+        return is_discrete(_level_array(c, self.levels.dtype, self.d_z))
 
 
 def density_from_scan(density: Any, scan: MechanismScan, discrete_cause: bool) -> ConditionalDensity:
