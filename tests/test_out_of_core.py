@@ -145,6 +145,10 @@ def test_continuous_cause_with_a_gaussian_density_equals_the_in_memory_fit() -> 
     )
     _assert_same_fit(a, b)
     assert b.class_counts_ is None
+    # The quintile strata of the cause and their weight shares, as in memory.
+    assert b.causal_weights_.overlap.strata == a.causal_weights_.overlap.strata
+    np.testing.assert_allclose(b.causal_weights_.overlap.ratio, a.causal_weights_.overlap.ratio,
+                               rtol=1e-10)
 
 
 def test_string_labels_stream_as_in_memory() -> None:

@@ -68,7 +68,12 @@ from causal_mixtures.mixture.init import KMEANS_ROWS, nearest_centre, start_labe
 from causal_mixtures.mixture.result import FitResult
 from causal_mixtures.weights.core import check_support, resolve_do, resolve_graph
 from causal_mixtures.weights.density import rows_as_codes
-from causal_mixtures.weights.overlap import check_positivity, overlap_from_shares
+from causal_mixtures.weights.overlap import (
+    CauseOverlap,
+    cause_strata,
+    check_positivity,
+    overlap_from_shares,
+)
 from causal_mixtures.weights.psis import pareto_khat
 from causal_mixtures.weights.streamed import (
     MechanismScan,
@@ -106,6 +111,72 @@ def _reference(
     rows = np.searchsorted(keep, keep_positions(n, QUANTILE_ROWS))
     return reference_from_moments(do_values, ess, means, *moments, X_kept[rows],
                                   W_kept[:, rows].T)
+
+
+def _scan(est: Any, src: ChunkedSource) -> MechanismScan:
+    """Pass 1, and what it allows to refuse before any weight is computed."""
+    scan = MechanismScan()
+    for X, y, z in src:
+        scan.add(X, y, z)
+    if scan.n == 0:
+        raise ValueError("the source yielded no rows. Pass a source over at least one chunk.")
+    for name, cols, auto in (("representation", scan.d, est.representation),
+                             ("mechanism_representation", scan.d_z,
+                              est.mechanism_representation)):
+        if auto == "auto" and cols > AUTO_MIN_COLUMNS:
+            raise ValueError(
+                f"{name}='auto' would fit a PCA to the {cols} columns, which needs the rows "
+                f"in memory. Pass {name}=None with the rows reduced in the source, or fit in "
+                "memory."
+            )
+    discrete = scan.discrete_cause()
+    distinct = len(scan.causes.counts) if discrete else 1 + int(scan.y_range[0] < scan.y_range[1])
+    if distinct < 2:
+        raise ValueError(
+            "y must take at least two distinct values to define interventions; got a single "
+            "value. Mechanism learning contrasts interventions on the cause."
+        )
+    return scan
+
+
+def _sum_weights(
+    src: ChunkedSource, weigher: Weigher, scan: MechanismScan, centre: np.ndarray,
+    classes: np.ndarray | None, keep: np.ndarray,
+) -> tuple[WeightSums, np.ndarray, np.ndarray]:
+    """Pass 2: the weights' sums, and the rows at the positions ``keep`` with their log
+    weights."""
+    sums = WeightSums(len(weigher.do_values), scan.d, scan.n, centre,
+                      0 if classes is None else len(classes))
+    levels = None if classes is None else classes.reshape(-1, 1)
+    kept_x, kept_y, kept_lw, offset = [], [], [], 0
+    for X, y, z in src:
+        lw = weigher.log_weights(y, z, offset)
+        sums.add(lw, X, None if levels is None else rows_as_codes(y.reshape(-1, 1), levels)[1])
+        sel = keep[np.searchsorted(keep, offset):np.searchsorted(keep, offset + len(X))] - offset
+        kept_x.append(X[sel])
+        kept_y.append(y[sel])
+        kept_lw.append(lw[sel])
+        offset += len(X)
+    check_support(sums.positive > 0, weigher.do_values)
+    return sums, np.concatenate(kept_x), np.concatenate(kept_y), np.concatenate(kept_lw)
+
+
+def _continuous_overlap(
+    src: ChunkedSource, weigher: Weigher, sums: WeightSums, y_q: np.ndarray, ess: np.ndarray
+) -> CauseOverlap:
+    """The weight share of the quintile strata of a continuous cause (one more pass), the
+    strata from the causes of the rows the quantiles are read from: all rows up to
+    ``QUANTILE_ROWS``, then the in-memory strata exactly."""
+    strata, _ = cause_strata(y_q, discrete_cause=False)
+    edges = np.array([hi for _, hi in strata[:-1]])
+    k, norm = len(strata), 1.0 / sums.total
+    counts, share = np.zeros(k), np.zeros((k, len(norm)))
+    for _, y, z in src:
+        codes = np.searchsorted(edges, y.astype(np.float64), side="left")
+        w = chunk_weights(weigher.log_weights(y, z), sums.ref, norm)
+        counts += np.bincount(codes, minlength=k)
+        share += np.stack([np.bincount(codes, weights=wj, minlength=k) for wj in w], axis=1)
+    return overlap_from_shares(strata, counts, share, ess)
 
 
 # --------------------------------------------------------------------------- the fit
@@ -215,28 +286,8 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
     _check_supported(self)
     src = as_source(source)
     estimand = _front_door_estimand(self.graph)
-    scan = MechanismScan()
-    for X, y, z in src:
-        scan.add(X, y, z)
-    if scan.n == 0:
-        raise ValueError("the source yielded no rows. Pass a source over at least one chunk.")
-    for name, cols, auto in (("representation", scan.d, self.representation),
-                             ("mechanism_representation", scan.d_z,
-                              self.mechanism_representation)):
-        if auto == "auto" and cols > AUTO_MIN_COLUMNS:
-            raise ValueError(
-                f"{name}='auto' would fit a PCA to the {cols} columns, which needs the rows "
-                f"in memory. Pass {name}=None with the rows reduced in the source, or fit in "
-                "memory."
-            )
+    scan = _scan(self, src)
     discrete_cause = scan.discrete_cause()
-    distinct = (len(scan.causes.counts) if discrete_cause
-                else 1 + int(scan.y_range[0] < scan.y_range[1]))
-    if distinct < 2:
-        raise ValueError(
-            "y must take at least two distinct values to define interventions; got a single "
-            "value. Mechanism learning contrasts interventions on the cause."
-        )
     classes = scan.classes() if discrete_cause else None
     do_values = resolve_do(classes if discrete_cause else np.asarray(scan.y_range), do,
                            discrete_cause=discrete_cause)
@@ -244,25 +295,17 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
     weigher = Weigher(density, do_values, discrete_cause)
     n_do, d = len(do_values), scan.d
     centre = scan.rows.mean()  # the weighted moments are taken about the rows' mean
-    sums = WeightSums(n_do, d, scan.n, centre, 0 if classes is None else len(classes))
-    class_levels = None if classes is None else classes.reshape(-1, 1)
     keep = np.union1d(keep_positions(scan.n, INIT_ROWS), keep_positions(scan.n, QUANTILE_ROWS))
-    kept_x, kept_lw, offset = [], [], 0
-    for X, y, z in src:
-        lw = weigher.log_weights(y, z, offset)
-        codes = None if class_levels is None else rows_as_codes(y.reshape(-1, 1), class_levels)[1]
-        sums.add(lw, X, codes)
-        sel = keep[np.searchsorted(keep, offset):np.searchsorted(keep, offset + len(X))] - offset
-        kept_x.append(X[sel])
-        kept_lw.append(lw[sel])
-        offset += len(X)
-    check_support(sums.positive > 0, do_values)
+    sums, X_kept, y_kept, lw_kept = _sum_weights(src, weigher, scan, centre, classes, keep)
     ess = sums.total**2 / sums.total_sq
     overlap = None
     if discrete_cause:
         counts = np.array([scan.causes.counts[c] for c in classes.tolist()])
         overlap = overlap_from_shares(classes.tolist(), counts, sums.share / sums.total, ess)
         check_positivity(overlap, do_values, self.positivity)
+    else:  # recorded for the diagnostics, not checked (as in memory)
+        quantile_rows = np.searchsorted(keep, keep_positions(scan.n, QUANTILE_ROWS))
+        overlap = _continuous_overlap(src, weigher, sums, y_kept[quantile_rows], ess)
     summary = StreamedWeights(
         do_values, ess,
         np.array([pareto_khat(sums.tail[j], log=True, n=int(sums.positive[j]))
@@ -271,7 +314,6 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
     )
     means = centre + sums.s1 / sums.total[:, None]
     std = Standardization.from_moments(centre, means, sums.s2 / sums.total[:, None])
-    X_kept, lw_kept = np.concatenate(kept_x), np.concatenate(kept_lw)
     W_kept = chunk_weights(lw_kept, sums.ref, 1.0 / sums.total)  # (n_do, kept), normalised
     reference = _reference(src, weigher, sums, means, ess, X_kept, W_kept, keep, scan.n,
                            do_values)
