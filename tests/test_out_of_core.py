@@ -241,3 +241,9 @@ def test_cli_chunk_rows_streams_parquet_and_csv(tmp_path: Path,
     means = streamed.groupby("Y")[["X1", "X2"]].mean().to_numpy()
     mixture_means = (model.weights_[..., None] * model.means_).sum(1)
     np.testing.assert_allclose(means, mixture_means, atol=0.12)
+    # What is not streamed: one error line that says what to use.
+    status = main(["deconfound", str(tmp_path / "in.parquet"), "--out", str(tmp_path / "o.csv"),
+                   *args, "--chunk-rows", "250", "--density", "kde"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status != 0 and len(err) == 1 and err[0].startswith("error: ")
+    assert "density='kde' is not streamed" in err[0] and "density='gaussian'" in err[0]
