@@ -16,6 +16,7 @@ import causal_mixtures as cm
 from causal_mixtures.cli import main
 from causal_mixtures.estimators import out_of_core
 from causal_mixtures.weights.density import DiscreteDensity
+from causal_mixtures.weights.kde import BinnedKDE
 
 ATTRS = ("weights_", "means_", "covariances_", "precisions_cholesky_", "lower_bound_")
 
@@ -131,6 +132,30 @@ def test_list_of_chunks_with_a_given_start_equals_the_in_memory_fit(
     assert np.all(np.abs(c.lower_bound_ - a.lower_bound_) < 0.05)
 
 
+@pytest.mark.parametrize("d_z", [1, 2])
+def test_binned_kde_with_exact_tails_equals_the_in_memory_fit(d_z: int) -> None:
+    # Heavy-tailed mechanisms (Student t, 3 dof): some rows lie where a class's binned
+    # grid cannot interpolate, and their kernels are summed exactly in a pass over the
+    # points, as in memory.
+    rng = np.random.default_rng(5)
+    n = 2000
+    u = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-1.5 * u))).astype(np.int64)
+    z = 2.0 * y + rng.standard_t(3, size=n)
+    if d_z == 2:
+        z = np.column_stack([z, 0.5 * z + rng.standard_t(3, size=n)])
+    X = np.column_stack([z.reshape(n, -1)[:, 0] + u + rng.normal(size=n), -0.5 * u])
+    params = dict(n_components=2, density="kde", random_state=0, strategy="weighting")
+    a = cm.CausalGaussianMixture(**params).fit(X, y, mechanism=z)
+    b = cm.CausalGaussianMixture(**params).fit_stream(
+        cm.ChunkedSource.from_arrays(X, y, z, chunk_rows=250)
+    )
+    _assert_same_fit(a, b)
+    models = b.causal_weights_.density.models_
+    assert all(isinstance(m, BinnedKDE) for m in models.values())
+    assert sum(len(m.exact.table) for m in models.values()) >= 1  # exact tails were needed
+
+
 def test_continuous_cause_with_a_gaussian_density_equals_the_in_memory_fit() -> None:
     rng = np.random.default_rng(3)
     n = 2000
@@ -199,8 +224,11 @@ def test_positivity_failure_is_refused_as_in_memory() -> None:
 def test_what_is_not_streamed_is_refused_with_what_to_use() -> None:
     X, y, z = _front_door(400, 6, discrete_z=False)
     src = cm.ChunkedSource.from_arrays(X, y, z, chunk_rows=100)
-    with pytest.raises(ValueError, match="density='kde' is not streamed.*density='gaussian'"):
-        cm.CausalGaussianMixture(n_components=1, density="kde").fit_stream(src)
+    z3 = cm.ChunkedSource.from_arrays(X, y, np.column_stack([z, z, z]), chunk_rows=100)
+    with pytest.raises(ValueError, match="not streamed for a mechanism of 3 columns.*'gaussian'"):
+        cm.CausalGaussianMixture(n_components=1, density="kde").fit_stream(z3)
+    with pytest.raises(ValueError, match="density='mixture' is not streamed.*'kde'"):
+        cm.CausalGaussianMixture(n_components=1, density="mixture").fit_stream(src)
     with pytest.raises(ValueError, match="inference='svi'.*Use inference='em'"):
         cm.CausalGaussianMixture(n_components=1, inference="svi").fit_stream(src)
     with pytest.raises(ValueError, match="weight_smoothing='psis'"):
@@ -243,7 +271,7 @@ def test_cli_chunk_rows_streams_parquet_and_csv(tmp_path: Path,
     np.testing.assert_allclose(means, mixture_means, atol=0.12)
     # What is not streamed: one error line that says what to use.
     status = main(["deconfound", str(tmp_path / "in.parquet"), "--out", str(tmp_path / "o.csv"),
-                   *args, "--chunk-rows", "250", "--density", "kde"])
+                   *args, "--chunk-rows", "250", "--density", "mixture"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status != 0 and len(err) == 1 and err[0].startswith("error: ")
-    assert "density='kde' is not streamed" in err[0] and "density='gaussian'" in err[0]
+    assert "density='mixture' is not streamed" in err[0] and "density='gaussian'" in err[0]

@@ -67,7 +67,7 @@ from causal_mixtures.mixture.em import params_from_label_chunks, weighted_em_str
 from causal_mixtures.mixture.init import KMEANS_ROWS, nearest_centre, start_labels, user_init
 from causal_mixtures.mixture.result import FitResult
 from causal_mixtures.weights.core import check_support, resolve_do, resolve_graph
-from causal_mixtures.weights.density import rows_as_codes
+from causal_mixtures.weights.density import KernelDensityEstimate, rows_as_codes
 from causal_mixtures.weights.overlap import (
     CauseOverlap,
     cause_strata,
@@ -82,6 +82,7 @@ from causal_mixtures.weights.streamed import (
     WeightSums,
     chunk_weights,
     density_from_scan,
+    fit_streamed_kde,
     keep_positions,
 )
 
@@ -292,6 +293,8 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
     do_values = resolve_do(classes if discrete_cause else np.asarray(scan.y_range), do,
                            discrete_cause=discrete_cause)
     density = density_from_scan(self.density, scan, discrete_cause)
+    if isinstance(density, KernelDensityEstimate):
+        density = fit_streamed_kde(density, scan, src, classes)
     weigher = Weigher(density, do_values, discrete_cause)
     n_do, d = len(do_values), scan.d
     centre = scan.rows.mean()  # the weighted moments are taken about the rows' mean

@@ -410,6 +410,23 @@ class KernelDensityEstimate(ConditionalDensity):
             return BinnedKDE(exact)
         return exact
 
+    def set_models(self, models: dict[Any, BinnedKDE]) -> KernelDensityEstimate:
+        """A discrete cause's per-class KDEs built elsewhere (the out-of-core fit sums their
+        binned grids over chunks, :mod:`causal_mixtures.weights.streamed`).
+
+        Parameters
+        ----------
+        models : dict
+            ``{class of y: BinnedKDE}``.
+
+        Returns
+        -------
+        self
+        """
+        self.classes_ = np.asarray(sorted(models))
+        self.models_ = dict(models)
+        return self
+
     @staticmethod
     def _exact(model: ExactKDE | BinnedKDE) -> ExactKDE:
         return model.exact if isinstance(model, BinnedKDE) else model

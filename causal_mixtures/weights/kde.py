@@ -38,6 +38,7 @@ __all__ = [
     "ExactKDE",
     "binned_feasible",
     "grid_of_range",
+    "grid_shape",
     "kernel_logsumexp",
     "linear_binning",
 ]
@@ -167,6 +168,11 @@ def binned_feasible(points: np.ndarray, bandwidth: float) -> bool:
     return points.shape[1] <= BINNED_MAX_DIM and _grid(points, bandwidth) is not None
 
 
+def grid_shape(high: np.ndarray, lo: np.ndarray, step: float, h: float) -> tuple[int, ...]:
+    """Nodes per axis of the grid from ``lo`` by ``step`` over points up to ``high``."""
+    return tuple(int(s) for s in np.floor((high + _TRUNCATE * h - lo) / step) + 2)
+
+
 def linear_binning(
     points: np.ndarray, lo: np.ndarray, step: float, shape: tuple[int, ...]
 ) -> np.ndarray:
@@ -223,7 +229,7 @@ class BinnedKDE:
             )
         self.exact = exact
         self.lo, self.step = grid
-        shape = tuple(int(s) for s in np.floor((high + _TRUNCATE * h - self.lo) / self.step) + 2)
+        shape = grid_shape(high, self.lo, self.step, h)
         if counts is None:
             flat = linear_binning(exact.points, self.lo, self.step, shape)
         else:

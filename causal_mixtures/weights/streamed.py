@@ -20,9 +20,20 @@ from causal_mixtures.weights.density import (
     ConditionalDensity,
     DiscreteDensity,
     GaussianDensity,
+    KernelDensityEstimate,
     check_cause_type,
     is_discrete,
+    rows_as_codes,
     unique_rows,
+)
+from causal_mixtures.weights.kde import (
+    BINNED_MAX_DIM,
+    BinnedKDE,
+    ExactKDE,
+    grid_of_range,
+    grid_shape,
+    kernel_logsumexp,
+    linear_binning,
 )
 from causal_mixtures.weights.psis import tail_length
 
@@ -30,10 +41,12 @@ __all__ = [
     "MAX_CELLS",
     "MechanismScan",
     "StreamedWeights",
+    "TailTable",
     "WeightSums",
     "Weigher",
     "chunk_weights",
     "density_from_scan",
+    "fit_streamed_kde",
     "keep_positions",
 ]
 
@@ -84,10 +97,13 @@ class _Moments:
     s2: Any = 0.0
     #: Only the count and the sum (the rows' mean), no outer products.
     diagonal: bool = False
+    low: Any = np.inf
+    high: Any = -np.inf
 
     def add(self, a: np.ndarray) -> None:
         if self.centre is None:
             self.centre = a.mean(0)
+        self.low, self.high = np.minimum(self.low, a.min(0)), np.maximum(self.high, a.max(0))
         c = a - self.centre
         self.n += len(a)
         self.s1 = self.s1 + c.sum(0)
@@ -192,20 +208,27 @@ def density_from_scan(density: Any, scan: MechanismScan, discrete_cause: bool) -
         density = DiscreteDensity()
     elif isinstance(density, str) and density == "gaussian":
         density = GaussianDensity(discrete_cause=discrete_cause)
+    elif isinstance(density, str) and density == "kde":
+        density = KernelDensityEstimate(discrete_cause=discrete_cause)
+    if isinstance(density, KernelDensityEstimate):
+        _check_streamed_kde(density, scan, discrete_cause)
+        return density  # fitted by fit_streamed_kde, which needs passes over the rows
     if not isinstance(density, DiscreteDensity | GaussianDensity):
         what = density if isinstance(density, str) else type(density).__name__
         raise ValueError(
             f"density={what!r} is not streamed: the out-of-core fit estimates p(z | y) from "
             "statistics summed over chunks, which density='discrete' (counts per cell: a "
             "discrete mechanism and a discrete cause) and density='gaussian' (means and "
-            "covariances, any mechanism, discrete or continuous cause) have"
+            "covariances, any mechanism, discrete or continuous cause) and density='kde' "
+            "(binned grids and exact tails: a discrete cause, a mechanism of one or two "
+            "columns) have"
             + ("; 'auto' here means 'discrete' for a discrete mechanism and cause, 'gaussian' "
                "for a continuous mechanism (a discrete mechanism of a continuous cause would "
                "need 'logistic')" if what == "auto" else "")
-            + ". A KDE (the in-memory density='kde') needs every point for its tails, and "
-            "'mixture', 'gmm', 'histogram' and 'logistic' are fitted by optimisation on the "
-            "rows. Use density='gaussian' or 'discrete', or fit in memory (CausalGaussian"
-            "Mixture.fit) on the rows or an evenly spaced subsample of them."
+            + ". 'mixture', 'gmm', 'histogram' and 'logistic' are fitted by optimisation "
+            "or on bin edges from all the rows. Use density='gaussian', 'discrete' or 'kde', "
+            "or fit in memory (CausalGaussianMixture.fit) on the rows or an evenly spaced "
+            "subsample of them."
         )
     check_cause_type(density, discrete_cause)
     if isinstance(density, DiscreteDensity):
@@ -366,6 +389,134 @@ class StreamedWeights:
     ess_ratio = CausalWeights.ess_ratio
     to_frame = CausalWeights.to_frame
     __repr__ = CausalWeights.__repr__
+
+
+def _check_streamed_kde(kde: KernelDensityEstimate, scan: MechanismScan, discrete: bool) -> None:
+    """Refuse the KDEs that cannot be streamed, saying what to use."""
+    why = None
+    if not discrete:
+        why = ("a continuous cause (its joint (y, z) KDE and the marginal sharing its kernel "
+               "are not streamed yet)")
+    elif scan.d_z > BINNED_MAX_DIM:
+        why = (f"a mechanism of {scan.d_z} columns (the binned grid, a sum over chunks, has "
+               f"at most {BINNED_MAX_DIM} dimensions; the exact KDE needs every point)")
+    elif kde.method == "exact" or kde.max_points not in ("auto", None):
+        why = (f"method={kde.method!r}, max_points={kde.max_points!r} (the out-of-core KDE "
+               "is the binned one on every point: method='auto' or 'binned', max_points="
+               "'auto' or None)")
+    elif not scan.numeric_z:
+        why = "a non-numeric mechanism"
+    if why is not None:
+        raise ValueError(
+            f"density='kde' is not streamed for {why}. Use density='gaussian' (means and "
+            "covariances summed over chunks), density='discrete' for a discrete mechanism, "
+            "or fit in memory (CausalGaussianMixture.fit) on the rows or an evenly spaced "
+            "subsample of them."
+        )
+
+
+class TailTable(ExactKDE):
+    """The exact KDE's log density at the queries a binned grid cannot interpolate (its
+    tails), from a table filled by a pass over the points: a query not in the table yet is
+    recorded (``pending``) and scores NaN until :meth:`fill_from` has summed its kernels.
+
+    Parameters
+    ----------
+    m : int
+        Number of points.
+    loc, sd : ndarray of shape (d,)
+        The points' mean and standard deviation.
+    bandwidth : float or None
+        On the standardised scale; ``None`` means Scott's rule.
+    """
+
+    #: Tail queries kept at most (each a distinct mechanism row in a KDE's tails).
+    MAX_QUERIES = 1_000_000
+
+    def __init__(self, m: int, loc: np.ndarray, sd: np.ndarray, bandwidth: float | None) -> None:
+        self._standardisation(m, loc, sd, bandwidth)
+        self.table: dict[bytes, float] = {}
+        self.pending: dict[bytes, np.ndarray] = {}
+        self._lse: np.ndarray | None = None
+
+    def score_standardised(self, q: np.ndarray) -> np.ndarray:
+        out = np.empty(len(q))
+        for i, row in enumerate(np.ascontiguousarray(q, dtype=float)):
+            key = row.tobytes()
+            value = self.table.get(key)
+            if value is None:
+                self.pending.setdefault(key, row.copy())
+                value = np.nan
+            out[i] = value
+        if len(self.pending) > self.MAX_QUERIES:
+            raise ValueError(
+                f"more than {self.MAX_QUERIES} distinct mechanism values lie in the tails of a "
+                "KDE, where the out-of-core KDE evaluates every kernel. Use density='gaussian'."
+            )
+        return out
+
+    def add_points(self, points: np.ndarray) -> None:
+        """Add the kernels of a chunk of standardised points to the pending queries' sums."""
+        if not self.pending or not len(points):
+            return
+        q = np.stack(list(self.pending.values()))
+        part = kernel_logsumexp(q, points, self.bandwidth)
+        self._lse = part if self._lse is None else np.logaddexp(self._lse, part)
+
+    def finish(self) -> None:
+        """Move the pending queries, their sums complete, into the table."""
+        if self.pending and self._lse is not None:
+            for key, value in zip(self.pending, (self._lse + self.const).tolist(), strict=True):
+                self.table[key] = value
+        self.pending, self._lse = {}, None
+
+
+def fit_streamed_kde(
+    kde: KernelDensityEstimate, scan: MechanismScan, source: Any, classes: np.ndarray
+) -> KernelDensityEstimate:
+    """The per-class binned KDEs of a discrete cause from passes over ``source`` (chunks of
+    ``(X, y, z)``): one pass bins every class's standardised points on its grid (linear
+    binning adds up over chunks), one finds the queries each grid cannot interpolate (the
+    tails, where the weights are largest), one sums their kernels exactly; the same
+    estimator as the in-memory ``KernelDensityEstimate`` on every point, to rounding."""
+    tables, layouts = {}, {}
+    for c in classes.tolist():
+        mom = scan.per_class[c]
+        count, mean, cov = mom.mean_cov()
+        table = TailTable(count, mean, np.sqrt(np.maximum(np.diag(cov), 0.0)), kde.bandwidth)
+        low, high = table.standardise(mom.low), table.standardise(mom.high)
+        grid = grid_of_range(low, high, table.bandwidth)
+        if grid is None:
+            raise ValueError(
+                f"density='kde' is not streamed here: the mechanism of class y == {c!r} spans "
+                "too many bandwidths for a binned grid (the in-memory KDE falls back to an "
+                "exact sum over 5000 points). Use density='gaussian', or fit in memory."
+            )
+        tables[c] = table
+        layouts[c] = (grid[0], grid[1], grid_shape(high, grid[0], grid[1], table.bandwidth))
+    counts = {c: np.zeros(int(np.prod(layouts[c][2]))) for c in tables}
+    codes = classes.reshape(-1, 1)
+    for _, y, z in source:
+        k = rows_as_codes(y.reshape(-1, 1), codes)[1]
+        for i, c in enumerate(classes.tolist()):
+            if (k == i).any():
+                pts = tables[c].standardise(z[k == i])
+                counts[c] += linear_binning(pts, *layouts[c])
+    models = {c: BinnedKDE(tables[c], low=tables[c].standardise(scan.per_class[c].low),
+                           high=tables[c].standardise(scan.per_class[c].high),
+                           counts=lambda *_, c=c: counts[c])
+              for c in tables}
+    kde.set_models(models)
+    for _, _, z in source:  # the tail queries of every class's KDE
+        kde.log_prob_grid(z, classes)
+    if any(t.pending for t in tables.values()):
+        for _, y, z in source:
+            k = rows_as_codes(y.reshape(-1, 1), codes)[1]
+            for i, c in enumerate(classes.tolist()):
+                tables[c].add_points(tables[c].standardise(z[k == i]))
+        for t in tables.values():
+            t.finish()
+    return kde
 
 
 def chunk_weights(lw: np.ndarray, ref: np.ndarray, scale: np.ndarray) -> np.ndarray:
