@@ -93,9 +93,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                      help="fit out of core: read the input N rows at a time (Parquet by row "
                      "groups, each in batches of at most N rows; CSV by pandas chunks) and "
                      "never hold it whole; the weighted EM from statistics summed over the "
-                     "chunks, the same fit as in memory with --strategy weighting; density "
-                     "auto means discrete (discrete mechanism) or gaussian (continuous); see "
-                     "docs/out_of_core.md (default: read the table into memory)")
+                     "chunks, the in-memory fit's with strategy='weighting'; --density auto "
+                     "means discrete (discrete mechanism) or gaussian (continuous), kde "
+                     "streams for one or two mechanism columns; see docs/out_of_core.md "
+                     "(default: read the table into memory)")
     dec.add_argument("--force", action="store_true",
                      help=f"allow more than {MAX_ROWS:,} output rows")
     dec.set_defaults(handler=run)

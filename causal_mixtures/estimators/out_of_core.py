@@ -9,7 +9,9 @@ file read by pandas chunks, or any re-iterable of arrays), never all loaded.
 1. *scan*: the rows, the classes of the cause, the levels of the mechanism and the
    statistics of the mechanism's density (``density="discrete"``: the rows of every
    (y, z) cell; ``density="gaussian"``: each class's, or the joint (y, z), mean and
-   covariance), the column range of ``X``;
+   covariance; ``density="kde"``: three more passes, the binned grids and their exact
+   tails, :func:`~causal_mixtures.weights.streamed.fit_streamed_kde`), the column range
+   of ``X``;
 2. *weights*: every chunk's front-door log weights under that density; summed: the weight
    totals and ``Σ w²`` (Kish ESS), the weight share of every class of the cause (the
    positivity check, :mod:`~causal_mixtures.weights.overlap`), the largest log weights of
@@ -256,8 +258,9 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
     Raises
     ------
     ValueError
-        For what is not streamed (yet): ``density`` other than ``"discrete"`` and
-        ``"gaussian"`` (``"auto"`` means ``"discrete"`` for a discrete mechanism and
+        For what is not streamed (yet): ``density`` other than ``"discrete"``,
+        ``"gaussian"`` and ``"kde"`` (the binned KDE of a discrete cause and a mechanism of
+        one or two columns; ``"auto"`` means ``"discrete"`` for a discrete mechanism and
         cause, ``"gaussian"`` for a continuous mechanism), ``inference`` other than
         ``"em"``, ``strategy="plugin"``, ``weight_smoothing``, per-do-value K, a
         representation, covariates or another graph than the front door.
