@@ -78,6 +78,21 @@ def test_memmap_in_chunks_of_77_rows_equals_the_in_memory_fit(tmp_path: Path) ->
     np.testing.assert_array_equal(np.load(tmp_path / "X.npy"), X)  # the data untouched
 
 
+@pytest.mark.parametrize("settings", [
+    dict(n_init=3, init_params="k-means++"),
+    dict(covariance_type="diag"),
+    dict(covariance_type="spherical", init_params="random_from_data"),
+])
+def test_restarts_starts_and_covariance_types_equal_the_in_memory_fit(settings: dict) -> None:
+    X, y, z = _front_door(1500, 9, discrete_z=True)
+    params = dict(n_components=3, random_state=0, strategy="weighting", **settings)
+    a = cm.CausalGaussianMixture(**params).fit(X, y, mechanism=z)
+    b = cm.CausalGaussianMixture(**params).fit_stream(
+        cm.ChunkedSource.from_arrays(X, y, z, chunk_rows=200)
+    )
+    _assert_same_fit(a, b)
+
+
 def test_parquet_row_groups_and_a_parquet_folder_equal_the_in_memory_fit(
     tmp_path: Path,
 ) -> None:
