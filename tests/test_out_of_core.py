@@ -171,6 +171,24 @@ def test_binned_kde_with_exact_tails_equals_the_in_memory_fit(d_z: int) -> None:
     assert sum(len(m.exact.table) for m in models.values()) >= 1  # exact tails were needed
 
 
+def test_kde_of_a_continuous_cause_equals_the_in_memory_fit() -> None:
+    # p(z | y) = p(y, z) / p(y): a binned 2-D joint KDE and the 1-D marginal with its kernel.
+    rng = np.random.default_rng(3)
+    n = 2000
+    u = rng.normal(size=n)
+    y = rng.normal(size=n) + 0.5 * u
+    z = y + rng.standard_t(3, size=n)
+    X = np.column_stack([z + u, u + rng.normal(size=n)])
+    do = np.array([-1.0, 0.0, 1.0])
+    params = dict(n_components=2, density="kde", random_state=0, strategy="weighting")
+    a = cm.CausalGaussianMixture(**params).fit(X, y, mechanism=z, do=do)
+    b = cm.CausalGaussianMixture(**params).fit_stream(
+        cm.ChunkedSource.from_arrays(X, y, z, chunk_rows=300), do=do
+    )
+    _assert_same_fit(a, b)
+    assert len(b.causal_weights_.density.joint_.exact.table) >= 1  # exact tails were needed
+
+
 def test_continuous_cause_with_a_gaussian_density_equals_the_in_memory_fit() -> None:
     rng = np.random.default_rng(3)
     n = 2000

@@ -95,7 +95,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                      "never hold it whole; the weighted EM from statistics summed over the "
                      "chunks, the in-memory fit's with strategy='weighting'; --density auto "
                      "means discrete (discrete mechanism) or gaussian (continuous), kde "
-                     "streams for one or two mechanism columns; see docs/out_of_core.md "
+                     "streams for one or two mechanism columns (one with a continuous "
+                     "cause); see docs/out_of_core.md "
                      "(default: read the table into memory)")
     dec.add_argument("--force", action="store_true",
                      help=f"allow more than {MAX_ROWS:,} output rows")

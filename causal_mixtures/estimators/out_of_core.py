@@ -259,8 +259,8 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
     ------
     ValueError
         For what is not streamed (yet): ``density`` other than ``"discrete"``,
-        ``"gaussian"`` and ``"kde"`` (the binned KDE of a discrete cause and a mechanism of
-        one or two columns; ``"auto"`` means ``"discrete"`` for a discrete mechanism and
+        ``"gaussian"`` and ``"kde"`` (the binned KDE of a mechanism of one or two columns, one
+        with a continuous cause; ``"auto"`` means ``"discrete"`` for a discrete mechanism and
         cause, ``"gaussian"`` for a continuous mechanism), ``inference`` other than
         ``"em"``, ``strategy="plugin"``, ``weight_smoothing``, per-do-value K, a
         representation, covariates or another graph than the front door.
@@ -297,7 +297,7 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
                            discrete_cause=discrete_cause)
     density = density_from_scan(self.density, scan, discrete_cause)
     if isinstance(density, KernelDensityEstimate):
-        density = fit_streamed_kde(density, scan, src, classes)
+        density = fit_streamed_kde(density, scan, src, classes, do_values)
     weigher = Weigher(density, do_values, discrete_cause)
     n_do, d = len(do_values), scan.d
     centre = scan.rows.mean()  # the weighted moments are taken about the rows' mean

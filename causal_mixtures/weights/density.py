@@ -410,21 +410,19 @@ class KernelDensityEstimate(ConditionalDensity):
             return BinnedKDE(exact)
         return exact
 
-    def set_models(self, models: dict[Any, BinnedKDE]) -> KernelDensityEstimate:
-        """A discrete cause's per-class KDEs built elsewhere (the out-of-core fit sums their
-        binned grids over chunks, :mod:`causal_mixtures.weights.streamed`).
-
-        Parameters
-        ----------
-        models : dict
-            ``{class of y: BinnedKDE}``.
-
-        Returns
-        -------
-        self
-        """
-        self.classes_ = np.asarray(sorted(models))
-        self.models_ = dict(models)
+    def set_models(
+        self, models: dict[Any, BinnedKDE] | None = None, *, joint: BinnedKDE | None = None,
+        marginal: BinnedKDE | None = None,
+    ) -> KernelDensityEstimate:
+        """KDEs built elsewhere (the out-of-core fit sums their binned grids over chunks,
+        :mod:`causal_mixtures.weights.streamed`): ``models`` ``{class of y: BinnedKDE}``
+        for a discrete cause, ``joint`` (of ``(y, z)``) and ``marginal`` (of ``y``, with
+        the joint's kernel) for a continuous one. Returns ``self``."""
+        if models is not None:
+            self.classes_ = np.asarray(sorted(models))
+            self.models_ = dict(models)
+        else:
+            self.joint_, self.marginal_ = joint, marginal
         return self
 
     @staticmethod

@@ -220,8 +220,8 @@ def density_from_scan(density: Any, scan: MechanismScan, discrete_cause: bool) -
             "statistics summed over chunks, which density='discrete' (counts per cell: a "
             "discrete mechanism and a discrete cause) and density='gaussian' (means and "
             "covariances, any mechanism, discrete or continuous cause) and density='kde' "
-            "(binned grids and exact tails: a discrete cause, a mechanism of one or two "
-            "columns) have"
+            "(binned grids and exact tails: a mechanism of one or two columns, one with a "
+            "continuous cause) have"
             + ("; 'auto' here means 'discrete' for a discrete mechanism and cause, 'gaussian' "
                "for a continuous mechanism (a discrete mechanism of a continuous cause would "
                "need 'logistic')" if what == "auto" else "")
@@ -394,9 +394,9 @@ class StreamedWeights:
 def _check_streamed_kde(kde: KernelDensityEstimate, scan: MechanismScan, discrete: bool) -> None:
     """Refuse the KDEs that cannot be streamed, saying what to use."""
     why = None
-    if not discrete:
-        why = ("a continuous cause (its joint (y, z) KDE and the marginal sharing its kernel "
-               "are not streamed yet)")
+    if not discrete and scan.d_z > BINNED_MAX_DIM - 1:
+        why = (f"a continuous cause with a mechanism of {scan.d_z} columns (the joint (y, z) "
+               f"KDE would have more than {BINNED_MAX_DIM} dimensions, beyond a binned grid)")
     elif scan.d_z > BINNED_MAX_DIM:
         why = (f"a mechanism of {scan.d_z} columns (the binned grid, a sum over chunks, has "
                f"at most {BINNED_MAX_DIM} dimensions; the exact KDE needs every point)")
@@ -471,50 +471,82 @@ class TailTable(ExactKDE):
         self.pending, self._lse = {}, None
 
 
+def _kde_specs(
+    kde: KernelDensityEstimate, scan: MechanismScan, classes: np.ndarray | None
+) -> dict[Any, tuple]:
+    """Per KDE to build: its :class:`TailTable`, the standardised range of its points and
+    a function of a chunk's ``(y, z)`` (and class codes) giving its points."""
+    specs: dict[Any, tuple] = {}
+    if classes is not None:  # one KDE of z per class
+        for i, c in enumerate(classes.tolist()):
+            mom = scan.per_class[c]
+            count, mean, cov = mom.mean_cov()
+            sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
+            specs[c] = (TailTable(count, mean, sd, kde.bandwidth), mom.low, mom.high,
+                        lambda y, z, k, i=i: z[k == i])
+        return specs
+    # A continuous cause: p(z | y) = p(y, z) / p(y), the marginal with the joint's kernel in y.
+    count, mean, cov = scan.joint.mean_cov()
+    sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    joint = TailTable(count, mean, sd, kde.bandwidth)
+    specs["joint"] = (joint, scan.joint.low, scan.joint.high,
+                      lambda y, z, k: np.column_stack([y.astype(np.float64), z]))
+    specs["marginal"] = (TailTable(count, mean[:1], sd[:1], joint.bandwidth),
+                         scan.joint.low[:1], scan.joint.high[:1],
+                         lambda y, z, k: y.astype(np.float64).reshape(-1, 1))
+    return specs
+
+
 def fit_streamed_kde(
-    kde: KernelDensityEstimate, scan: MechanismScan, source: Any, classes: np.ndarray
+    kde: KernelDensityEstimate, scan: MechanismScan, source: Any, classes: np.ndarray | None,
+    do_values: np.ndarray,
 ) -> KernelDensityEstimate:
-    """The per-class binned KDEs of a discrete cause from passes over ``source`` (chunks of
-    ``(X, y, z)``): one pass bins every class's standardised points on its grid (linear
-    binning adds up over chunks), one finds the queries each grid cannot interpolate (the
-    tails, where the weights are largest), one sums their kernels exactly; the same
-    estimator as the in-memory ``KernelDensityEstimate`` on every point, to rounding."""
-    tables, layouts = {}, {}
-    for c in classes.tolist():
-        mom = scan.per_class[c]
-        count, mean, cov = mom.mean_cov()
-        table = TailTable(count, mean, np.sqrt(np.maximum(np.diag(cov), 0.0)), kde.bandwidth)
-        low, high = table.standardise(mom.low), table.standardise(mom.high)
-        grid = grid_of_range(low, high, table.bandwidth)
+    """The binned KDEs of ``kde`` (one per class of a discrete cause; for a continuous
+    cause the joint (y, z) and the marginal of y) from passes over ``source`` (chunks of
+    ``(X, y, z)``): one pass bins every KDE's standardised points on its grid (linear
+    binning adds up over chunks), one finds the queries of the weights that a grid cannot
+    interpolate (the tails, where the weights are largest), one sums their kernels
+    exactly; the in-memory ``KernelDensityEstimate`` on every point, to rounding."""
+    specs = _kde_specs(kde, scan, classes)
+    layouts = {}
+    for key, (table, low, high, _) in specs.items():
+        lo_s, hi_s = table.standardise(low), table.standardise(high)
+        grid = grid_of_range(lo_s, hi_s, table.bandwidth)
         if grid is None:
             raise ValueError(
-                f"density='kde' is not streamed here: the mechanism of class y == {c!r} spans "
+                f"density='kde' is not streamed here: the points of the KDE {key!r} span "
                 "too many bandwidths for a binned grid (the in-memory KDE falls back to an "
                 "exact sum over 5000 points). Use density='gaussian', or fit in memory."
             )
-        tables[c] = table
-        layouts[c] = (grid[0], grid[1], grid_shape(high, grid[0], grid[1], table.bandwidth))
-    counts = {c: np.zeros(int(np.prod(layouts[c][2]))) for c in tables}
-    codes = classes.reshape(-1, 1)
-    for _, y, z in source:
-        k = rows_as_codes(y.reshape(-1, 1), codes)[1]
-        for i, c in enumerate(classes.tolist()):
-            if (k == i).any():
-                pts = tables[c].standardise(z[k == i])
-                counts[c] += linear_binning(pts, *layouts[c])
-    models = {c: BinnedKDE(tables[c], low=tables[c].standardise(scan.per_class[c].low),
-                           high=tables[c].standardise(scan.per_class[c].high),
-                           counts=lambda *_, c=c: counts[c])
-              for c in tables}
-    kde.set_models(models)
-    for _, _, z in source:  # the tail queries of every class's KDE
-        kde.log_prob_grid(z, classes)
-    if any(t.pending for t in tables.values()):
+        layouts[key] = (lo_s, hi_s, grid[0], grid[1],
+                        grid_shape(hi_s, grid[0], grid[1], table.bandwidth))
+    counts = {key: np.zeros(int(np.prod(lay[4]))) for key, lay in layouts.items()}
+    levels = None if classes is None else classes.reshape(-1, 1)
+
+    def points() -> Iterable[tuple[Any, np.ndarray]]:
         for _, y, z in source:
-            k = rows_as_codes(y.reshape(-1, 1), codes)[1]
-            for i, c in enumerate(classes.tolist()):
-                tables[c].add_points(tables[c].standardise(z[k == i]))
-        for t in tables.values():
+            k = None if levels is None else rows_as_codes(y.reshape(-1, 1), levels)[1]
+            for key, (table, _, _, of) in specs.items():
+                pts = of(y, z, k)
+                if len(pts):
+                    yield key, table.standardise(pts)
+
+    for key, pts in points():
+        counts[key] += linear_binning(pts, *layouts[key][2:])
+    models = {key: BinnedKDE(specs[key][0], low=lay[0], high=lay[1],
+                             counts=lambda *_, key=key: counts[key])
+              for key, lay in layouts.items()}
+    if classes is not None:
+        kde.set_models(models)
+    else:
+        kde.set_models(joint=models["joint"], marginal=models["marginal"])
+    tables = [spec[0] for spec in specs.values()]
+    for _, y, z in source:  # the tail queries of the weights
+        front_door_log_weights(kde, z, y, do_values, discrete_cause=classes is not None)
+    if any(t.pending for t in tables):
+        for key, pts in points():
+            specs[key][0].add_points(pts)
+        for t in tables:
             t.finish()
     return kde
 
