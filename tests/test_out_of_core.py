@@ -44,6 +44,9 @@ def _assert_same_fit(a: cm.CausalGaussianMixture, b: cm.CausalGaussianMixture) -
         np.testing.assert_allclose(getattr(b, name), getattr(a, name), rtol=0, atol=1e-10,
                                    err_msg=name)
     np.testing.assert_allclose(b.bic_, a.bic_, rtol=1e-12)
+    # The same repair of degenerate components: reseeded, then dropped (none or the same).
+    np.testing.assert_array_equal(b.reseeded_, a.reseeded_)
+    np.testing.assert_array_equal(b.dropped_components_, a.dropped_components_)
     np.testing.assert_allclose(b.causal_weights_.ess, a.causal_weights_.ess, rtol=1e-12)
     np.testing.assert_allclose(b.causal_weights_.max_ratio, a.causal_weights_.max_ratio,
                                rtol=1e-12)
@@ -171,32 +174,18 @@ def test_binned_kde_with_exact_tails_equals_the_in_memory_fit(d_z: int) -> None:
     assert sum(len(m.exact.table) for m in models.values()) >= 1  # exact tails were needed
 
 
-def test_kde_of_a_continuous_cause_equals_the_in_memory_fit() -> None:
-    # p(z | y) = p(y, z) / p(y): a binned 2-D joint KDE and the 1-D marginal with its kernel.
+@pytest.mark.parametrize("density", ["gaussian", "kde"])
+def test_continuous_cause_equals_the_in_memory_fit(density: str) -> None:
+    # "kde": p(z | y) = p(y, z) / p(y), a binned 2-D joint KDE and the 1-D marginal with its
+    # kernel, a heavy-tailed mechanism (exact tails needed).
     rng = np.random.default_rng(3)
     n = 2000
     u = rng.normal(size=n)
     y = rng.normal(size=n) + 0.5 * u
-    z = y + rng.standard_t(3, size=n)
+    z = y + (rng.standard_t(3, size=n) if density == "kde" else rng.normal(size=n))
     X = np.column_stack([z + u, u + rng.normal(size=n)])
     do = np.array([-1.0, 0.0, 1.0])
-    params = dict(n_components=2, density="kde", random_state=0, strategy="weighting")
-    a = cm.CausalGaussianMixture(**params).fit(X, y, mechanism=z, do=do)
-    b = cm.CausalGaussianMixture(**params).fit_stream(
-        cm.ChunkedSource.from_arrays(X, y, z, chunk_rows=300), do=do
-    )
-    _assert_same_fit(a, b)
-    assert len(b.causal_weights_.density.joint_.exact.table) >= 1  # exact tails were needed
-
-
-def test_continuous_cause_with_a_gaussian_density_equals_the_in_memory_fit() -> None:
-    rng = np.random.default_rng(3)
-    n = 2000
-    u, y = rng.normal(size=n), rng.normal(size=n)
-    z = y + rng.normal(size=n)
-    X = np.column_stack([z + u, u + rng.normal(size=n)])
-    do = np.array([-1.0, 0.0, 1.0])
-    params = dict(n_components=2, density="gaussian", random_state=0, strategy="weighting")
+    params = dict(n_components=2, density=density, random_state=0, strategy="weighting")
     a = cm.CausalGaussianMixture(**params).fit(X, y, mechanism=z, do=do)
     b = cm.CausalGaussianMixture(**params).fit_stream(
         cm.ChunkedSource.from_arrays(X, y, z, chunk_rows=300), do=do
@@ -207,6 +196,10 @@ def test_continuous_cause_with_a_gaussian_density_equals_the_in_memory_fit() -> 
     assert b.causal_weights_.overlap.strata == a.causal_weights_.overlap.strata
     np.testing.assert_allclose(b.causal_weights_.overlap.ratio, a.causal_weights_.overlap.ratio,
                                rtol=1e-10)
+    if density == "kde":
+        assert len(b.causal_weights_.density.joint_.exact.table) >= 1
+    else:  # a component collapsed at do = 1 and was refitted from k-means++ starts
+        assert b.reseeded_.tolist() == [False, False, True]
 
 
 def test_string_labels_stream_as_in_memory() -> None:

@@ -58,6 +58,7 @@ __all__ = [
     "plugin_rows",
     "plugin_standardization",
     "raw_bic",
+    "repair_with",
     "search_k",
     "store_fit",
     "weight_mass",
@@ -168,9 +169,10 @@ def best_restart(res: FitResult, n_init: int, n_do: int) -> FitResult:
 RESEEDS = 2
 
 
-def _bad_do(mixture: Mixture, Xt: torch.Tensor, Wt: torch.Tensor) -> dict[int, set[int]]:
+def _grouped(found: Degeneracy) -> dict[int, set[int]]:
+    """``{do index: degenerate components}``."""
     out: dict[int, set[int]] = {}
-    for j, c, _ in find_degeneracy(mixture, Xt, Wt).components:
+    for j, c, _ in found.components:
         out.setdefault(j, set()).add(c)
     return out
 
@@ -179,27 +181,50 @@ def repair_degenerate(
     est: Any, X: np.ndarray, Xt: torch.Tensor, W: np.ndarray, k: int,
     rng: np.random.Generator, std: Standardization, res: FitResult,
 ) -> FitResult:
+    """Repair collapsed fits (:func:`repair_with`) of the rows in memory."""
+    Wt = torch.as_tensor(W, dtype=Xt.dtype, device=Xt.device)
+    return repair_with(
+        est, res, k,
+        em=lambda order, init, reg, drop: weighted_em(
+            Xt, Wt[order], init, reg_covar=reg, tol=est.tol, max_iter=est.max_iter,
+            dropped=drop),
+        find=lambda mixture, order: find_degeneracy(mixture, Xt, Wt[order]),
+        reseed=lambda order, reg: initial_mixture(
+            X, Xt, W[order], k, covariance_type=est.covariance_type, init_params="k-means++",
+            n_init=1, reg_covar=reg, rng=rng),
+        reg_of=lambda order: std.reg_covar(est.reg_covar, 1, Xt, order),
+    )
+
+
+def repair_with(
+    est: Any, res: FitResult, k: int, *, em: Any, find: Any, reseed: Any, reg_of: Any
+) -> FitResult:
     """Repair collapsed fits. A do value with a component resting on fewer effective rows
     than its covariance needs (a likelihood spike on a few heavy rows) is refitted from
     fresh weighted k-means++ starts (:data:`RESEEDS`), then, if that does not help, its
     degenerate components are dropped (weight held at zero) and EM is rerun on the others:
     the fit then has fewer components. ``info`` records ``"reseeded"`` (do values refitted),
     ``"dropped"`` (components dropped per do value) and ``"degeneracy"`` (what is left, for
-    the caller to refuse)."""
-    n_do = W.shape[0]
-    Wt = torch.as_tensor(W, dtype=Xt.dtype, device=Xt.device)
-    bad = _bad_do(res.mixture, Xt, Wt)
+    the caller to refuse).
+
+    Wherever the rows are: ``em(order, init, reg, dropped)`` fits the do values ``order``
+    (a list of indices), ``find(mixture, order)`` is the
+    :class:`~causal_mixtures.mixture.degeneracy.Degeneracy` of the fit of those (do
+    indices = positions in ``order``), ``reseed(order, reg)`` a k-means++ start and ``reg_of(order)`` their
+    ``reg_covar`` (in memory: :func:`repair_degenerate`; out of core, streamed)."""
+    n_do = res.mixture.weights.shape[0]
+    device = res.mixture.weights.device
+    everything = list(range(n_do))
+    bad = _grouped(find(res.mixture, everything))
     reseeded = np.zeros(n_do, dtype=bool)
-    dropped = torch.zeros((n_do, k), dtype=torch.bool, device=Xt.device)
+    dropped = torch.zeros((n_do, k), dtype=torch.bool, device=device)
 
     def refit(
         order: list[int], init: Mixture, drop: torch.Tensor | None = None
     ) -> dict[int, set[int]]:
         nonlocal res
-        reg = std.reg_covar(est.reg_covar, 1, Xt, order)
-        new = weighted_em(Xt, Wt[order], init, reg_covar=reg, tol=est.tol,
-                          max_iter=est.max_iter, dropped=drop)
-        still = _bad_do(new.mixture, Xt, Wt[order])
+        new = em(order, init, reg_of(order), drop)
+        still = _grouped(find(new.mixture, order))
         fixed = [i for i in range(len(order)) if i not in still]
         if fixed:
             res = replace_members(res, [order[i] for i in fixed], new.select(torch.tensor(fixed)))
@@ -210,11 +235,7 @@ def repair_degenerate(
             break
         order = sorted(bad)
         reseeded[order] = True
-        init = initial_mixture(
-            X, Xt, W[order], k, covariance_type=est.covariance_type, init_params="k-means++",
-            n_init=1, reg_covar=std.reg_covar(est.reg_covar, 1, Xt, order), rng=rng,
-        )
-        bad = refit(order, init)
+        bad = refit(order, reseed(order, reg_of(order)))
     for _ in range(k - 1):
         if not bad:
             break
@@ -233,8 +254,8 @@ def repair_degenerate(
     res.info["dropped"] = (dropped & (res.mixture.weights == 0)).sum(-1).cpu().numpy()
     # What is left for the caller (one more pass only when the repair failed).
     res.info["degeneracy"] = (
-        find_degeneracy(res.mixture, Xt, Wt) if bad
-        else Degeneracy([], rows_per_component(X.shape[1], est.covariance_type))
+        find(res.mixture, everything) if bad
+        else Degeneracy([], rows_per_component(res.mixture.n_features, est.covariance_type))
     )
     return res
 

@@ -23,7 +23,8 @@ file read by pandas chunks, or any re-iterable of arrays), never all loaded.
    means, then the fourth moments);
 4. per K: one pass labelling every row by its nearest k-means centre (the start's M-step),
    then :func:`~causal_mixtures.mixture.em.weighted_em_stream` (one pass per EM iteration
-   plus two), then one pass for the components' effective rows (degeneracy).
+   plus two), then one pass for the components' effective rows (degeneracy), and the
+   in-memory fit's repair of a collapsed component, streamed.
 
 The weights are recomputed chunk by chunk from the density in every pass, never stored.
 Every sum is the in-memory fit's quantity summed in another order, so the fit equals
@@ -56,6 +57,7 @@ from causal_mixtures.estimators.fitting import (
     best_restart,
     k_grid,
     raw_bic,
+    repair_with,
     search_k,
     store_fit,
 )
@@ -67,6 +69,7 @@ from causal_mixtures.exceptions import ConvergenceWarning
 from causal_mixtures.mixture.degeneracy import component_ess_chunks, degeneracy_of
 from causal_mixtures.mixture.em import params_from_label_chunks, weighted_em_stream
 from causal_mixtures.mixture.init import KMEANS_ROWS, nearest_centre, start_labels, user_init
+from causal_mixtures.mixture.params import Mixture
 from causal_mixtures.mixture.result import FitResult
 from causal_mixtures.weights.core import check_support, resolve_do, resolve_graph
 from causal_mixtures.weights.density import KernelDensityEstimate, rows_as_codes
@@ -269,10 +272,8 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
 
     Notes
     -----
-    A degenerate component is not repaired as in :meth:`fit` (which refits from fresh
-    k-means++ starts, then drops it): the fit with it is excluded from the K grid, and
-    with none left :class:`~causal_mixtures.DegenerateFitError` says what to change.
-    ``causal_weights_`` is a
+    A degenerate component is repaired as in :meth:`fit` (refits from fresh k-means++
+    starts on the kept rows, then the component dropped). ``causal_weights_`` is a
     :class:`~causal_mixtures.estimators.out_of_core.StreamedWeights`: the summaries
     of the weights, not their values.
 
@@ -341,40 +342,52 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
             xs = std.data(X)
             yield xs, torch.as_tensor(xs, dtype=dtype, device=device), w
 
+    like = torch.empty(0, dtype=dtype, device=device)
+
+    def start(centres: list[np.ndarray], rows: list[int], k: int, reg: torch.Tensor) -> Mixture:
+        """The M-step from the nearest of ``centres[b]`` of every row, member ``b`` weighted
+        by the do value ``rows[b]``."""
+
+        def labelled() -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+            for xs, xt, w in chunks(norm):
+                lab = np.stack([nearest_centre(xs, c) for c in centres])
+                yield (xt, torch.as_tensor(lab, device=device),
+                       torch.as_tensor(w[rows], dtype=dtype, device=device))
+
+        return params_from_label_chunks(labelled(), row_mean, k, reg, self.covariance_type)
+
+    def em(rows: list[int], init: Mixture, reg: torch.Tensor, drop: Any = None) -> FitResult:
+        return weighted_em_stream(lambda: ((xt, w[rows]) for _, xt, w in chunks(norm)), init,
+                                  reg_covar=reg, tol=self.tol, max_iter=self.max_iter,
+                                  dropped=drop)
+
+    def find(mixture: Mixture, rows: list[int]) -> Any:
+        weights = ((xt, torch.as_tensor(w[rows], dtype=dtype, device=device))
+                   for _, xt, w in chunks(norm))
+        return degeneracy_of(mixture, component_ess_chunks(mixture, weights))
+
     def fit_k(k: int) -> FitResult:
-        like = torch.empty(0, dtype=dtype, device=device)
         reg = std.reg_covar(self.reg_covar, n_init, like)
+        members = list(range(n_do)) * n_init  # [restart 0: do 0..J-1, restart 1: ...]
         params = None
         if self.weights_init is None or self.means_init is None or self.precisions_init is None:
             centres = start_labels(X_init, W_init, k, init_params=self.init_params,
                                    n_init=n_init, rng=rng, centres_only=True)
-
-            def labelled() -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-                for xs, xt, w in chunks(norm):
-                    lab = np.stack([nearest_centre(xs, c) for c in centres])
-                    yield (xt, torch.as_tensor(lab, device=device),
-                           torch.as_tensor(np.tile(w, (n_init, 1)), dtype=dtype, device=device))
-
-            params = params_from_label_chunks(labelled(), row_mean, k, reg,
-                                              self.covariance_type)
+            params = start(centres, members, k, reg)
         init = user_init(
             params, n_do, n_init, k, d, self.covariance_type, dtype, device, self.weights_init,
             None if self.means_init is None else std.means(self.means_init),
             None if self.precisions_init is None else std.precisions(self.precisions_init),
         )
-        res = weighted_em_stream(
-            lambda: ((xt, np.tile(w, (n_init, 1))) for _, xt, w in chunks(norm)), init,
-            reg_covar=reg, tol=self.tol, max_iter=self.max_iter,
-        )
-        res = best_restart(res, n_init, n_do)
-        rows = component_ess_chunks(
-            res.mixture,
-            ((xt, torch.as_tensor(w, dtype=dtype, device=device)) for _, xt, w in chunks(norm)),
-        )
-        res.info["reseeded"] = np.zeros(n_do, dtype=bool)
-        res.info["dropped"] = np.zeros(n_do, dtype=np.int64)
-        res.info["degeneracy"] = degeneracy_of(res.mixture, rows)
-        return res
+        res = best_restart(em(members, init, reg), n_init, n_do)
+
+        def reseed(rows: list[int], reg: torch.Tensor) -> Mixture:
+            centres = start_labels(X_init, W_init[rows], k, init_params="k-means++", n_init=1,
+                                   rng=rng, centres_only=True)
+            return start(centres, rows, k, reg)
+
+        return repair_with(self, res, k, em=em, find=find, reseed=reseed,
+                           reg_of=lambda rows: std.reg_covar(self.reg_covar, 1, like, rows))
 
     grid = k_grid(self, ess, None, d, do_values, n_positive=sums.positive)
     res, k, _, grid_info = search_k(self, grid, fit_k, ess, d, do_values)
