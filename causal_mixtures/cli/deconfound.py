@@ -89,6 +89,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                      help="EM restarts per do value (default: 1)")
     dec.add_argument("--seed", type=seed, default=0, help="seed of all randomness (default: 0)")
     dec.add_argument("--threads", type=positive_int, default=1, help=THREADS_HELP)
+    dec.add_argument("--chunk-rows", type=positive_int, default=None, metavar="N",
+                     help="fit out of core: read the input N rows at a time (Parquet by row "
+                     "groups, each in batches of at most N rows; CSV by pandas chunks) and "
+                     "never hold it whole; the weighted EM from statistics summed over the "
+                     "chunks, the in-memory fit's with strategy='weighting'; --density auto "
+                     "means discrete (discrete mechanism) or gaussian (continuous), kde "
+                     "streams for one or two mechanism columns (one with a continuous "
+                     "cause); see docs/out_of_core.md "
+                     "(default: read the table into memory)")
     dec.add_argument("--force", action="store_true",
                      help=f"allow more than {MAX_ROWS:,} output rows")
     dec.set_defaults(handler=run)
@@ -195,7 +204,7 @@ def _check_complete(frame: Any, columns: Sequence[str]) -> None:
 
 
 def _fit_summary(
-    args: argparse.Namespace, frame: Any, model: Any, n_out: int, out: TextIO,
+    args: argparse.Namespace, n_in: int, model: Any, n_out: int, out: TextIO,
     effect: Sequence[str], mechanism: Sequence[str], covariates: Sequence[str], elapsed: float,
 ) -> None:
     cw = model.causal_weights_
@@ -204,7 +213,9 @@ def _fit_summary(
     conv = np.asarray(model.converged_, dtype=bool)
     print(f"causal-mixtures deconfound: {args.input} -> {args.out}", file=out)
     print(f"  graph        {args.graph}", file=out)
-    print(f"  rows         {len(frame)} in, {n_out} out", file=out)
+    read = (f", read {args.chunk_rows} at a time (out of core)"
+            if getattr(args, "chunk_rows", None) else "")
+    print(f"  rows         {n_in} in{read}, {n_out} out", file=out)
     print(f"  cause        {args.cause}; do values: "
           f"{', '.join(format_value(v) for v in model.do_values_[:MAX_TABLE_ROWS])}"
           f"{' ...' if len(model.do_values_) > MAX_TABLE_ROWS else ''}", file=out)
@@ -265,22 +276,11 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     effect = split_list(args.effect, "--effect")
     estimand = identify(_load_graph(args.graph))
     mechanism, covariates = _role_columns(args, estimand)
+    if args.chunk_rows is not None:
+        return _run_stream(args, out, in_path, out_path, effect, mechanism, covariates)
     frame = read_table(in_path, sep=args.sep)
-    _check_columns(frame, [args.cause], "cause")
-    _check_columns(frame, mechanism, "mechanism")
-    _check_columns(frame, covariates, "covariate")
-    _check_columns(frame, effect, "effect")
+    _check_table(frame, args, effect, mechanism, covariates, in_path)
     roles = [args.cause, *mechanism, *covariates, *effect]
-    dup = sorted({c for c in roles if roles.count(c) > 1})
-    if dup:
-        raise CLIError(f"column(s) {', '.join(map(repr, dup))} given more than one role")
-    if len(frame) == 0:
-        raise CLIError(f"{str(in_path)!r} has no data rows")
-    _check_numeric(frame, effect, "effect", "the mixture models numeric features only")
-    _check_numeric(frame, mechanism, "mechanism",
-                   "the mechanism must be numeric: encode categories as integer codes")
-    _check_numeric(frame, covariates, "covariate",
-                   "covariates must be numeric: encode categories as integer codes")
     _check_complete(frame, roles)
 
     # The estimators (and torch) are imported only once the input is known to be usable.
@@ -313,7 +313,34 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     w = frame[covariates].to_numpy() if covariates else None
     X = frame[effect].astype(np.float64)
 
-    model = CausalGaussianMixture(
+    model = _model(args, CausalGaussianMixture)
+    start = time.perf_counter()
+    X_new, y_new = model.fit_resample(
+        X, y, mechanism=z, covariates=w, do=do, n_samples=args.n_samples
+    )
+    return _write(args, out, out_path, model, X_new, y_new, len(frame), effect, mechanism,
+                  covariates, start)
+
+
+def _write(
+    args: argparse.Namespace, out: TextIO, out_path: Path, model: Any, X_new: Any,
+    y_new: Any, n_in: int, effect: list[str], mechanism: list[str], covariates: list[str],
+    start: float,
+) -> int:
+    """Write the deconfounded rows (effect columns, then the cause) and the summary."""
+    import pandas as pd
+
+    elapsed = time.perf_counter() - start
+    result = pd.DataFrame(X_new, columns=effect)
+    result[args.cause] = y_new
+    write_table(result, out_path)
+    _fit_summary(args, n_in, model, len(result), out, effect, mechanism, covariates, elapsed)
+    return EXIT_OK
+
+
+def _model(args: argparse.Namespace, cls: Any, **extra: Any) -> Any:
+    """The estimator of the command line's options."""
+    return cls(
         args.graph,
         n_components=args.n_components,
         covariance_type=args.covariance_type,
@@ -322,14 +349,68 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         max_iter=args.max_iter,
         n_init=args.n_init,
         random_state=args.seed,
+        **extra,
     )
+
+
+def _check_table(
+    frame: Any, args: argparse.Namespace, effect: Sequence[str], mechanism: Sequence[str],
+    covariates: Sequence[str], in_path: Path,
+) -> None:
+    """The role columns exist, are distinct and numeric, and the table has rows (``frame``:
+    the table, or its first rows when it is streamed)."""
+    _check_columns(frame, [args.cause], "cause")
+    _check_columns(frame, mechanism, "mechanism")
+    _check_columns(frame, covariates, "covariate")
+    _check_columns(frame, effect, "effect")
+    roles = [args.cause, *mechanism, *covariates, *effect]
+    dup = sorted({c for c in roles if roles.count(c) > 1})
+    if dup:
+        raise CLIError(f"column(s) {', '.join(map(repr, dup))} given more than one role")
+    if len(frame) == 0:
+        raise CLIError(f"{str(in_path)!r} has no data rows")
+    _check_numeric(frame, effect, "effect", "the mixture models numeric features only")
+    _check_numeric(frame, mechanism, "mechanism",
+                   "the mechanism must be numeric: encode categories as integer codes")
+    _check_numeric(frame, covariates, "covariate",
+                   "covariates must be numeric: encode categories as integer codes")
+
+
+#: Rows of a streamed input read up front for the column checks and the cause's dtype.
+_HEAD_ROWS = 1000
+
+
+def _run_stream(
+    args: argparse.Namespace, out: TextIO, in_path: Path, out_path: Path,
+    effect: list[str], mechanism: list[str], covariates: list[str],
+) -> int:
+    """``--chunk-rows``: the out-of-core fit (``CausalGaussianMixture.fit_stream``)."""
+    if covariates:
+        raise CLIError(
+            "--chunk-rows fits the front-door graph out of core, without covariates: drop "
+            "--chunk-rows to fit in memory, or use a front-door --graph"
+        )
+    head = read_table(in_path, sep=args.sep, nrows=_HEAD_ROWS)
+    _check_table(head, args, effect, mechanism, covariates, in_path)
+
+    from causal_mixtures.estimators.gaussian_mixture import CausalGaussianMixture
+    from causal_mixtures.estimators.out_of_core import ChunkedSource
+
+    do = _parse_do(args.do, head[args.cause]) if args.do is not None else None
+    cols = dict(effect=effect, cause=args.cause, mechanism=mechanism)
+    if in_path.suffix.lower() in (".parquet", ".pq"):
+        source = ChunkedSource.from_parquet(in_path, batch_rows=args.chunk_rows, **cols)
+    else:
+        sep = args.sep if args.sep is not None else ("\t" if in_path.suffix.lower() == ".tsv"
+                                                     else ",")
+        source = ChunkedSource.from_csv(in_path, chunk_rows=args.chunk_rows, sep=sep, **cols)
+    model = _model(args, CausalGaussianMixture, strategy="weighting")
     start = time.perf_counter()
-    X_new, y_new = model.fit_resample(
-        X, y, mechanism=z, covariates=w, do=do, n_samples=args.n_samples
-    )
-    elapsed = time.perf_counter() - start
-    result = pd.DataFrame(X_new, columns=effect)
-    result[args.cause] = y_new
-    write_table(result, out_path)
-    _fit_summary(args, frame, model, len(result), out, effect, mechanism, covariates, elapsed)
-    return EXIT_OK
+    model.fit_stream(source, do=do)
+    n_do = len(model.do_values_)
+    if args.n_samples is not None:
+        check_rows(args.n_samples * n_do, f"--n-samples {args.n_samples} x {n_do} do values",
+                   args.force)
+    X_new, y_new = model.resample(n_samples=args.n_samples)
+    return _write(args, out, out_path, model, X_new, y_new, model.causal_weights_.n_samples,
+                  effect, mechanism, covariates, start)

@@ -32,7 +32,7 @@ def _sep_text(sep: str) -> str:
     return "'\\t'" if sep == "\t" else repr(sep)
 
 
-def read_table(path: Path, sep: str | None = None) -> Any:
+def read_table(path: Path, sep: str | None = None, nrows: int | None = None) -> Any:
     """Read a table; the format follows the extension.
 
     Parameters
@@ -43,6 +43,8 @@ def read_table(path: Path, sep: str | None = None) -> Any:
         Field separator of a text table; default comma for ``.csv`` and tab for ``.tsv``.
         When it is left to the default and the file reads as a single column whose name
         holds another common separator, the read is refused with a hint to pass ``--sep``.
+    nrows : int, optional
+        Read only the first ``nrows`` rows (the checks of a table that is streamed).
 
     Returns
     -------
@@ -69,13 +71,19 @@ def read_table(path: Path, sep: str | None = None) -> Any:
         if sep is not None:
             raise CLIError(f"--sep applies to .csv / .tsv tables, not to {str(path)!r}")
         try:
-            return pd.read_parquet(path)
+            if nrows is None:
+                return pd.read_parquet(path)
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(path)
+            first = next(pf.iter_batches(batch_size=nrows), None)
+            return first.to_pandas() if first is not None else pf.schema_arrow.empty_table().to_pandas()
         except (ValueError, OSError) as exc:
             raise CLIError(f"cannot read {str(path)!r} as Parquet: {one_line(exc)}") from None
     explicit = sep is not None
     used = sep if sep is not None else _default_sep(suffix)
     try:
-        frame = pd.read_csv(path, sep=used)
+        frame = pd.read_csv(path, sep=used, nrows=nrows)
     except pd.errors.EmptyDataError:
         raise CLIError(f"{str(path)!r} is empty: no header row, no data") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:

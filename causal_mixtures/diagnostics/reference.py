@@ -12,7 +12,7 @@ standard errors are the delta-method ones of self-normalised importance sampling
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,8 @@ __all__ = [
     "PPC_PROBS",
     "QUANTILE_ROWS",
     "WeightedReference",
+    "reference_from_moments",
+    "reference_moments",
     "weighted_quantiles",
     "weighted_reference",
 ]
@@ -161,49 +163,68 @@ def weighted_reference(
             f"W must have one row per row of X ({X.shape[0]}); got shape {W.shape}."
         )
     W = W / W.sum(0)
-    n_do, d = W.shape[1], X.shape[1]
-    ess = 1.0 / (W**2).sum(0)
-    mean = W.T @ X  # (n_do, d)
-    keep_cov = d <= MAX_COVARIANCE_FEATURES
-    cov = np.empty((n_do, d, d)) if keep_cov else None
-    var = np.empty((n_do, d))
-    mean_se = np.empty((n_do, d))
-    sd_se = np.empty((n_do, d))
+    d = X.shape[1]
     # By chunks of rows: the centred copies are (chunk, d), not (n, d) (three of those were
     # 230 MB at n = 1e6, d = 10). Zero-weight rows add nothing to any sum.
     step = max(1, _CHUNK_ELEMENTS // max(d, 1))
-    for j in range(n_do):
-        w = W[:, j]
-        v_sum, sq_sum = np.zeros(d), np.zeros(d)
-        c_sum = np.zeros((d, d)) if cov is not None else None
-        for s in range(0, len(X), step):
-            wj, c = w[s : s + step], X[s : s + step] - mean[j]
-            sq = c * c
-            v_sum += wj @ sq
-            sq_sum += (wj * wj) @ sq
-            if c_sum is not None:
-                c_sum += (wj[:, None] * c).T @ c
-        var[j] = v_sum
-        if cov is not None:
-            cov[j] = c_sum
-        m4 = np.zeros(d)
-        for s in range(0, len(X), step):
-            wj, c = w[s : s + step], X[s : s + step] - mean[j]
-            m4 += (wj * wj) @ (c * c - var[j]) ** 2
-        v = np.maximum(var[j], 1e-300)
-        mean_se[j] = np.sqrt(sq_sum / v)
-        sd_se[j] = np.sqrt(m4) / (2.0 * v)
-    probs = np.asarray(PPC_PROBS)
+    mean = W.T @ X  # (n_do, d)
+    moments = reference_moments(
+        lambda: ((X[s : s + step], W[s : s + step]) for s in range(0, len(X), step)), mean
+    )
     # Quantiles and the CDF at them from at most QUANTILE_ROWS evenly spaced rows (a sort
     # per feature: 64 sorts of 1e6 rows were most of the diagnostics' cost; the quantile
     # checks' thresholds, 0.03 in CDF, are far above the subsample's ~0.002 noise).
     if len(X) > QUANTILE_ROWS:
         keep = np.linspace(0, len(X) - 1, QUANTILE_ROWS).round().astype(np.int64)
         Xq, Wq = X[keep], W[keep]
-        tot = Wq.sum(0)
-        Wq = Wq / np.where(tot > 0, tot, 1.0)
     else:
         Xq, Wq = X, W
+    return reference_from_moments(do_values, 1.0 / (W**2).sum(0), mean, *moments, Xq, Wq,
+                                  source=source)
+
+
+def reference_moments(
+    chunks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]], mean: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+    """The sums behind a :class:`WeightedReference`, over two passes of ``chunks()`` (rows
+    (c, d), normalised weights (c, n_do)) about the weighted means ``mean`` (n_do, d): the
+    weighted variances and covariances (``None`` above :data:`MAX_COVARIANCE_FEATURES`),
+    ``Σ w̃² (x − μ)²`` and ``Σ w̃² ((x − μ)² − σ²)²``, each (n_do, d) (the out-of-core fit
+    streams them)."""
+    n_do, d = mean.shape
+    var, sq_sum = np.zeros((n_do, d)), np.zeros((n_do, d))
+    cov = np.zeros((n_do, d, d)) if d <= MAX_COVARIANCE_FEATURES else None
+    for xc, wc in chunks():
+        for j in range(n_do):
+            wj, c = wc[:, j], xc - mean[j]
+            sq = c * c
+            var[j] += wj @ sq
+            sq_sum[j] += (wj * wj) @ sq
+            if cov is not None:
+                cov[j] += (wj[:, None] * c).T @ c
+    m4 = np.zeros((n_do, d))
+    for xc, wc in chunks():
+        for j in range(n_do):
+            wj, c = wc[:, j], xc - mean[j]
+            m4[j] += (wj * wj) @ (c * c - var[j]) ** 2
+    return var, cov, sq_sum, m4
+
+
+def reference_from_moments(
+    do_values: Any, ess: np.ndarray, mean: np.ndarray, var: np.ndarray,
+    cov: np.ndarray | None, sq_sum: np.ndarray, m4: np.ndarray, Xq: np.ndarray,
+    Wq: np.ndarray, *, source: str = "weighted rows",
+) -> WeightedReference:
+    """A :class:`WeightedReference` from :func:`reference_moments` and the rows ``Xq``
+    with their weights ``Wq`` (n_q, n_do) that the quantiles are read from (every row, or
+    at most :data:`QUANTILE_ROWS` evenly spaced ones; normalised here)."""
+    n_do, d = mean.shape
+    v = np.maximum(var, 1e-300)
+    mean_se = np.sqrt(sq_sum / v)
+    sd_se = np.sqrt(m4) / (2.0 * v)
+    tot = Wq.sum(0)
+    Wq = Wq / np.where(tot > 0, tot, 1.0)
+    probs = np.asarray(PPC_PROBS)
     quantiles = np.empty((n_do, d, len(probs)))
     below = np.empty_like(quantiles)
     at = np.empty_like(quantiles)

@@ -46,6 +46,7 @@ from causal_mixtures.weights.density import is_discrete
 __all__ = [
     "Standardization",
     "best_of_grid",
+    "best_restart",
     "bic_per_do",
     "fit_em",
     "fit_mixtures",
@@ -56,6 +57,9 @@ __all__ = [
     "plugin_reference",
     "plugin_rows",
     "plugin_standardization",
+    "raw_bic",
+    "repair_with",
+    "search_k",
     "store_fit",
     "weight_mass",
 ]
@@ -152,11 +156,15 @@ def refine_if_ill_conditioned(
     return again
 
 
-def k_grid(est: Any, ess: np.ndarray, W: np.ndarray, d: int, do_values: np.ndarray) -> np.ndarray:
+def k_grid(
+    est: Any, ess: np.ndarray, W: np.ndarray | None, d: int, do_values: np.ndarray, *,
+    n_positive: np.ndarray | None = None,
+) -> np.ndarray:
     """Candidate K: the fixed ``n_components``, or ``n_components_range`` (default 1..10),
     bounded by the effective rows: every component must be able to rest on the rows its
     covariance needs (:mod:`causal_mixtures.mixture.degeneracy`); ``ess`` (n_do,) is the
-    Kish ESS of ``W``'s rows."""
+    Kish ESS of ``W``'s rows (``n_positive``, (n_do,): the rows of positive weight per do
+    value, in place of ``W``)."""
     k_max = max_components(ess, d, est.covariance_type)
     need = rows_per_component(d, est.covariance_type)
     j = int(np.argmin(ess))
@@ -191,8 +199,8 @@ def k_grid(est: Any, ess: np.ndarray, W: np.ndarray, d: int, do_values: np.ndarr
         return kept
     # No fixed top: the callers search K = 1, 2, ... until the BIC turns (bic_turned),
     # bounded by the effective rows and the rows carrying weight.
-    n_pos = (W > 0).sum(1)
-    return np.arange(1, min(int(n_pos.min()), k_max) + 1)
+    n_pos = (W > 0).sum(1) if n_positive is None else n_positive
+    return np.arange(1, min(int(np.min(n_pos)), k_max) + 1)
 
 
 def initial(
@@ -232,19 +240,26 @@ def fit_em_k(
         tol=est.tol,
         max_iter=est.max_iter, callback=callback,
     )
-    if n_init > 1:
-        lb = res.lower_bound.reshape(n_init, n_do)
-        res = res.select(lb.argmax(0) * n_do + torch.arange(n_do, device=lb.device))
-    return repair_degenerate(est, X, Xt, W, k, rng, std, res)
+    return repair_degenerate(est, X, Xt, W, k, rng, std, best_restart(res, n_init, n_do))
+
+
+def best_restart(res: FitResult, n_init: int, n_do: int) -> FitResult:
+    """The restart with the largest weighted log-likelihood of every do value, from a
+    batch ``[restart 0: do 0..J-1, restart 1: ...]``."""
+    if n_init == 1:
+        return res
+    lb = res.lower_bound.reshape(n_init, n_do)
+    return res.select(lb.argmax(0) * n_do + torch.arange(n_do, device=lb.device))
 
 
 #: Fresh k-means++ starts tried for a do value whose fit has a degenerate component.
 RESEEDS = 2
 
 
-def _bad_do(mixture: Mixture, Xt: torch.Tensor, Wt: torch.Tensor) -> dict[int, set[int]]:
+def _grouped(found: Degeneracy) -> dict[int, set[int]]:
+    """``{do index: degenerate components}``."""
     out: dict[int, set[int]] = {}
-    for j, c, _ in find_degeneracy(mixture, Xt, Wt).components:
+    for j, c, _ in found.components:
         out.setdefault(j, set()).add(c)
     return out
 
@@ -253,27 +268,50 @@ def repair_degenerate(
     est: Any, X: np.ndarray, Xt: torch.Tensor, W: np.ndarray, k: int,
     rng: np.random.Generator, std: Standardization, res: FitResult,
 ) -> FitResult:
+    """Repair collapsed fits (:func:`repair_with`) of the rows in memory."""
+    Wt = torch.as_tensor(W, dtype=Xt.dtype, device=Xt.device)
+    return repair_with(
+        est, res, k,
+        em=lambda order, init, reg, drop: weighted_em(
+            Xt, Wt[order], init, reg_covar=reg, tol=est.tol, max_iter=est.max_iter,
+            dropped=drop),
+        find=lambda mixture, order: find_degeneracy(mixture, Xt, Wt[order]),
+        reseed=lambda order, reg: initial_mixture(
+            X, Xt, W[order], k, covariance_type=est.covariance_type, init_params="k-means++",
+            n_init=1, reg_covar=reg, rng=rng),
+        reg_of=lambda order: std.reg_covar(est.reg_covar, 1, Xt, order),
+    )
+
+
+def repair_with(
+    est: Any, res: FitResult, k: int, *, em: Any, find: Any, reseed: Any, reg_of: Any
+) -> FitResult:
     """Repair collapsed fits. A do value with a component resting on fewer effective rows
     than its covariance needs (a likelihood spike on a few heavy rows) is refitted from
     fresh weighted k-means++ starts (:data:`RESEEDS`), then, if that does not help, its
     degenerate components are dropped (weight held at zero) and EM is rerun on the others:
     the fit then has fewer components. ``info`` records ``"reseeded"`` (do values refitted),
     ``"dropped"`` (components dropped per do value) and ``"degeneracy"`` (what is left, for
-    the caller to refuse)."""
-    n_do = W.shape[0]
-    Wt = torch.as_tensor(W, dtype=Xt.dtype, device=Xt.device)
-    bad = _bad_do(res.mixture, Xt, Wt)
+    the caller to refuse).
+
+    Wherever the rows are: ``em(order, init, reg, dropped)`` fits the do values ``order``
+    (a list of indices), ``find(mixture, order)`` is the
+    :class:`~causal_mixtures.mixture.degeneracy.Degeneracy` of the fit of those (do
+    indices = positions in ``order``), ``reseed(order, reg)`` a k-means++ start and ``reg_of(order)`` their
+    ``reg_covar`` (in memory: :func:`repair_degenerate`; out of core, streamed)."""
+    n_do = res.mixture.weights.shape[0]
+    device = res.mixture.weights.device
+    everything = list(range(n_do))
+    bad = _grouped(find(res.mixture, everything))
     reseeded = np.zeros(n_do, dtype=bool)
-    dropped = torch.zeros((n_do, k), dtype=torch.bool, device=Xt.device)
+    dropped = torch.zeros((n_do, k), dtype=torch.bool, device=device)
 
     def refit(
         order: list[int], init: Mixture, drop: torch.Tensor | None = None
     ) -> dict[int, set[int]]:
         nonlocal res
-        reg = std.reg_covar(est.reg_covar, 1, Xt, order)
-        new = weighted_em(Xt, Wt[order], init, reg_covar=reg, tol=est.tol,
-                          max_iter=est.max_iter, dropped=drop)
-        still = _bad_do(new.mixture, Xt, Wt[order])
+        new = em(order, init, reg_of(order), drop)
+        still = _grouped(find(new.mixture, order))
         fixed = [i for i in range(len(order)) if i not in still]
         if fixed:
             res = replace_members(res, [order[i] for i in fixed], new.select(torch.tensor(fixed)))
@@ -284,11 +322,7 @@ def repair_degenerate(
             break
         order = sorted(bad)
         reseeded[order] = True
-        init = initial_mixture(
-            X, Xt, W[order], k, covariance_type=est.covariance_type, init_params="k-means++",
-            n_init=1, reg_covar=std.reg_covar(est.reg_covar, 1, Xt, order), rng=rng,
-        )
-        bad = refit(order, init)
+        bad = refit(order, reseed(order, reg_of(order)))
     for _ in range(k - 1):
         if not bad:
             break
@@ -307,8 +341,8 @@ def repair_degenerate(
     res.info["dropped"] = (dropped & (res.mixture.weights == 0)).sum(-1).cpu().numpy()
     # What is left for the caller (one more pass only when the repair failed).
     res.info["degeneracy"] = (
-        find_degeneracy(res.mixture, Xt, Wt) if bad
-        else Degeneracy([], rows_per_component(X.shape[1], est.covariance_type))
+        find(res.mixture, everything) if bad
+        else Degeneracy([], rows_per_component(res.mixture.n_features, est.covariance_type))
     )
     return res
 
@@ -346,26 +380,38 @@ def fit_em(
         progress = tqdm(total=None if est.n_components == "auto" else est.max_iter,
                         desc="weighted EM", leave=False)
     try:
-        results, bics, totals = [], [], []
-        search = est.n_components == "auto" and est.n_components_range is None
-        for k in grid.tolist():
-            res = fit_em_k(est, X, Xt, W, int(k), rng, progress, std)
+        def fit_k(k: int) -> FitResult:
+            res = fit_em_k(est, X, Xt, W, k, rng, progress, std)
             res = refine_if_ill_conditioned(est, X, W, std, res) if auto else (
                 result_in_float64(res))
             res.info["dtype_reason"] = dtype_reason + (
                 f"; refitted in float64: {res.info['dtype_refined']}"
                 if "dtype_refined" in res.info else "")
             res.info.setdefault("dtype", dtype)
-            results.append(res)
-            bics.append(bic_per_do(est, res, int(k), X.shape[1], ess))
-            totals.append(np.inf if res.info["degeneracy"] else float(bics[-1].sum()))
-            if search and bic_turned(totals):
-                break
-        grid = grid[: len(results)]
+            return res
+
+        return search_k(est, grid, fit_k, ess, X.shape[1], do_values)
     finally:
         if progress is not None:
             progress.close()
-    return best_of_grid(est, grid, results, bics, do_values)
+
+
+def search_k(
+    est: Any, grid: np.ndarray, fit_k: Any, ess: np.ndarray, d: int, do_values: np.ndarray
+) -> tuple[FitResult, int, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """Fit ``fit_k(k)`` along the K ``grid`` (for ``"auto"`` without a range, until the
+    BIC summed over do values turns) and keep the best (:func:`best_of_grid`): the
+    in-memory and the out-of-core EM share it."""
+    results, bics, totals = [], [], []
+    search = est.n_components == "auto" and est.n_components_range is None
+    for k in grid.tolist():
+        res = result_in_float64(fit_k(int(k)))
+        results.append(res)
+        bics.append(bic_per_do(est, res, int(k), d, ess))
+        totals.append(np.inf if res.info["degeneracy"] else float(bics[-1].sum()))
+        if search and bic_turned(totals):
+            break
+    return best_of_grid(est, grid[: len(results)], results, bics, do_values)
 
 
 def best_of_grid(
@@ -590,24 +636,18 @@ def fit_plugin_blocks(
                   np.broadcast_to(W1, (len(blocks), m)), d, do_values)
     data = [std.data(b) for b in blocks]
     tensors = [torch.from_numpy(a).to(device) for a in data]
-    results, bics, totals = [], [], []
-    search = est.n_components == "auto" and est.n_components_range is None
-    for k in grid.tolist():
+
+    def fit_k(k: int) -> FitResult:
         per = [
             fit_em_k(
-                est, data[j], tensors[j], W1, int(k), rng, None,
+                est, data[j], tensors[j], W1, k, rng, None,
                 Standardization(std.shift, std.scale, std.relative_var[j : j + 1]),
             )
             for j in range(len(blocks))
         ]
-        res = _stack_blocks(per, rows_per_component(d, est.covariance_type))
-        results.append(res)
-        bics.append(bic_per_do(est, res, int(k), d, ess))
-        totals.append(np.inf if res.info["degeneracy"] else float(bics[-1].sum()))
-        if search and bic_turned(totals):
-            break
-    grid = grid[: len(results)]
-    return best_of_grid(est, grid, results, bics, do_values)
+        return _stack_blocks(per, rows_per_component(d, est.covariance_type))
+
+    return search_k(est, grid, fit_k, ess, d, do_values)
 
 
 def store_fit(
@@ -712,9 +752,18 @@ def fit_mixtures(
         if prior is not None:
             prior = prior.affine(torch.as_tensor(std.shift, dtype=torch.float64), std.scale)
         ess = cw.ess
+    bic, grid_info = raw_bic(est, res, k, d, ess, grid_info, std)
+    return res, k, bic, grid_info, prior, plugin
+
+
+def raw_bic(
+    est: Any, res: FitResult, k: int, d: int, ess: np.ndarray, grid_info: tuple | None,
+    std: Standardization,
+) -> tuple[np.ndarray, tuple | None]:
+    """The BIC per do value of the result on the data's scale, and the K grid's BICs moved
+    there too (the Jacobian term is the same for every K)."""
     bic = bic_per_do(est, res, k, d, ess)
     if grid_info is not None:
-        # The grid's BICs on the data's scale (the Jacobian term is the same for every K).
         grid, bics = grid_info
         grid_info = (grid, bics + 2.0 * ess * d * np.log(std.scale))
-    return res, k, bic, grid_info, prior, plugin
+    return bic, grid_info

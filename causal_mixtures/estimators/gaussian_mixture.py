@@ -37,6 +37,7 @@ from causal_mixtures.estimators.common import (
 )
 from causal_mixtures.estimators.constraints import CONSTRAINTS, HINTS, check_params
 from causal_mixtures.estimators.fitting import fit_mixtures, store_fit
+from causal_mixtures.estimators.out_of_core import fit_stream
 from causal_mixtures.estimators.per_do import (
     fit_per_do,
     is_per_do,
@@ -474,6 +475,9 @@ class CausalGaussianMixture(BaseEstimator):
         if not bool(res.converged.all()):
             warnings.warn(not_converged_message(self, res, cw), ConvergenceWarning, stacklevel=2)
         return self
+
+    #: Fit out of core, the rows streamed in chunks (docs/out_of_core.md).
+    fit_stream = fit_stream
 
     # ------------------------------------------------------------------ using the fit
     def _check_fitted(self) -> None:

@@ -51,7 +51,27 @@ class Standardization:
             c *= c
             sq_t += t[s : s + step] @ c
             sq_j += Wn[:, s : s + step] @ c
-        var = float(np.mean(sq_t))
+        return cls.from_moments(shift, means, sq_j, sq_t, shift)
+
+    @classmethod
+    def from_moments(
+        cls, centre: np.ndarray, means: np.ndarray, sq: np.ndarray,
+        sq_total: np.ndarray | None = None, shift: np.ndarray | None = None,
+    ) -> Standardization:
+        """From weighted moments instead of rows (the out-of-core fit sums them over
+        chunks): ``means`` (n_do, d) the weighted column means of every do value and ``sq``
+        (n_do, d) their weighted mean squares about ``centre`` (d,) (any point near the
+        data); ``sq_total`` the same about the shift and ``shift`` the mean of ``means``,
+        when the caller has them."""
+        means = np.asarray(means, dtype=float)
+        if shift is None:
+            shift = means.mean(0)
+        delta = shift - np.asarray(centre, dtype=float)
+        # Mean squares about the shift: Σ w̃ (x − s)² = Σ w̃ (x − c)² − 2 δ Σ w̃ (x − c) + δ².
+        sq_j = sq - 2.0 * delta * (means - centre) + delta * delta
+        if sq_total is None:
+            sq_total = sq_j.mean(0)
+        var = float(np.mean(sq_total))
         scale = math.sqrt(var) if var > 0 and math.isfinite(var) else 1.0
         var_j = np.mean(sq_j - (means - shift) ** 2, axis=1) / scale**2
         var_j = np.where(np.isfinite(var_j) & (var_j > 0), var_j, 1.0)

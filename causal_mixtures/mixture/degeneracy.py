@@ -11,6 +11,7 @@ heavy rows) and its draws are jittered copies of training rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,8 @@ from causal_mixtures.mixture.params import LogProbKernel, Mixture, chunk_size
 __all__ = [
     "Degeneracy",
     "component_ess",
+    "component_ess_chunks",
+    "degeneracy_of",
     "find_degeneracy",
     "max_components",
     "rows_per_component",
@@ -54,16 +57,27 @@ def component_ess(mixture: Mixture, X: torch.Tensor, W: torch.Tensor) -> torch.T
     ``r_nk = w̃_n γ_nk``: shape (B, K). One chunked pass over the rows."""
     Wn = W / W.sum(-1, keepdim=True)
     b, k = mixture.weights.shape
-    kernel = LogProbKernel(mixture)
     step = chunk_size(X.shape[0], b, k, mixture.n_features, mixture.covariance_type)
-    s1 = torch.zeros(b, k, dtype=X.dtype, device=X.device)
+    return component_ess_chunks(
+        mixture, ((X[s : s + step], Wn[:, s : s + step]) for s in range(0, X.shape[0], step))
+    )
+
+
+def component_ess_chunks(
+    mixture: Mixture, chunks: Iterable[tuple[torch.Tensor, torch.Tensor]]
+) -> torch.Tensor:
+    """:func:`component_ess` from chunks of ``(rows (c, d), normalised weights (B, c))``
+    (the out-of-core fit streams them)."""
+    kernel = LogProbKernel(mixture)
+    s1 = torch.zeros(mixture.weights.shape, dtype=mixture.means.dtype,
+                     device=mixture.means.device)
     s2 = torch.zeros_like(s1)
-    for s in range(0, X.shape[0], step):
-        lp = kernel(X[s : s + step])  # (B, c, K)
-        r = torch.softmax(lp, -1) * Wn[:, s : s + step].unsqueeze(-1)
+    for xc, wc in chunks:
+        lp = kernel(xc)  # (B, c, K)
+        r = torch.softmax(lp, -1) * wc.unsqueeze(-1)
         s1 += r.sum(1)
         s2 += (r * r).sum(1)
-    return s1 * s1 / torch.clamp(s2, min=torch.finfo(X.dtype).tiny)
+    return s1 * s1 / torch.clamp(s2, min=torch.finfo(s1.dtype).tiny)
 
 
 def find_degeneracy(mixture: Mixture, X: torch.Tensor, W: torch.Tensor) -> Degeneracy:
@@ -77,8 +91,13 @@ def find_degeneracy(mixture: Mixture, X: torch.Tensor, W: torch.Tensor) -> Degen
     W : Tensor of shape (B, n)
         The weights the mixtures were fitted with.
     """
+    return degeneracy_of(mixture, component_ess(mixture, X, W))
+
+
+def degeneracy_of(mixture: Mixture, component_rows: torch.Tensor) -> Degeneracy:
+    """The :class:`Degeneracy` of ``mixture`` given its components' effective rows (B, K)."""
     need = rows_per_component(mixture.n_features, mixture.covariance_type)
-    ess = component_ess(mixture, X, W).cpu().numpy()
+    ess = component_rows.cpu().numpy()
     live = mixture.weights.cpu().numpy() > 0  # a dropped component (weight 0) is gone
     found = [
         (int(j), int(c), float(ess[j, c]))

@@ -23,6 +23,7 @@ from causal_mixtures.mixture.result import FitResult
 
 __all__ = [
     "array_source",
+    "params_from_label_chunks",
     "params_from_labels",
     "params_from_responsibilities",
     "statistics",
@@ -176,20 +177,34 @@ def params_from_labels(
     (B, n, K) array (160 MB at n = 1e6, K = 10, B = 2, and a few copies of it) and about the
     mean of the rows (one-pass moments exact to rounding wherever the data sit)."""
     n, d = X.shape
-    b = W.shape[0]
-    k = n_components
-    ct = covariance_type
-    step = chunk_size(n, b, k, d, ct)
-    shift = X.mean(0)
-    nk = torch.zeros(b, k, dtype=X.dtype, device=X.device)
-    s1 = torch.zeros(b, k, d, dtype=X.dtype, device=X.device)
-    s2 = torch.zeros((b, k) + {"full": (d, d), "diag": (d,), "spherical": ()}[ct],
-                     dtype=X.dtype, device=X.device)
-    for s in range(0, n, step):
-        xc = X[s : s + step] - shift
-        r = torch.nn.functional.one_hot(labels[:, s : s + step], k).to(X.dtype)
-        _add_moments((r * W[:, s : s + step].unsqueeze(-1)).transpose(-1, -2), xc, ct, nk, s1,
-                     s2)
+    step = chunk_size(n, W.shape[0], n_components, d, covariance_type)
+    return params_from_label_chunks(
+        ((X[s : s + step], labels[:, s : s + step], W[:, s : s + step])
+         for s in range(0, n, step)),
+        X.mean(0), n_components, reg_covar, covariance_type,
+    )
+
+
+def params_from_label_chunks(
+    chunks: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], shift: torch.Tensor,
+    n_components: int, reg_covar: float | torch.Tensor, covariance_type: str,
+) -> Mixture:
+    """:func:`params_from_labels` from chunks of ``(rows (c, d), labels (B, c), weights (B,
+    c))`` (normalised weights), the moments taken about ``shift`` (d,) (the rows' mean, or
+    any point near it): the out-of-core fit's start."""
+    k, ct = n_components, covariance_type
+    nk = s1 = s2 = None
+    for x, lab, w in chunks:
+        if nk is None:
+            b, d = lab.shape[0], x.shape[1]
+            nk = torch.zeros(b, k, dtype=x.dtype, device=x.device)
+            s1 = torch.zeros(b, k, d, dtype=x.dtype, device=x.device)
+            s2 = torch.zeros((b, k) + {"full": (d, d), "diag": (d,), "spherical": ()}[ct],
+                             dtype=x.dtype, device=x.device)
+        r = torch.nn.functional.one_hot(lab, k).to(x.dtype)
+        _add_moments((r * w.unsqueeze(-1)).transpose(-1, -2), x - shift, ct, nk, s1, s2)
+    if nk is None:
+        raise ValueError("the chunks held no rows. Pass at least one chunk of rows.")
     return _shift_params(_m_step(nk, s1, s2, reg_covar, ct), shift)
 
 

@@ -13,7 +13,8 @@ from causal_mixtures._random import derive_seed
 from causal_mixtures.mixture.em import params_from_labels
 from causal_mixtures.mixture.params import Mixture
 
-__all__ = ["INIT_PARAMS", "KMEANS_ROWS", "initial_mixture", "nearest_centre"]
+__all__ = ["INIT_PARAMS", "KMEANS_ROWS", "initial_mixture", "nearest_centre", "start_labels",
+           "user_init"]
 
 INIT_PARAMS = ("kmeans", "k-means++", "random_from_data")
 
@@ -50,6 +51,38 @@ def _kmeans_labels(X: np.ndarray, w: np.ndarray, k: int, seed: int) -> np.ndarra
             km = KMeans(k, n_init=1, random_state=seed).fit(X[sub])
             return nearest_centre(X, km.cluster_centers_)
     return KMeans(k, n_init=1, random_state=seed).fit(X, sample_weight=w).labels_
+
+
+def start_labels(
+    X: np.ndarray, W: np.ndarray, k: int, *, init_params: str, n_init: int,
+    rng: np.random.Generator, centres_only: bool = False,
+) -> list[np.ndarray]:
+    """The starting partition of every batch member ``[restart 0: do 0..J-1, restart 1:
+    ...]``: the labels of the rows of ``X`` (n, d) under the weights ``W`` (n_do, n), or
+    with ``centres_only`` the (k, d) centres whose nearest rows make the partition (for
+    the out-of-core fit, which labels its chunks with :func:`nearest_centre`). One seed is
+    drawn from ``rng`` per member, in that order."""
+    n_do, n = W.shape
+    out = []
+    for _ in range(n_init):
+        for j in range(n_do):
+            w = W[j]
+            seed = derive_seed(rng) % (2**32 - 1)
+            if init_params == "kmeans":
+                if centres_only:
+                    out.append(KMeans(k, n_init=1, random_state=seed)
+                               .fit(X, sample_weight=w).cluster_centers_)
+                    continue
+                out.append(_kmeans_labels(X, w, k, seed))
+                continue
+            if init_params == "k-means++":
+                centres, _ = kmeans_plusplus(X, k, sample_weight=w, random_state=seed)
+            else:
+                idx = rng.choice(n, size=k, replace=False, p=w / w.sum())
+                centres = X[idx]
+            # Chunked: no (n, k, d) array of differences.
+            out.append(centres if centres_only else nearest_centre(X, centres))
+    return out
 
 
 def _batch(arr: Any, b: int, shape_tail: tuple[int, ...], name: str, dtype, device) -> torch.Tensor:
@@ -105,33 +138,28 @@ def initial_mixture(
         Torch, batch ``n_init * n_do``.
     """
     n_do, n = W.shape
-    d = X.shape[1]
-    k = n_components
-    b = n_do * n_init
-    ct = covariance_type
-    dtype, device = Xt.dtype, Xt.device
     params = None
     if weights_init is None or means_init is None or precisions_init is None:
-        labels = np.empty((b, n), dtype=np.int64)
-        for r in range(n_init):
-            for j in range(n_do):
-                w = W[j]
-                seed = derive_seed(rng) % (2**32 - 1)
-                if init_params == "kmeans":
-                    lab = _kmeans_labels(X, w, k, seed)
-                else:
-                    if init_params == "k-means++":
-                        centres, _ = kmeans_plusplus(X, k, sample_weight=w, random_state=seed)
-                    else:
-                        idx = rng.choice(n, size=k, replace=False, p=w / w.sum())
-                        centres = X[idx]
-                    # Chunked: no (n, k, d) array of differences.
-                    lab = nearest_centre(X, centres)
-                labels[r * n_do + j] = lab
-        Wt = torch.tensor(W, dtype=dtype, device=device)
+        labels = np.stack(start_labels(X, W, n_components, init_params=init_params,
+                                       n_init=n_init, rng=rng)).astype(np.int64)
+        Wt = torch.tensor(W, dtype=Xt.dtype, device=Xt.device)
         Wt /= Wt.sum(-1, keepdim=True)
         params = params_from_labels(Xt, Wt if n_init == 1 else Wt.repeat(n_init, 1),
-                                    torch.as_tensor(labels, device=device), k, reg_covar, ct)
+                                    torch.as_tensor(labels, device=Xt.device), n_components,
+                                    reg_covar, covariance_type)
+    return user_init(params, n_do, n_init, n_components, X.shape[1], covariance_type,
+                     Xt.dtype, Xt.device, weights_init, means_init, precisions_init)
+
+
+def user_init(
+    params: Mixture | None, n_do: int, n_init: int, k: int, d: int, covariance_type: str,
+    dtype: torch.dtype, device: torch.device, weights_init: Any = None, means_init: Any = None,
+    precisions_init: Any = None,
+) -> Mixture:
+    """``params`` (batch ``n_init * n_do``; ``None`` when all three user parts are given)
+    with the user's ``weights_init``, ``means_init`` and ``precisions_init`` in their
+    place."""
+    ct = covariance_type
     tail_cov = {"full": (k, d, d), "diag": (k, d), "spherical": (k,)}[ct]
     weights = params.weights if params is not None else None
     means = params.means if params is not None else None

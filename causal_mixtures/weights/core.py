@@ -428,13 +428,8 @@ def causal_weights(
     else:
         z = as_mechanism(mechanism, n)
         dens, _ = resolve_density(density, z, y_arr, discrete_cause=discrete_cause)
-        log_num = dens.log_prob_grid(z, do_values)  # (n, n_do)
-        if discrete_cause and set(np.unique(y_arr).tolist()) <= set(do_values.tolist()):
-            # p(z_n | y_n) is already a column of the grid: reuse it instead of re-evaluating.
-            col = {v: j for j, v in enumerate(do_values.tolist())}
-            log_den = log_num[np.arange(n), [col[v] for v in y_arr.tolist()]]
-        else:
-            log_den = dens.log_prob(z, y_arr)  # (n,)
+        log_num, log_den = front_door_log_weights(dens, z, y_arr, do_values,
+                                                  discrete_cause=discrete_cause)
     cw = finish_weights(
         log_num,
         log_den,
@@ -456,6 +451,51 @@ def causal_weights(
     return cw
 
 
+def front_door_log_weights(
+    density: ConditionalDensity, z: np.ndarray, y: np.ndarray, do_values: np.ndarray, *,
+    discrete_cause: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The numerators ``log p(z_n | do value)`` (n, n_do) and denominators ``log p(z_n |
+    y_n)`` (n,) of the front-door weights under a fitted ``density`` (for any rows: the
+    out-of-core fit evaluates them chunk by chunk)."""
+    log_num = density.log_prob_grid(z, do_values)  # (n, n_do)
+    if discrete_cause and set(np.unique(y).tolist()) <= set(do_values.tolist()):
+        # p(z_n | y_n) is already a column of the grid: reuse it instead of re-evaluating.
+        col = {v: j for j, v in enumerate(do_values.tolist())}
+        return log_num, log_num[np.arange(len(y)), [col[v] for v in y.tolist()]]
+    return log_num, density.log_prob(z, y)
+
+
+def check_log_weights(
+    log_num: np.ndarray, log_den: np.ndarray, y: np.ndarray, *, first_row: int = 0
+) -> None:
+    """Refuse infinite weights (a zero denominator) and NaN numerators; rows are numbered
+    from ``first_row`` (the chunk's position in a stream)."""
+    bad_den = ~np.isfinite(log_den)
+    if bad_den.any():
+        rows = np.flatnonzero(bad_den)
+        raise PositivityError(
+            f"the estimated density in the weight denominator (p(z_n | y_n), or p(y_n | w_n) for "
+            f"the back door) is zero (or undefined) for {len(rows)} row(s), e.g. rows "
+            f"{(rows[:5] + first_row).tolist()} with y = "
+            f"{y[rows[:5]].tolist()}: their weights would be infinite. Use a smoother density "
+            "(density='kde' or 'gaussian', or DiscreteDensity(alpha=1)) or drop those rows."
+        )
+    if np.isnan(log_num).any():
+        raise PositivityError("the density p(z | do value) evaluated to NaN; check the inputs.")
+
+
+def check_support(alive: np.ndarray, do_values: np.ndarray) -> None:
+    """Refuse do values where no row has a positive weight (``alive``: (n_do,) bool)."""
+    dead = np.flatnonzero(~np.asarray(alive))
+    if len(dead):
+        raise PositivityError(
+            f"do value(s) {do_values[dead].tolist()} have no support: every row has zero weight "
+            "there (the mechanism never takes values that are likely under them). Remove them "
+            "from do or use a smoother density."
+        )
+
+
 def finish_weights(
     log_num: np.ndarray,
     log_den: np.ndarray,
@@ -467,25 +507,9 @@ def finish_weights(
     weight_smoothing: str | None,
 ) -> CausalWeights:
     """Positivity checks, optional smoothing and normalisation of ``log_num - log_den``."""
-    bad_den = ~np.isfinite(log_den)
-    if bad_den.any():
-        rows = np.flatnonzero(bad_den)
-        raise PositivityError(
-            f"the estimated density in the weight denominator (p(z_n | y_n), or p(y_n | w_n) for "
-            f"the back door) is zero (or undefined) for {len(rows)} row(s), e.g. rows {rows[:5].tolist()} with y = "
-            f"{y[rows[:5]].tolist()}: their weights would be infinite. Use a smoother density "
-            "(density='kde' or 'gaussian', or DiscreteDensity(alpha=1)) or drop those rows."
-        )
-    if np.isnan(log_num).any():
-        raise PositivityError("the density p(z | do value) evaluated to NaN; check the inputs.")
+    check_log_weights(log_num, log_den, y)
     log_w = log_num - log_den[:, None]
-    dead = np.flatnonzero(~np.isfinite(log_w).any(0))
-    if len(dead):
-        raise PositivityError(
-            f"do value(s) {do_values[dead].tolist()} have no support: every row has zero weight "
-            "there (the mechanism never takes values that are likely under them). Remove them "
-            "from do or use a smoother density."
-        )
+    check_support(np.isfinite(log_w).any(0), do_values)
     khat = np.array([pareto_khat(log_w[:, j], log=True) for j in range(log_w.shape[1])])
     if weight_smoothing == "psis":
         log_w = np.column_stack([psis_smooth(log_w[:, j])[0] for j in range(log_w.shape[1])])

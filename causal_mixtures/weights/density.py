@@ -86,6 +86,14 @@ def rows_as_codes(
     rows = z.reshape(len(z), -1)
     if levels is None:
         return unique_rows(rows)
+    if (rows.shape[1] == 1 and levels.shape[1] == 1 and rows.dtype.kind in "biuf"
+            and levels.dtype.kind in "biuf" and len(levels)
+            and bool(np.all(levels[1:, 0] > levels[:-1, 0]))):
+        # One numeric column and sorted levels (unique_rows sorts them): a binary search
+        # per row instead of a dict lookup (the same codes, ~50x faster).
+        col, lv = rows[:, 0], levels[:, 0]
+        idx = np.minimum(np.searchsorted(lv, col), len(lv) - 1)
+        return levels, np.where(lv[idx] == col, idx, -1).astype(np.int64)
     lookup = {tuple(r): i for i, r in enumerate(levels.tolist())}
     codes = np.array([lookup.get(tuple(r), -1) for r in rows.tolist()], dtype=np.int64)
     return levels, codes
@@ -172,16 +180,44 @@ class DiscreteDensity(_PerClassDensity):
     def __init__(self, alpha: float = 1.0) -> None:
         self.alpha = alpha
 
-    def _prepare(self, z: np.ndarray) -> None:
+    def _check_alpha(self) -> None:
         if self.alpha < 0:
             raise ValueError(f"alpha must be >= 0; got {self.alpha!r}.")
+
+    def _prepare(self, z: np.ndarray) -> None:
+        self._check_alpha()
         self.levels_, _ = rows_as_codes(z)
 
     def _fit_one(self, z: np.ndarray) -> np.ndarray:
         _, codes = rows_as_codes(z, self.levels_)
-        counts = np.bincount(codes, minlength=len(self.levels_)).astype(float) + self.alpha
+        return self._log_frequencies(np.bincount(codes, minlength=len(self.levels_)))
+
+    def _log_frequencies(self, counts: np.ndarray) -> np.ndarray:
+        counts = np.asarray(counts, dtype=float) + self.alpha
         with np.errstate(divide="ignore"):
             return np.log(counts) - math.log(counts.sum())
+
+    def fit_counts(
+        self, levels: np.ndarray, counts: dict[Any, np.ndarray]
+    ) -> DiscreteDensity:
+        """Fit from counts instead of rows (the out-of-core fit sums them over chunks).
+
+        Parameters
+        ----------
+        levels : ndarray of shape (L, d_z)
+            The distinct mechanism rows, in the order of :func:`unique_rows`.
+        counts : dict
+            ``{class of y: counts of shape (L,)}``, the rows of each level in that class.
+
+        Returns
+        -------
+        self
+        """
+        self._check_alpha()
+        self.levels_ = np.asarray(levels)
+        self.classes_ = np.asarray(sorted(counts))
+        self.models_ = {c: self._log_frequencies(counts[c]) for c in self.classes_.tolist()}
+        return self
 
     def _score_one(self, model: np.ndarray, z: np.ndarray) -> np.ndarray:
         _, codes = rows_as_codes(z, self.levels_)
@@ -216,29 +252,53 @@ class GaussianDensity(ConditionalDensity):
         maha = (diff * diff).sum(0)
         return -0.5 * (d * math.log(2 * math.pi) + maha) - np.log(np.diag(chol)).sum()
 
-    def _cov(self, a: np.ndarray) -> np.ndarray:
-        cov = np.atleast_2d(np.cov(a, rowvar=False, bias=True))
+    def _regularised(self, cov: np.ndarray) -> np.ndarray:
+        cov = np.atleast_2d(cov)
         return cov + self.reg * max(float(np.trace(cov)) / len(cov), 1e-300) * np.eye(len(cov))
 
     def fit(self, z: np.ndarray, y: np.ndarray) -> GaussianDensity:
         z = np.asarray(z, dtype=float)
         y = np.asarray(y)
         if self.discrete_cause:
-            self.classes_ = np.unique(y)
+            moments = {}
+            for c in np.unique(y).tolist():
+                zc = z[y == c]
+                moments[c] = (len(zc), zc.mean(0) if len(zc) else None,
+                              np.cov(zc, rowvar=False, bias=True) if len(zc) >= 2 else None)
+            return self.fit_moments(moments)
+        joint = np.column_stack([np.asarray(y, dtype=float), z])
+        return self.fit_moments((len(joint), joint.mean(0),
+                                 np.cov(joint, rowvar=False, bias=True)))
+
+    def fit_moments(self, moments: Any) -> GaussianDensity:
+        """Fit from moments instead of rows (the out-of-core fit sums them over chunks).
+
+        Parameters
+        ----------
+        moments : dict or tuple
+            Discrete cause: ``{class of y: (rows, mean (d_z,), covariance (d_z, d_z))}``;
+            continuous cause: ``(rows, mean, covariance)`` of the joint ``(y, z)``. The
+            covariances are the biased (divide-by-rows) ones.
+
+        Returns
+        -------
+        self
+        """
+        if self.discrete_cause:
+            self.classes_ = np.asarray(sorted(moments))
             self.params_ = {}
             for c in self.classes_.tolist():
-                zc = z[y == c]
-                if len(zc) < 2:
+                count, mean, cov = moments[c]
+                if count < 2:
                     raise PositivityError(
-                        f"class y == {c!r} has {len(zc)} row(s); a Gaussian density of the "
+                        f"class y == {c!r} has {count} row(s); a Gaussian density of the "
                         "mechanism needs at least 2. Use density='discrete' or 'kde', or "
                         "drop that class."
                     )
-                self.params_[c] = (zc.mean(0), self._cov(zc))
+                self.params_[c] = (np.asarray(mean), self._regularised(cov))
         else:
-            joint = np.column_stack([np.asarray(y, dtype=float), z])
-            mean = joint.mean(0)
-            cov = self._cov(joint)
+            _, mean, cov = moments
+            cov = self._regularised(cov)
             syy, szy, szz = cov[0, 0], cov[1:, 0], cov[1:, 1:]
             self.mean_y_, self.mean_z_ = mean[0], mean[1:]
             self.slope_ = szy / syy
@@ -349,6 +409,21 @@ class KernelDensityEstimate(ConditionalDensity):
         ):
             return BinnedKDE(exact)
         return exact
+
+    def set_models(
+        self, models: dict[Any, BinnedKDE] | None = None, *, joint: BinnedKDE | None = None,
+        marginal: BinnedKDE | None = None,
+    ) -> KernelDensityEstimate:
+        """KDEs built elsewhere (the out-of-core fit sums their binned grids over chunks,
+        :mod:`causal_mixtures.weights.streamed`): ``models`` ``{class of y: BinnedKDE}``
+        for a discrete cause, ``joint`` (of ``(y, z)``) and ``marginal`` (of ``y``, with
+        the joint's kernel) for a continuous one. Returns ``self``."""
+        if models is not None:
+            self.classes_ = np.asarray(sorted(models))
+            self.models_ = dict(models)
+        else:
+            self.joint_, self.marginal_ = joint, marginal
+        return self
 
     @staticmethod
     def _exact(model: ExactKDE | BinnedKDE) -> ExactKDE:

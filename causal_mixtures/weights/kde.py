@@ -24,13 +24,24 @@ weights are largest. Hence SciPy's FFT convolution with our own truncation.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from scipy.ndimage import map_coordinates
 from scipy.signal import fftconvolve
 
-__all__ = ["BINNED_MAX_DIM", "BINNED_MAX_NODES", "BinnedKDE", "ExactKDE", "binned_feasible"]
+__all__ = [
+    "BINNED_MAX_DIM",
+    "BINNED_MAX_NODES",
+    "BinnedKDE",
+    "ExactKDE",
+    "binned_feasible",
+    "grid_of_range",
+    "grid_shape",
+    "kernel_logsumexp",
+    "linear_binning",
+]
 
 #: Binned evaluation for KDEs of at most this many dimensions (above, a grid fine enough for
 #: the error bound would not fit in :data:`BINNED_MAX_NODES`).
@@ -76,19 +87,24 @@ class ExactKDE:
         a = np.asarray(a, dtype=float)
         if max_points is not None and len(a) > max_points:
             a = a[np.linspace(0, len(a) - 1, max_points).round().astype(int)]
-        self.loc = a.mean(0)
-        scale = a.std(0)
-        self.scale = np.where(scale > 0, scale, 1.0)
+        self._standardisation(len(a), a.mean(0), a.std(0), bandwidth)
         self.points = (a - self.loc) / self.scale
-        self.bandwidth = float(bandwidth or scott_factor(len(a), a.shape[1]))
-        m, d = self.points.shape
+        self.sq = (self.points**2).sum(1)
+
+    def _standardisation(
+        self, m: int, loc: np.ndarray, scale: np.ndarray, bandwidth: float | None
+    ) -> None:
+        """The estimator's scales and constant from the points' count, mean and sd."""
+        self.loc = loc
+        self.scale = np.where(scale > 0, scale, 1.0)
+        d = len(loc)
+        self.bandwidth = float(bandwidth or scott_factor(m, d))
         self.const = (
             -math.log(m)
             - d * math.log(self.bandwidth)
             - 0.5 * d * math.log(2 * math.pi)
             - float(np.log(self.scale).sum())
         )
-        self.sq = (self.points**2).sum(1)
 
     def standardise(self, q: np.ndarray) -> np.ndarray:
         """Queries on the standardised scale of the reference points."""
@@ -96,31 +112,48 @@ class ExactKDE:
 
     def score_standardised(self, q: np.ndarray) -> np.ndarray:
         """``log p`` at standardised queries ``q`` of shape (n, d)."""
-        q = torch.from_numpy(np.ascontiguousarray(q, dtype=float))
-        pts = torch.from_numpy(self.points)
-        sq = torch.from_numpy(self.sq)
-        out = torch.empty(len(q), dtype=torch.float64)
-        step = max(1, self._CHUNK // len(self.points))
-        scale = -0.5 / self.bandwidth**2
-        for s in range(0, len(q), step):
-            qc = q[s : s + step]
-            d2 = torch.addmm(sq.unsqueeze(0), qc, pts.T, alpha=-2.0).add_(
-                (qc * qc).sum(1, keepdim=True)
-            )
-            out[s : s + step] = torch.logsumexp(d2.clamp_(min=0.0).mul_(scale), dim=1)
-        return out.numpy() + self.const
+        return kernel_logsumexp(q, self.points, self.bandwidth, self.sq) + self.const
 
     def score(self, q: np.ndarray) -> np.ndarray:
         """``log p(q)`` for queries of shape (n, d) on the original scale."""
         return self.score_standardised(self.standardise(q))
 
 
+def kernel_logsumexp(
+    q: np.ndarray, points: np.ndarray, bandwidth: float, sq: np.ndarray | None = None
+) -> np.ndarray:
+    """``logsumexp_i(−‖q − a_i‖² / 2h²)`` of standardised queries ``q`` (n, d) over the
+    standardised ``points`` (m, d) (``sq``: their squared norms), by chunks of queries: the
+    kernel sum of :class:`ExactKDE` without its constant (the out-of-core KDE adds up such
+    sums over chunks of points)."""
+    q = torch.from_numpy(np.ascontiguousarray(q, dtype=float))
+    pts = torch.from_numpy(np.ascontiguousarray(points, dtype=float))
+    sq = (pts * pts).sum(1) if sq is None else torch.from_numpy(sq)
+    out = torch.empty(len(q), dtype=torch.float64)
+    step = max(1, ExactKDE._CHUNK // max(len(pts), 1))
+    scale = -0.5 / bandwidth**2
+    for s in range(0, len(q), step):
+        qc = q[s : s + step]
+        d2 = torch.addmm(sq.unsqueeze(0), qc, pts.T, alpha=-2.0).add_(
+            (qc * qc).sum(1, keepdim=True)
+        )
+        out[s : s + step] = torch.logsumexp(d2.clamp_(min=0.0).mul_(scale), dim=1)
+    return out.numpy()
+
+
 def _grid(points: np.ndarray, h: float) -> tuple[np.ndarray, float] | None:
     """Lower corner and step of a grid over the points ± the kernel's support, or ``None``
     when no step of at least ``h / RHO_MIN`` fits in :data:`BINNED_MAX_NODES` nodes."""
-    lo = points.min(0) - _TRUNCATE * h
-    span = points.max(0) + _TRUNCATE * h - lo
-    d = points.shape[1]
+    return grid_of_range(points.min(0), points.max(0), h)
+
+
+def grid_of_range(
+    low: np.ndarray, high: np.ndarray, h: float
+) -> tuple[np.ndarray, float] | None:
+    """:func:`_grid` from the points' per-column minimum ``low`` and maximum ``high``."""
+    lo = low - _TRUNCATE * h
+    span = high + _TRUNCATE * h - lo
+    d = len(low)
     # Nodes per axis at step δ: span / δ + 1; the same δ on every axis (isotropic kernel).
     step = max(h / RHO_TARGET, float(np.prod(span) / BINNED_MAX_NODES) ** (1.0 / d))
     while np.prod(np.floor(span / step) + 2) > BINNED_MAX_NODES:
@@ -135,6 +168,31 @@ def binned_feasible(points: np.ndarray, bandwidth: float) -> bool:
     return points.shape[1] <= BINNED_MAX_DIM and _grid(points, bandwidth) is not None
 
 
+def grid_shape(high: np.ndarray, lo: np.ndarray, step: float, h: float) -> tuple[int, ...]:
+    """Nodes per axis of the grid from ``lo`` by ``step`` over points up to ``high``."""
+    return tuple(int(s) for s in np.floor((high + _TRUNCATE * h - lo) / step) + 2)
+
+
+def linear_binning(
+    points: np.ndarray, lo: np.ndarray, step: float, shape: tuple[int, ...]
+) -> np.ndarray:
+    """Linear binning: each standardised point spreads its unit mass over the ``2^d``
+    corners of its cell of the grid (``lo``, ``step``, ``shape``); flat counts (additive
+    over chunks of points)."""
+    d = len(shape)
+    pos = (points - lo) / step
+    base = np.floor(pos).astype(np.int64)
+    frac = pos - base
+    counts = np.zeros(int(np.prod(shape)))
+    strides = np.array([int(np.prod(shape[j + 1 :])) for j in range(d)], dtype=np.int64)
+    for corner in range(2**d):
+        bits = np.array([(corner >> j) & 1 for j in range(d)])
+        w = np.prod(np.where(bits, frac, 1.0 - frac), axis=1)
+        idx = ((base + bits) * strides).sum(1)
+        counts += np.bincount(idx, weights=w, minlength=counts.size)
+    return counts
+
+
 class BinnedKDE:
     """The KDE of an :class:`ExactKDE`, evaluated by linear binning, FFT convolution and
     interpolation of ``log p`` on a grid (``d ≤ 2``), exactly where the grid cannot.
@@ -144,33 +202,39 @@ class BinnedKDE:
     exact : ExactKDE
         The estimator to approximate (its points, bandwidth and standardisation are shared,
         and it evaluates the queries the grid does not cover).
+    low, high : ndarray of shape (d,), optional
+        The standardised points' minimum and maximum per column (default: from
+        ``exact.points``).
+    counts : callable, optional
+        ``counts(lo, step, shape)``: the points' linear-binning counts on that grid, flat
+        (default: :func:`linear_binning` of ``exact.points``). With ``low``, ``high`` and
+        ``counts`` the points need not be in memory: the out-of-core KDE sums the counts
+        over chunks of points (binning is additive) and ``exact`` evaluates the tails.
     """
 
-    def __init__(self, exact: ExactKDE) -> None:
-        pts, h = exact.points, exact.bandwidth
-        grid = _grid(pts, h) if pts.shape[1] <= BINNED_MAX_DIM else None
+    def __init__(
+        self, exact: ExactKDE, *, low: np.ndarray | None = None,
+        high: np.ndarray | None = None, counts: Callable[..., np.ndarray] | None = None,
+    ) -> None:
+        h = exact.bandwidth
+        if low is None or high is None:
+            low, high = exact.points.min(0), exact.points.max(0)
+        d = len(low)
+        grid = grid_of_range(low, high, h) if d <= BINNED_MAX_DIM else None
         if grid is None:
             raise ValueError(
                 f"a binned KDE needs at most {BINNED_MAX_DIM} dimensions and a grid of at most "
                 f"{BINNED_MAX_NODES} nodes at {RHO_MIN} steps per bandwidth; got "
-                f"{pts.shape[1]} dimension(s). Use the exact KDE (method='exact')."
+                f"{d} dimension(s). Use the exact KDE (method='exact')."
             )
         self.exact = exact
         self.lo, self.step = grid
-        m, d = pts.shape
-        shape = tuple(int(s) for s in np.floor((pts.max(0) + _TRUNCATE * h - self.lo) / self.step) + 2)
-        # Linear binning: each point spreads its unit mass over the 2^d corners of its cell.
-        pos = (pts - self.lo) / self.step
-        base = np.floor(pos).astype(np.int64)
-        frac = pos - base
-        counts = np.zeros(int(np.prod(shape)))
-        strides = np.array([int(np.prod(shape[j + 1 :])) for j in range(d)], dtype=np.int64)
-        for corner in range(2**d):
-            bits = np.array([(corner >> j) & 1 for j in range(d)])
-            w = np.prod(np.where(bits, frac, 1.0 - frac), axis=1)
-            idx = ((base + bits) * strides).sum(1)
-            counts += np.bincount(idx, weights=w, minlength=counts.size)
-        dens = counts.reshape(shape)
+        shape = grid_shape(high, self.lo, self.step, h)
+        if counts is None:
+            flat = linear_binning(exact.points, self.lo, self.step, shape)
+        else:
+            flat = counts(self.lo, self.step, shape)
+        dens = flat.reshape(shape)
         # Separable Gaussian kernel sampled at the grid steps, truncated at 8.5 h.
         half = int(math.ceil(_TRUNCATE * h / self.step))
         taps = np.exp(-0.5 * (np.arange(-half, half + 1) * self.step / h) ** 2)

@@ -20,7 +20,10 @@ import numpy as np
 from causal_mixtures.exceptions import PositivityError, PositivityWarning
 from causal_mixtures.weights.density import unique_rows
 
-__all__ = ["POSITIVITY", "CauseOverlap", "cause_overlap", "cause_strata", "check_positivity"]
+__all__ = [
+    "POSITIVITY", "CauseOverlap", "cause_overlap", "cause_strata", "check_positivity",
+    "overlap_from_shares",
+]
 
 POSITIVITY = ("raise", "warn")
 #: A stratum is unsupported under ``do(y)`` when its weight share is below this fraction of
@@ -84,12 +87,20 @@ def cause_overlap(
     """The weight share of each stratum of ``y`` under each intervention value."""
     strata, codes = cause_strata(y, discrete_cause=discrete_cause)
     k = len(strata)
-    counts = np.bincount(codes, minlength=k)
-    expected = counts / len(y)
     share = np.stack(
         [np.bincount(codes, weights=values[:, j], minlength=k) for j in range(values.shape[1])],
         axis=1,
     )
+    return overlap_from_shares(strata, np.bincount(codes, minlength=k), share, ess)
+
+
+def overlap_from_shares(
+    strata: list, counts: np.ndarray, share: np.ndarray, ess: np.ndarray
+) -> CauseOverlap:
+    """:func:`cause_overlap` from the rows of each stratum ``counts`` (n_strata,) and the
+    normalised weight of each stratum under each do value ``share`` (n_strata, n_do): sums
+    the out-of-core fit accumulates over chunks."""
+    expected = np.asarray(counts) / float(np.sum(counts))
     ratio = share / expected[:, None]
     se = np.sqrt(expected[:, None] * (1.0 - expected[:, None]) / np.maximum(ess[None, :], 1.0))
     with np.errstate(divide="ignore", invalid="ignore"):

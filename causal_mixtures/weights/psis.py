@@ -46,13 +46,16 @@ def largest(w: np.ndarray, m: int) -> tuple[np.ndarray, float]:
     return cand[np.lexsort((cand, w[cand]))], cutoff
 
 
-def _fit_tail(log_weights: np.ndarray) -> tuple[float, float, np.ndarray, float, float]:
-    """Fit a GPD to the largest weights. Returns (k, sigma, tail_idx, cutoff, shift)."""
+def _fit_tail(
+    log_weights: np.ndarray, n: int | None = None
+) -> tuple[float, float, np.ndarray, float, float]:
+    """Fit a GPD to the largest weights. Returns (k, sigma, tail_idx, cutoff, shift).
+    ``n``: the number of weights when ``log_weights`` holds only the largest
+    ``tail_length(n) + 1`` of them (the same fit)."""
     lw = np.asarray(log_weights, dtype=float)
     shift = float(lw.max())
     w = np.exp(lw - shift)
-    n = len(w)
-    m = tail_length(n)
+    m = tail_length(len(w) if n is None else n)
     tail_idx, cutoff = largest(w, m)
     exceed = w[tail_idx] - cutoff
     if m < 5 or not np.any(exceed > 0):
@@ -78,7 +81,7 @@ def _as_log(weights: np.ndarray, log: bool) -> np.ndarray:
     return lw
 
 
-def pareto_khat(weights: np.ndarray, *, log: bool = False) -> float:
+def pareto_khat(weights: np.ndarray, *, log: bool = False, n: int | None = None) -> float:
     """Pareto ``k̂`` of the right tail of importance weights.
 
     Parameters
@@ -87,6 +90,10 @@ def pareto_khat(weights: np.ndarray, *, log: bool = False) -> float:
         Non-negative weights (rows with weight 0 are ignored), or log-weights with
         ``log=True`` (``-inf`` entries ignored).
     log : bool, default=False
+    n : int, optional
+        The number of positive weights when ``weights`` holds only the largest
+        ``min(⌈n/5⌉, ⌈3√n⌉) + 1`` of them (what an out-of-core fit keeps of each
+        column): the same ``k̂`` as from all ``n``.
 
     Returns
     -------
@@ -96,9 +103,9 @@ def pareto_khat(weights: np.ndarray, *, log: bool = False) -> float:
         mechanism).
     """
     lw = _as_log(weights, log)
-    if len(lw) < 10:
+    if (len(lw) if n is None else n) < 10:
         return math.nan
-    return _fit_tail(lw)[0]
+    return _fit_tail(lw, n)[0]
 
 
 def psis_smooth(log_weights: np.ndarray) -> tuple[np.ndarray, float]:
