@@ -13,7 +13,7 @@ import torch
 from pyro import poutine
 from pyro.distributions import constraints
 
-from causal_mixtures.mixture.params import COVARIANCE_TYPES
+from causal_mixtures.mixture.params import COVARIANCE_TYPES, LogProbKernel, Mixture
 
 __all__ = [
     "CausalMixtureModel",
@@ -56,6 +56,53 @@ class GaussianMixture(dist.MixtureSameFamily):
                 z = _batched_mv(tril[..., k, :, :], eps)
                 out = torch.where((idx == k).unsqueeze(-1), z, out)
             return loc_g + out
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """``log Σ_k π_k N(x; μ_k, Σ_k)``, the value of ``MixtureSameFamily.log_prob``.
+
+        Fast path for full covariances in the model's layout (component parameters
+        ``(..., 1, K)`` shared along the rows, and the same rows ``(n, d)`` for every batch
+        member, i.e. ``value`` an ``expand`` of one matrix): the log-densities are EM's
+        :class:`~causal_mixtures.mixture.params.LogProbKernel`, one matrix product of the
+        rows with all components' factors, where ``MultivariateNormal.log_prob`` solves a
+        triangular system per row and component. Same value to rounding, differentiable.
+        """
+        comp = self.component_distribution
+        loc = comp.loc if isinstance(comp, dist.MultivariateNormal) else None
+        if (
+            loc is None
+            or loc.dim() < 3
+            or (loc.shape[-3] != 1 and loc.stride(-3) != 0)
+            or value.dim() != loc.dim() - 1
+            or any(st != 0 for st in value.stride()[:-2])
+        ):
+            return super().log_prob(value)
+        if self._validate_args:
+            self._validate_sample(value)
+        rows = value[(0,) * (value.dim() - 2)]  # (n, d), shared by every batch member
+        # Parameters expanded along the rows (pyro.plate's broadcasting) are views with
+        # stride 0 there: one copy of each is enough.
+        loc = loc[..., :1, :, :]
+        d = loc.shape[-1]
+        batch = torch.broadcast_shapes(value.shape[:-2], loc.shape[:-3])
+        k = loc.shape[-2]
+        tril = comp._unbroadcasted_scale_tril
+        if tril.dim() >= 4 and tril.shape[-4] != 1:
+            tril = tril[..., :1, :, :, :]
+        tril = tril.expand(batch + (1, k, d, d)).reshape(-1, k, d, d)
+        eye = torch.eye(d, dtype=tril.dtype, device=tril.device)
+        prec_chol = torch.linalg.solve_triangular(tril, eye, upper=False).transpose(-1, -2)
+        probs = self.mixture_distribution.probs
+        if probs.dim() >= 2 and probs.shape[-2] != 1:
+            probs = probs[..., :1, :]
+        probs = probs.expand(batch + (1, k)).reshape(-1, k)
+        means = loc.expand(batch + (1, k, d)).reshape(-1, k, d)
+        mixture = Mixture(probs, means, tril @ tril.transpose(-1, -2), "full", prec_chol)
+        # The expansion centre does not change the value: detached, no gradient reaches
+        # the (n, d) features.
+        center = means.detach().reshape(-1, d).mean(0)
+        log_comp = LogProbKernel(mixture, center=center)(rows)  # (B, n, K)
+        return torch.logsumexp(log_comp, dim=-1).reshape(batch + rows.shape[:1])
 
 
 def _batched_mv(tril: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
