@@ -118,7 +118,8 @@ def fit_map(
         with isolated(rng, X.device):
             guide = AutoDelta(model, init_loc_fn=init_to_value(values=sites0, fallback=None))
             if optimizer == "auto":
-                size = sum(v[0].numel() for v in sites0.values())
+                guide(Xs, W)  # sets up the unconstrained parameters
+                size = sum(p[0].numel() for p in guide.parameters())
                 optimizer = "newton" if full_batch and size <= NEWTON_MAX_PARAMETERS else "adam"
             if optimizer == "newton":
                 history, converged, steps = run_newton(
