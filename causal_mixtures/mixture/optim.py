@@ -258,6 +258,9 @@ def normalise_weights(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
 #: The largest number of unconstrained parameters per intervention value for which
 #: :func:`run_newton` forms the Hessian (one Hessian-vector product per parameter).
 NEWTON_MAX_PARAMETERS = 256
+#: :func:`run_newton`: convergence suggested by the SR1-updated curvature is checked on a
+#: freshly formed Hessian at most this often (in steps).
+CONFIRM_EVERY = 5
 
 
 def _flat(tensors: Any, n_do: int) -> torch.Tensor:
@@ -312,9 +315,8 @@ def _trust_region_step(
     lo = torch.clamp(-evals.masked_fill(~live, math.inf).amin(-1, keepdim=True), min=0.0)
     lo = torch.where(torch.isfinite(lo), lo, torch.zeros_like(lo))
     hi = lo + proj.norm(dim=-1, keepdim=True) / radius.unsqueeze(-1) + top
-    for _ in range(80):  # ‖s(μ)‖ decreases in μ on (lo, ∞): bisection in log(μ − lo)
-        mid = lo + torch.sqrt((hi - lo) * torch.clamp((hi - lo) * 1e-12, min=1e-300))
-        mid = torch.where(hi - lo > 1e-12 * hi, 0.5 * (lo + hi), mid)
+    for _ in range(60):  # ‖s(μ)‖ decreases in μ on (lo, ∞): bisection to 2⁻⁶⁰ of (lo, hi)
+        mid = 0.5 * (lo + hi)
         too_long = step_for(mid).norm(dim=-1, keepdim=True) > radius.unsqueeze(-1)
         lo = torch.where(too_long, mid, lo)
         hi = torch.where(too_long, hi, mid)
@@ -397,9 +399,21 @@ def run_newton(
     steps = 1
     if progress is not None:
         progress.update(1)
+    fresh = True  # neg_hess is the subsample Hessian of this point, not SR1-updated
+    since = 0  # steps since the last Hessian
     while True:
         delta, predicted, decrement = _trust_region_step(neg_hess, grad, radius)
         converged = decrement <= threshold
+        if bool(converged.any()) and not fresh and (since >= CONFIRM_EVERY or steps >= n_steps):
+            # SR1 updates can overstate the curvature off the path: convergence is only
+            # declared on the Hessian of the point itself (formed at most every
+            # CONFIRM_EVERY steps, and at the last one).
+            neg_hess = -_hessian(model, guide, sub, params)
+            fresh, since = True, 0
+            delta, predicted, decrement = _trust_region_step(neg_hess, grad, radius)
+            converged = decrement <= threshold
+        if not fresh:
+            converged = torch.zeros_like(converged)
         stalled = converged | (radius <= 1e-10)  # no representable step gains anything
         if bool(converged.all()) or bool(stalled.all()) or steps >= n_steps:
             break
@@ -420,6 +434,8 @@ def run_newton(
         ok = ok & torch.isfinite(diff).all(-1) & torch.isfinite(denom)
         update = diff.unsqueeze(-1) * diff.unsqueeze(-2) / torch.where(ok, denom, 1.0)[:, None, None]
         neg_hess = neg_hess + torch.where(ok[:, None, None], update, 0.0)
+        fresh = fresh and not bool(ok.any())
+        since += 1
         value = torch.where(keep, new_value, value)
         grad = torch.where(keep.unsqueeze(-1), new_grad, grad)
         poor = (ratio < 0.25) & ~converged
