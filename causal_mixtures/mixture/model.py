@@ -60,7 +60,7 @@ class GaussianMixture(dist.MixtureSameFamily):
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """``log Σ_k π_k N(x; μ_k, Σ_k)``, the value of ``MixtureSameFamily.log_prob``.
 
-        Fast path for full covariances in the model's layout (component parameters
+        Fast path for float64 full covariances in the model's layout (component parameters
         ``(..., 1, K)`` shared along the rows, and the same rows ``(n, d)`` for every batch
         member, i.e. ``value`` an ``expand`` of one matrix): the log-densities are EM's
         :class:`~causal_mixtures.mixture.params.LogProbKernel`, one matrix product of the
@@ -71,10 +71,13 @@ class GaussianMixture(dist.MixtureSameFamily):
         loc = comp.loc if isinstance(comp, dist.MultivariateNormal) else None
         if (
             loc is None
+            or value.dtype != torch.float64  # the expanded quadratic form wants float64
             or loc.dim() < 3
-            or (loc.shape[-3] != 1 and loc.stride(-3) != 0)
             or value.dim() != loc.dim() - 1
             or any(st != 0 for st in value.stride()[:-2])
+            or not _shared_along_rows(loc, -3)
+            or not _shared_along_rows(comp._unbroadcasted_scale_tril, -4)
+            or not _shared_along_rows(self.mixture_distribution.probs, -2)
         ):
             return super().log_prob(value)
         if self._validate_args:
@@ -103,6 +106,11 @@ class GaussianMixture(dist.MixtureSameFamily):
         center = means.detach().reshape(-1, d).mean(0)
         log_comp = LogProbKernel(mixture, center=center)(rows)  # (B, n, K)
         return torch.logsumexp(log_comp, dim=-1).reshape(batch + rows.shape[:1])
+
+
+def _shared_along_rows(t: torch.Tensor, dim: int) -> bool:
+    """Whether ``t`` is constant along ``dim`` (absent, of size 1, or an expanded view)."""
+    return t.dim() < -dim or t.shape[dim] == 1 or t.stride(dim) == 0
 
 
 def _batched_mv(tril: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """SVI-MAP: the weighted maximum-likelihood optimum of the Pyro mixture model by stochastic
 variational inference with an ``AutoDelta`` guide (MAP under flat priors), warm-started from
 given parameters. Minibatches of rows (``subsample_size``) keep memory bounded; a full-batch
-fit takes damped Newton steps on the same ELBO (``optimizer="auto"``), see
+fit takes trust-region Newton steps on the same ELBO (``optimizer="auto"``), see
 ``docs/inference.md``.
 """
 
@@ -75,8 +75,8 @@ def fit_map(
     verbose : bool, default=False
         Progress bar.
     optimizer : {"auto", "newton", "adam"}, default="auto"
-        ``"adam"``: Adam steps on the ELBO (minibatch or full batch). ``"newton"``: damped
-        Newton (Levenberg-Marquardt) steps on the full-batch ELBO, its gradient from the
+        ``"adam"``: Adam steps on the ELBO (minibatch or full batch). ``"newton"``:
+        trust-region Newton steps on the full-batch ELBO, its gradient from the
         Pyro traces on all rows and its curvature from the Hessian of the same ELBO on
         ``hessian_rows`` rows (:func:`~causal_mixtures.mixture.optim.run_newton`).
         ``"auto"``: ``"newton"`` for a full-batch fit with at most
