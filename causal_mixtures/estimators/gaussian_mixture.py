@@ -234,7 +234,8 @@ class CausalGaussianMixture(BaseEstimator):
     lower_bounds_ : ndarray
         Objective trace. ``"em"``: shape (n_iter, n_do), of the best restart. ``"svi"``:
         shape (n_steps_run, n_do), the minibatch estimate of ``Σ_n w̃_n log q(x_n)`` at
-        every step. ``"bayes"`` with an SVI guide: shape (n_steps_run,), the ELBO of the
+        every step (full batch: its value at every ELBO evaluation of the Newton steps,
+        the starting point first; a rejected step repeats the value kept). ``"bayes"`` with an SVI guide: shape (n_steps_run,), the ELBO of the
         whole model (nats, likelihood scaled by the weight mass); with NUTS: shape
         (n_posterior_draws, n_do), ``Σ_n w̃_n log q(x_n)`` at every draw.
     posterior_ : dict of ndarray
