@@ -168,10 +168,14 @@ class CausalGaussianMixture(BaseEstimator):
         ``"ess"``. It does not change the optimum of ``"em"`` or ``"svi"`` (flat priors).
     n_steps : int, default=1000
         ``"svi"``/``"bayes"``: maximum number of optimisation steps (they stop earlier once
-        the objective has plateaued, see ``tol``).
+        the objective has plateaued, see ``tol``). ``"svi"`` without ``subsample_size``
+        takes trust-region Newton steps on the full-batch ELBO (``n_steps`` then counts its
+        evaluations) and stops when the predicted remaining gain is below
+        ``min(tol, 1e-6 · |objective|)`` (``causal_mixtures.mixture.svi.fit_map``,
+        ``docs/inference.md``).
     learning_rate : float, default=0.01
         Initial Adam learning rate (on standardised data), decayed geometrically to a tenth
-        over ``n_steps``.
+        over ``n_steps`` (minibatch ``"svi"`` and ``"bayes"``).
     subsample_size : int or None, default=None
         ``"svi"``/``"bayes"``: rows per optimisation step (uniform minibatches drawn with
         replacement, the log-likelihood scaled up by ``n / subsample_size``), so the memory
@@ -186,8 +190,9 @@ class CausalGaussianMixture(BaseEstimator):
         200 parameters, ``"lowrank"`` above), or ``"nuts"`` for MCMC (exact but slow; at
         most 2000 rows).
     svi_init : {"em", "init_params"}, default="em"
-        ``"svi"``/``"bayes"``: start from the EM fit (the default: SVI is 50-1000× slower
-        than EM for the same optimum), or from the ``init_params`` initialisation (an
+        ``"svi"``/``"bayes"``: start from the EM fit (the default: EM at ``tol`` brings the
+        fit close, full-batch SVI's Newton steps finish it in a handful of evaluations),
+        or from the ``init_params`` initialisation (an
         independent cross-check of EM; needs an int ``n_components``).
 
     representation : "auto", None or transformer, default="auto"
@@ -238,7 +243,8 @@ class CausalGaussianMixture(BaseEstimator):
     lower_bounds_ : ndarray
         Objective trace. ``"em"``: shape (n_iter, n_do), of the best restart. ``"svi"``:
         shape (n_steps_run, n_do), the minibatch estimate of ``Σ_n w̃_n log q(x_n)`` at
-        every step. ``"bayes"`` with an SVI guide: shape (n_steps_run,), the ELBO of the
+        every step (full batch: its value at every ELBO evaluation of the Newton steps,
+        the starting point first; a rejected step repeats the value kept). ``"bayes"`` with an SVI guide: shape (n_steps_run,), the ELBO of the
         whole model (nats, likelihood scaled by the weight mass); with NUTS: shape
         (n_posterior_draws, n_do), ``Σ_n w̃_n log q(x_n)`` at every draw.
     posterior_ : dict of ndarray

@@ -13,7 +13,12 @@ import torch
 from pyro import poutine
 from pyro.distributions import constraints
 
-from causal_mixtures.mixture.params import COVARIANCE_TYPES
+from causal_mixtures.mixture.params import (
+    COVARIANCE_TYPES,
+    LogProbKernel,
+    Mixture,
+    quadratic_features,
+)
 
 __all__ = [
     "CausalMixtureModel",
@@ -56,6 +61,93 @@ class GaussianMixture(dist.MixtureSameFamily):
                 z = _batched_mv(tril[..., k, :, :], eps)
                 out = torch.where((idx == k).unsqueeze(-1), z, out)
             return loc_g + out
+
+    def __init__(
+        self,
+        mixture_distribution: dist.Categorical,
+        component_distribution: dist.Distribution,
+        validate_args: bool | None = None,
+    ) -> None:
+        super().__init__(mixture_distribution, component_distribution, validate_args)
+        # The parameters before any expand (pyro.plate broadcasts the distribution along
+        # the rows): the fast log_prob reads them, so that its gradient never materialises
+        # a per-row copy of them.
+        loc = getattr(component_distribution, "loc", None)
+        self._unexpanded = (loc, mixture_distribution.probs)
+
+    def expand(self, batch_shape: torch.Size | tuple, _instance: GaussianMixture | None = None):
+        new = self._get_checked_instance(GaussianMixture, _instance)
+        super().expand(batch_shape, _instance=new)
+        new._unexpanded = self._unexpanded
+        return new
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """``log Σ_k π_k N(x; μ_k, Σ_k)``, the value of ``MixtureSameFamily.log_prob``.
+
+        Fast path for float64 full covariances in the model's layout (component parameters
+        ``(..., 1, K)`` shared along the rows, and the same rows ``(n, d)`` for every batch
+        member, i.e. ``value`` an ``expand`` of one matrix): the log-densities are EM's
+        :class:`~causal_mixtures.mixture.params.LogProbKernel`, one matrix product of the
+        rows with all components' factors, where ``MultivariateNormal.log_prob`` solves a
+        triangular system per row and component. Same value to rounding, differentiable.
+        """
+        comp = self.component_distribution
+        loc = comp.loc if isinstance(comp, dist.MultivariateNormal) else None
+        if (
+            loc is None
+            or value.dtype != torch.float64  # the expanded quadratic form wants float64
+            or loc.dim() < 3
+            or value.dim() != loc.dim() - 1
+            or any(st != 0 for st in value.stride()[:-2])
+            or not _shared_along_rows(loc, -3)
+            or not _shared_along_rows(comp._unbroadcasted_scale_tril, -4)
+            or not _shared_along_rows(self.mixture_distribution.probs, -2)
+        ):
+            return super().log_prob(value)
+        if self._validate_args:
+            self._validate_sample(value)
+        rows = value[(0,) * (value.dim() - 2)]  # (n, d), shared by every batch member
+        # Parameters expanded along the rows (pyro.plate's broadcasting) are views with
+        # stride 0 there: one copy of each is enough, the unexpanded one where it fits.
+        loc0, probs0 = getattr(self, "_unexpanded", (None, None))
+        if loc0 is not None and loc0.dim() == loc.dim() and loc0.shape[-3] == 1:
+            loc = loc0
+        else:
+            loc = loc[..., :1, :, :]
+        d = loc.shape[-1]
+        batch = torch.broadcast_shapes(value.shape[:-2], loc.shape[:-3])
+        k = loc.shape[-2]
+        tril = comp._unbroadcasted_scale_tril
+        if tril.dim() >= 4 and tril.shape[-4] != 1:
+            tril = tril[..., :1, :, :, :]
+        tril = tril.expand(batch + (1, k, d, d)).reshape(-1, k, d, d)
+        eye = torch.eye(d, dtype=tril.dtype, device=tril.device)
+        prec_chol = torch.linalg.solve_triangular(tril, eye, upper=False).transpose(-1, -2)
+        probs = probs0 if probs0 is not None else self.mixture_distribution.probs
+        if probs.dim() >= 2 and probs.shape[-2] != 1:
+            probs = probs[..., :1, :]
+        probs = probs.expand(batch + (1, k)).reshape(-1, k)
+        means = loc.expand(batch + (1, k, d)).reshape(-1, k, d)
+        mixture = Mixture(probs, means, tril @ tril.transpose(-1, -2), "full", prec_chol)
+        # The expansion centre does not change the value: detached, no gradient reaches
+        # the (n, d) features.
+        center = means.detach().reshape(-1, d).mean(0)
+        kernel = LogProbKernel(mixture, center=center)
+        if not kernel.quadratic:
+            log_comp = kernel(rows)  # (B, n, K)
+            return torch.logsumexp(log_comp, dim=-1).reshape(batch + rows.shape[:1])
+        # The kernel's quadratic-feature product, kept in the rows-first layout (n, B, K)
+        # with contiguous coefficients: its gradient is then one plain matrix product (the
+        # kernel's (B, n, K) view made the backward copy and transpose the (n, B·K) block).
+        b = probs.shape[0]
+        maha = quadratic_features(rows - center) @ kernel.coef.contiguous()  # (n, B·K)
+        log_comp = kernel.const.reshape(b, k) - 0.5 * maha.view(-1, b, k)
+        return torch.logsumexp(log_comp, dim=-1).T.reshape(batch + rows.shape[:1])
+
+
+def _shared_along_rows(t: torch.Tensor, dim: int) -> bool:
+    """Whether ``t`` is constant along ``dim`` (absent, of size 1, or an expanded view)."""
+    return t.dim() < -dim or t.shape[dim] == 1 or t.stride(dim) == 0
 
 
 def _batched_mv(tril: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:

@@ -27,12 +27,15 @@ from causal_mixtures.mixture.model import CausalMixtureModel
 
 __all__ = [
     "Adam",
+    "NEWTON_MAX_PARAMETERS",
     "Standardizer",
     "as_mass",
+    "elbo_trace",
     "isolated",
     "normalise_weights",
     "plateaued",
     "progress_bar",
+    "run_newton",
     "run_svi",
     "window_size",
 ]
@@ -150,6 +153,16 @@ class Adam:
             p.sub_(lr * k * (m / c1) / ((v / c2).sqrt() + self.eps))
 
 
+def elbo_trace(model: CausalMixtureModel, guide: Any, args: tuple) -> tuple[torch.Tensor, Any]:
+    """The ELBO ``log p(x, z) − log q(z)`` at one draw of the guide (``Trace_ELBO``'s
+    estimator; exact for a Delta guide) and the model's trace (its log-probabilities
+    computed)."""
+    guide_tr = poutine.trace(guide).get_trace(*args)
+    model_tr = poutine.trace(poutine.replay(model, trace=guide_tr)).get_trace(*args)
+    model_tr.compute_log_prob()
+    return model_tr.log_prob_sum() - guide_tr.log_prob_sum(), model_tr
+
+
 def run_svi(
     model: CausalMixtureModel,
     guide: Any,
@@ -201,10 +214,7 @@ def run_svi(
         # Validation (support and shape checks on every distribution, ~25 % of a step) is
         # done on the first step only: the model's structure does not change afterwards.
         with pyro.validation_enabled(step == 1 and validate):
-            guide_tr = poutine.trace(guide).get_trace(*args)
-            model_tr = poutine.trace(poutine.replay(model, trace=guide_tr)).get_trace(*args)
-            model_tr.compute_log_prob()
-            elbo = model_tr.log_prob_sum() - guide_tr.log_prob_sum()
+            elbo, model_tr = elbo_trace(model, guide, args)
         optim.zero_grad()
         (-elbo).backward()
         optim.step(learning_rate * 0.1 ** ((step - 1) / n_steps))
@@ -243,3 +253,197 @@ def normalise_weights(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
             f"W must have shape (n_do, n_samples) = (n_do, {X.shape[0]}); got {tuple(W.shape)}."
         )
     return W / W.sum(-1, keepdim=True)
+
+
+#: The largest number of unconstrained parameters per intervention value for which
+#: :func:`run_newton` forms the Hessian (one Hessian-vector product per parameter).
+NEWTON_MAX_PARAMETERS = 256
+#: :func:`run_newton`: convergence suggested by the SR1-updated curvature is checked on a
+#: freshly formed Hessian at most this often (in steps).
+CONFIRM_EVERY = 5
+
+
+def _flat(tensors: Any, n_do: int) -> torch.Tensor:
+    """Parameters or their gradients as one (n_do, P) matrix (every guide parameter of the
+    MAP model has the do values as its leading axis)."""
+    return torch.cat([t.reshape(n_do, -1) for t in tensors], 1)
+
+
+def _hessian(
+    model: CausalMixtureModel, guide: Any, args: tuple, params: list[torch.Tensor]
+) -> torch.Tensor:
+    """The Hessian of the ELBO on ``args`` with respect to ``params``, one (P, P) block per do
+    value (the do values share no parameter, so the off-diagonal blocks are zero and one
+    Hessian-vector product per coordinate gives every block at once)."""
+    n_do = model.n_do
+    elbo, _ = elbo_trace(model, guide, args)
+    grad = _flat(torch.autograd.grad(elbo, params, create_graph=True, materialize_grads=True), n_do)
+    p = grad.shape[1]
+    cols = [
+        _flat(torch.autograd.grad(grad[:, i].sum(), params, retain_graph=i < p - 1,
+                                  materialize_grads=True), n_do)
+        for i in range(p)
+    ]
+    hess = torch.stack(cols, -1).detach()
+    return 0.5 * (hess + hess.transpose(-1, -2))
+
+
+def _trust_region_step(
+    neg_hess: torch.Tensor, grad: torch.Tensor, radius: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per block: the maximiser of the quadratic model ``gᵀs − sᵀ(−H)s / 2`` within
+    ``‖s‖ ≤ radius`` (the Newton step when ``−H`` is positive definite and the step fits,
+    else ``(−H + μI)⁻¹ g`` on the boundary, ``μ`` found by bisection), its predicted gain,
+    and the decrement ``Σ_i (v_iᵀg)² / |λ_i| / 2`` over the eigenpairs of ``−H`` (the
+    Newton decrement ``gᵀ(−H)⁻¹g / 2`` at a maximum: the gain a full Newton step predicts).
+
+    Directions of numerically zero curvature (below 1e-10 of the largest) are left out:
+    the softmax parametrisation of the weights is invariant to a common shift, so its
+    gradient there is zero.
+    """
+    evals, evecs = torch.linalg.eigh(neg_hess)  # (n_do, P), (n_do, P, P)
+    top = evals.abs().amax(-1, keepdim=True).clamp(min=1e-300)
+    live = evals.abs() > 1e-10 * top
+    proj = torch.where(live, (evecs.transpose(-1, -2) @ grad.unsqueeze(-1)).squeeze(-1), 0.0)
+    decrement = 0.5 * (proj**2 / torch.where(live, evals.abs(), 1.0)).sum(-1)
+
+    def step_for(mu: torch.Tensor) -> torch.Tensor:  # coefficients in the eigenbasis
+        return torch.where(live, proj / torch.where(live, evals + mu, 1.0), 0.0)
+
+    newton = step_for(torch.zeros_like(top))
+    fits = (evals.masked_fill(~live, math.inf).amin(-1) > 0) & (newton.norm(dim=-1) <= radius)
+    lo = torch.clamp(-evals.masked_fill(~live, math.inf).amin(-1, keepdim=True), min=0.0)
+    lo = torch.where(torch.isfinite(lo), lo, torch.zeros_like(lo))
+    hi = lo + proj.norm(dim=-1, keepdim=True) / radius.unsqueeze(-1) + top
+    for _ in range(60):  # ‖s(μ)‖ decreases in μ on (lo, ∞): bisection to 2⁻⁶⁰ of (lo, hi)
+        mid = 0.5 * (lo + hi)
+        too_long = step_for(mid).norm(dim=-1, keepdim=True) > radius.unsqueeze(-1)
+        lo = torch.where(too_long, mid, lo)
+        hi = torch.where(too_long, hi, mid)
+    coef = torch.where(fits.unsqueeze(-1), newton, step_for(hi))
+    step = (evecs @ coef.unsqueeze(-1)).squeeze(-1)
+    predicted = (proj * coef).sum(-1) - 0.5 * (evals * coef**2).sum(-1)
+    return step, predicted, decrement
+
+
+def run_newton(
+    model: CausalMixtureModel,
+    guide: Any,
+    args: tuple,
+    *,
+    n_steps: int,
+    tol: float,
+    rtol: float,
+    offset: torch.Tensor,
+    progress: Any,
+    rng: np.random.Generator,
+    hessian_rows: int = 5_000,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Maximise a full-batch MAP ELBO by trust-region Newton steps.
+
+    Every step evaluates the ELBO of the guide and the Pyro model on all rows and its
+    gradient (the same traces as :func:`run_svi`); the curvature is the ELBO's Hessian on a
+    fixed uniform subsample of ``hessian_rows`` rows (all rows when there are fewer), formed
+    by Hessian-vector products at the start and again when a step fell well short of its
+    predicted gain. Each do value has its own trust radius (in the guide's unconstrained
+    coordinates): a step is kept only if it increased that do value's objective; the radius
+    shrinks to a quarter of a step whose gain was under a quarter of the prediction and
+    doubles after a boundary step that gained over three quarters of it.
+
+    Converged (per do value): the decrement ``Σ_i (v_iᵀg)² / |λ_i| / 2`` over the
+    eigenpairs of ``−H`` (at a maximum, the gain a full Newton step predicts: the distance
+    to the optimum of the local quadratic model) is below ``min(tol, rtol · |objective|)``.
+    The run stops when every do value has converged, when the trust radii of the others
+    have shrunk below 1e-10 (no step gains anything), or after ``n_steps`` evaluations; the
+    flags say which do values had converged.
+
+    Returns the trace (per-do objective plus ``offset``, one row per evaluation, the
+    starting point first), the convergence flags and the number of evaluations.
+    """
+    X, W = args
+    n_do = model.n_do
+    validate = is_validation_enabled()
+    guide(*args)
+    params = [p for p in guide.parameters() if p.requires_grad]
+    mass = torch.as_tensor(model.mass, dtype=X.dtype, device=X.device).expand(n_do)
+    m = min(int(hessian_rows), X.shape[0])
+    rows = None if m >= X.shape[0] else torch.as_tensor(
+        np.sort(rng.choice(X.shape[0], size=m, replace=False)), device=X.device
+    )
+    if rows is not None and bool((W[:, rows].sum(-1) <= 0).any()):
+        rows = None  # a do value with no weight in the subsample: the curvature of all rows
+    sub = args if rows is None else (X[rows], W[:, rows] / W[:, rows].sum(-1, keepdim=True))
+
+    def evaluate(first: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        with pyro.validation_enabled(first and validate):
+            elbo, trace = elbo_trace(model, guide, args)
+        grad = torch.autograd.grad(elbo, params, materialize_grads=True)
+        value = trace.nodes["obs"]["log_prob"].detach().sum(-1) / mass
+        return value, _flat(grad, n_do)
+
+    def apply(delta: torch.Tensor) -> None:
+        with torch.no_grad():
+            start = 0
+            for p in params:
+                size = p[0].numel()
+                p.add_(delta[:, start : start + size].reshape(p.shape))
+                start += size
+
+    value, grad = evaluate(True)
+    history = [value.cpu() + offset.cpu()]
+    neg_hess = -_hessian(model, guide, sub, params)
+    radius = torch.ones(n_do, dtype=X.dtype, device=X.device)
+    threshold = torch.minimum(
+        torch.full_like(value, float(tol)), float(rtol) * (value + offset.to(value)).abs()
+    )
+    steps = 1
+    if progress is not None:
+        progress.update(1)
+    fresh = True  # neg_hess is the subsample Hessian of this point, not SR1-updated
+    since = 0  # steps since the last Hessian
+    while True:
+        delta, predicted, decrement = _trust_region_step(neg_hess, grad, radius)
+        converged = decrement <= threshold
+        if bool(converged.any()) and not fresh and (since >= CONFIRM_EVERY or steps >= n_steps):
+            # SR1 updates can overstate the curvature off the path: convergence is only
+            # declared on the Hessian of the point itself (formed at most every
+            # CONFIRM_EVERY steps, and at the last one).
+            neg_hess = -_hessian(model, guide, sub, params)
+            fresh, since = True, 0
+            delta, predicted, decrement = _trust_region_step(neg_hess, grad, radius)
+            converged = decrement <= threshold
+        if not fresh:
+            converged = torch.zeros_like(converged)
+        stalled = converged | (radius <= 1e-10)  # no representable step gains anything
+        if bool(converged.all()) or bool(stalled.all()) or steps >= n_steps:
+            break
+        delta = torch.where(converged.unsqueeze(-1), torch.zeros_like(delta), delta)
+        length = delta.norm(dim=-1)
+        apply(delta)
+        new_value, new_grad = evaluate(False)
+        steps += 1
+        gain = new_value - value
+        keep = (gain > 0) & ~converged
+        apply(torch.where(keep.unsqueeze(-1), torch.zeros_like(delta), -delta))
+        ratio = gain / predicted.clamp(min=1e-300)
+        # Symmetric rank-one update of −H from the full-batch gradients at both ends of
+        # the step (kept or not): exact curvature along the step, indefinite allowed.
+        diff = -(new_grad - grad) - (neg_hess @ delta.unsqueeze(-1)).squeeze(-1)
+        denom = (diff * delta).sum(-1)
+        ok = (denom.abs() > 1e-8 * diff.norm(dim=-1) * length) & ~converged
+        ok = ok & torch.isfinite(diff).all(-1) & torch.isfinite(denom)
+        update = diff.unsqueeze(-1) * diff.unsqueeze(-2) / torch.where(ok, denom, 1.0)[:, None, None]
+        neg_hess = neg_hess + torch.where(ok[:, None, None], update, 0.0)
+        fresh = fresh and not bool(ok.any())
+        since += 1
+        value = torch.where(keep, new_value, value)
+        grad = torch.where(keep.unsqueeze(-1), new_grad, grad)
+        poor = (ratio < 0.25) & ~converged
+        good = (ratio > 0.75) & (length >= 0.99 * radius)
+        radius = torch.where(poor, 0.25 * length, torch.where(good, 2.0 * radius, radius))
+        radius = radius.clamp(min=1e-12)
+        history.append(value.cpu() + offset.cpu())
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(objective=f"{float(history[-1].mean()):.6f}")
+    return torch.stack(history), converged.cpu(), steps

@@ -1,6 +1,8 @@
 """SVI-MAP: the weighted maximum-likelihood optimum of the Pyro mixture model by stochastic
 variational inference with an ``AutoDelta`` guide (MAP under flat priors), warm-started from
-given parameters. Minibatches of rows (``subsample_size``) keep memory bounded.
+given parameters. Minibatches of rows (``subsample_size``) keep memory bounded; a full-batch
+fit takes trust-region Newton steps on the same ELBO (``optimizer="auto"``), see
+``docs/inference.md``.
 """
 
 from __future__ import annotations
@@ -11,16 +13,22 @@ from pyro.infer.autoguide import AutoDelta, init_to_value
 from causal_mixtures._random import RandomState, check_random_state
 from causal_mixtures.mixture.model import CausalMixtureModel, params_to_sites, sites_to_params
 from causal_mixtures.mixture.optim import (
+    NEWTON_MAX_PARAMETERS,
     Standardizer,
     isolated,
     normalise_weights,
     progress_bar,
+    run_newton,
     run_svi,
 )
 from causal_mixtures.mixture.params import Mixture
 from causal_mixtures.mixture.result import FitResult, weighted_objective
 
-__all__ = ["fit_map"]
+__all__ = ["OPTIMIZERS", "fit_map"]
+
+#: ``fit_map(optimizer=...)``: ``"auto"`` is ``"newton"`` for a full-batch fit with at most
+#: ``NEWTON_MAX_PARAMETERS`` unconstrained parameters per do value, ``"adam"`` otherwise.
+OPTIMIZERS = ("auto", "newton", "adam")
 
 
 def fit_map(
@@ -34,6 +42,9 @@ def fit_map(
     tol: float = 1e-3,
     random_state: RandomState = None,
     verbose: bool = False,
+    optimizer: str = "auto",
+    rtol: float = 1e-6,
+    hessian_rows: int = 5_000,
 ) -> FitResult:
     """Weighted maximum likelihood (MAP under flat priors) by SVI with ``AutoDelta``.
 
@@ -47,25 +58,50 @@ def fit_map(
     subsample_size : int, optional
         Rows per step (uniform minibatches, log-likelihood scaled by ``n / subsample_size``).
     n_steps : int, default=1000
-        Maximum number of Adam steps.
+        Maximum number of steps (Adam steps, or full-batch evaluations of the ELBO and its
+        gradient for ``"newton"``, the starting point included).
     learning_rate : float, default=0.01
         Initial Adam learning rate (in standardised coordinates); decays geometrically to a
-        tenth of it over ``n_steps``.
+        tenth of it over ``n_steps``. Not used by ``"newton"``.
     tol : float, default=1e-3
-        Convergence when, for every intervention value, the mean objective over the last
-        window of steps changed by less than ``tol`` (or, with minibatches, by less than two
-        standard errors of their noise). A full-batch run stops there; a minibatch run (``subsample_size < n``) always runs
-        ``n_steps`` (its noise can hide a slow climb) and returns the parameters averaged
-        over the second half of the run.
+        Adam: convergence when, for every intervention value, the mean objective over the
+        last window of steps changed by less than ``tol`` (or, with minibatches, by less
+        than two standard errors of their noise). A full-batch run stops there; a minibatch
+        run (``subsample_size < n``) always runs ``n_steps`` (its noise can hide a slow
+        climb) and returns the parameters averaged over the second half of the run.
+        ``"newton"``: convergence when the Newton decrement (the gain a full Newton step
+        predicts) is below ``min(tol, rtol · |objective|)`` for every intervention value.
     random_state : int, Generator or None
     verbose : bool, default=False
         Progress bar.
+    optimizer : {"auto", "newton", "adam"}, default="auto"
+        ``"adam"``: Adam steps on the ELBO (minibatch or full batch). ``"newton"``:
+        trust-region Newton steps on the full-batch ELBO, its gradient from the
+        Pyro traces on all rows and its curvature from the Hessian of the same ELBO on
+        ``hessian_rows`` rows (:func:`~causal_mixtures.mixture.optim.run_newton`).
+        ``"auto"``: ``"newton"`` for a full-batch fit with at most
+        ``NEWTON_MAX_PARAMETERS`` (256) unconstrained parameters per intervention value,
+        ``"adam"`` otherwise.
+    rtol : float, default=1e-6
+        ``"newton"`` only: the relative part of the stopping rule (see ``tol``).
+    hessian_rows : int, default=5000
+        ``"newton"`` only: rows of the uniform subsample on which the Hessian is formed.
 
     Returns
     -------
     FitResult
         ``history`` of shape (n_steps_run, n_do): the objective ``Σ_n w̃_jn log q_j(x_n)``.
     """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}; got {optimizer!r}.")
+    full_batch = subsample_size is None or subsample_size >= X.shape[0]
+    if optimizer == "newton" and not full_batch:
+        raise ValueError(
+            "optimizer='newton' takes full-batch steps; use optimizer='adam' (or 'auto') with "
+            f"subsample_size={subsample_size} < n_samples={X.shape[0]}."
+        )
+    if int(hessian_rows) < 1:
+        raise ValueError(f"hessian_rows must be a positive int; got {hessian_rows!r}.")
     W_raw = W
     W = normalise_weights(X, W)
     rng = check_random_state(random_state)
@@ -81,18 +117,28 @@ def fit_map(
     try:
         with isolated(rng, X.device):
             guide = AutoDelta(model, init_loc_fn=init_to_value(values=sites0, fallback=None))
-            history, converged, steps = run_svi(
-                model,
-                guide,
-                (Xs, W),
-                n_steps=n_steps,
-                learning_rate=learning_rate,
-                tol=tol,
-                per_do=True,
-                offset=offset.cpu(),
-                progress=progress,
-                early_stop=subsample_size is None or subsample_size >= X.shape[0],
-            )
+            if optimizer == "auto":
+                guide(Xs, W)  # sets up the unconstrained parameters
+                size = sum(p[0].numel() for p in guide.parameters())
+                optimizer = "newton" if full_batch and size <= NEWTON_MAX_PARAMETERS else "adam"
+            if optimizer == "newton":
+                history, converged, steps = run_newton(
+                    model, guide, (Xs, W), n_steps=n_steps, tol=tol, rtol=rtol,
+                    offset=offset.cpu(), progress=progress, rng=rng, hessian_rows=hessian_rows,
+                )
+            else:
+                history, converged, steps = run_svi(
+                    model,
+                    guide,
+                    (Xs, W),
+                    n_steps=n_steps,
+                    learning_rate=learning_rate,
+                    tol=tol,
+                    per_do=True,
+                    offset=offset.cpu(),
+                    progress=progress,
+                    early_stop=full_batch,
+                )
             with torch.no_grad():
                 sites = {name: v.detach().clone() for name, v in guide.median(Xs, W).items()}
     finally:
