@@ -295,7 +295,7 @@ def test_auto_dtype_picks_float32_only_where_it_is_fast_and_safe() -> None:
     within 1e-3 sd of the float64 fit; refitted in float64 when a fitted component is
     ill-conditioned although the data as a whole are not; an explicit float32 on
     ill-conditioned features warns."""
-    from causal_mixtures.estimators.fitting import AUTO_FLOAT32_MIN_ENTRIES
+    from causal_mixtures.estimators.precision import AUTO_FLOAT32_MIN_ENTRIES
 
     rng = np.random.default_rng(0)
     n, d = AUTO_FLOAT32_MIN_ENTRIES // 64 + 1, 64

@@ -55,11 +55,7 @@ from causal_mixtures.estimators.sampling import (
     draw_posterior_datasets,
     observed_counts,
 )
-from causal_mixtures.estimators.strategy import (
-    StrategyChoice,
-    resolve_strategy,
-    store_strategy,
-)
+from causal_mixtures.estimators.strategy import resolve_strategy, store_strategy
 from causal_mixtures.exceptions import ConvergenceWarning
 from causal_mixtures.mixture.params import Mixture
 
@@ -233,10 +229,8 @@ class CausalGaussianMixture(BaseEstimator):
     precisions_cholesky_ : ndarray, same shape as ``covariances_``
     converged_ : ndarray of shape (n_do,), bool
     n_iter_ : ndarray of shape (n_do,)
-    dtype_ : str
-        The EM's precision (``"float64"`` or ``"float32"``; EM fits only).
-    dtype_reason_ : str
-        Why (``dtype="auto"``: the size and conditioning that decided it).
+    dtype_, dtype_reason_ : str
+        The EM's precision (``"float64"`` or ``"float32"``; EM fits) and why.
     lower_bound_ : ndarray of shape (n_do,)
         Weighted log-likelihood ``Σ_n w̃_n log q(x_n)`` of the final parameters (for
         ``"bayes"``: of the posterior-mean parameters).
@@ -452,14 +446,8 @@ class CausalGaussianMixture(BaseEstimator):
             positivity=self.positivity,
         )
         device = resolve_device(self.device)
-        if rep is not None and self.strategy == "auto":
-            # The plug-in's mixture regression of every representation dimension on (y, z)
-            # does not scale to images (docs/images.md): weighting, unless asked for.
-            choice = StrategyChoice("weighting", "weighting: the effect is fitted in a "
-                                    f"{X_arr.shape[1]}-dimensional representation, where "
-                                    "the plug-in's mixture regression does not scale")
-        else:
-            choice = resolve_strategy(self, X_arr, y_arr, mechanism, covariates, cw, weights)
+        choice = resolve_strategy(self, X_arr, y_arr, mechanism, covariates, cw, weights,
+                                  representation=rep is not None)
         per_do = is_per_do(self.n_components)
         res, k, bic, grid_info, prior, plugin = (fit_per_do if per_do else fit_mixtures)(
             self, X_arr, y_arr, mechanism, cw, weights, device, covariates=covariates,

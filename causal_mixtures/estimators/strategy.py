@@ -338,13 +338,20 @@ def _covariate_values(cw: CausalWeights, covariates: Any, n: int) -> np.ndarray 
 
 def resolve_strategy(
     est: Any, X: np.ndarray, y: np.ndarray | None, mechanism: Any, covariates: Any,
-    cw: CausalWeights, weights: Any,
+    cw: CausalWeights, weights: Any, *, representation: bool = False,
 ) -> StrategyChoice:
     """The strategy a fit uses: ``est.strategy`` when it is not ``"auto"``, otherwise
     :func:`choose_strategy` where the plug-in applies (a front-door graph, with or without
-    covariates, its mechanism data and EM) and weighting elsewhere, with the reason."""
+    covariates, its mechanism data and EM, the effect not in a ``representation``) and
+    weighting elsewhere, with the reason."""
     if est.strategy != "auto":
         return StrategyChoice(est.strategy, f"strategy={est.strategy!r} was requested")
+    if representation:
+        # The plug-in's mixture regression of every representation dimension on (y, z)
+        # does not scale to images (docs/images.md): weighting, unless asked for.
+        return StrategyChoice("weighting", "weighting: the effect is fitted in a "
+                              f"{X.shape[1]}-dimensional representation, where the plug-in's "
+                              "mixture regression does not scale")
     kind = None if cw.estimand is None else cw.estimand.kind
     if weights is not None or kind not in ("front_door", "front_door_covariates"):
         what = "explicit weights" if weights is not None else f"the {kind} estimand"
