@@ -193,6 +193,7 @@ def test_bench_pipeline_smoke(tmp_path) -> None:
     assert row["ratio"] == pytest.approx(row["ours"]["cpu_s"] / row["sklearn"]["cpu_s"])
     assert set(row["ours"]["stages_s"]) == {"weights", "strategy", "kmeans", "em", "other"}
     assert row["ours"]["n_iter"] == [2, 2] and row["sklearn"]["n_iter"] == [2]
+    assert row["ours"]["dtype"] == "float64"  # dtype="auto" at 3000 x 2: float64
     mem = json.loads(out.read_text())["memory"][0]
     assert mem["n"] == 5000 and mem["peak_mib"] >= 0 and mem["ratio"] == pytest.approx(
         mem["peak_mib"] / mem["data_mib"])
