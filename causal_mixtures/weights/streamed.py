@@ -497,16 +497,25 @@ def _kde_specs(
     return specs
 
 
+def _gathered(reducer: Any, tables: list[TailTable], attr: str) -> list[tuple[TailTable, tuple]]:
+    """Every table with the values of its attribute ``attr`` in every process, rank order."""
+    per_rank = reducer.gather([getattr(t, attr) for t in tables])
+    return [(t, tuple(part[i] for part in per_rank)) for i, t in enumerate(tables)]
+
+
 def fit_streamed_kde(
     kde: KernelDensityEstimate, scan: MechanismScan, source: Any, classes: np.ndarray | None,
-    do_values: np.ndarray,
+    do_values: np.ndarray, reducer: Any = None,
 ) -> KernelDensityEstimate:
     """The binned KDEs of ``kde`` (one per class of a discrete cause; for a continuous
     cause the joint (y, z) and the marginal of y) from passes over ``source`` (chunks of
     ``(X, y, z)``): one pass bins every KDE's standardised points on its grid (linear
     binning adds up over chunks), one finds the queries of the weights that a grid cannot
     interpolate (the tails, where the weights are largest), one sums their kernels
-    exactly; the in-memory ``KernelDensityEstimate`` on every point, to rounding."""
+    exactly; the in-memory ``KernelDensityEstimate`` on every point, to rounding.
+    ``reducer`` (:class:`~causal_mixtures.estimators.reduction.Reducer`), when given,
+    combines the grids, the tail queries and their kernel sums of the processes holding
+    other rows (the distributed fit)."""
     specs = _kde_specs(kde, scan, classes)
     layouts = {}
     for key, (table, low, high, _) in specs.items():
@@ -533,6 +542,8 @@ def fit_streamed_kde(
 
     for key, pts in points():
         counts[key] += linear_binning(pts, *layouts[key][2:])
+    if reducer is not None:
+        counts.update(zip(list(counts), reducer.sum(*counts.values()), strict=True))
     models = {key: BinnedKDE(specs[key][0], low=lay[0], high=lay[1],
                              counts=lambda *_, key=key: counts[key])
               for key, lay in layouts.items()}
@@ -543,9 +554,16 @@ def fit_streamed_kde(
     tables = [spec[0] for spec in specs.values()]
     for _, y, z in source:  # the tail queries of the weights
         front_door_log_weights(kde, z, y, do_values, discrete_cause=classes is not None)
+    if reducer is not None:  # every process sums the kernels at the union of the queries
+        for t, parts in _gathered(reducer, tables, "pending"):
+            t.pending = {k: v for part in parts for k, v in part.items()}
     if any(t.pending for t in tables):
         for key, pts in points():
             specs[key][0].add_points(pts)
+        if reducer is not None:
+            for t, parts in _gathered(reducer, tables, "_lse"):
+                parts = [p for p in parts if p is not None]
+                t._lse = np.logaddexp.reduce(np.stack(parts), axis=0) if parts else None
         for t in tables:
             t.finish()
     return kde
