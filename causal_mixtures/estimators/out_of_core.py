@@ -32,6 +32,11 @@ Every sum is the in-memory fit's quantity summed in another order, so the fit eq
 :data:`INIT_ROWS` rows (the k-means runs on all of them), and for a start passed as
 ``weights_init``, ``means_init`` and ``precisions_init`` (tested to 1e-10). Details and
 what is not streamed yet: ``docs/out_of_core.md``.
+
+:func:`fit_distributed` runs the same passes on the shards of the rows held by the processes
+of a ``torch.distributed`` group, every pass's sums combined by a
+:class:`~causal_mixtures.estimators.reduction.Reducer` (the identity for :func:`fit_stream`):
+``docs/distributed.md``.
 """
 
 from __future__ import annotations
@@ -62,12 +67,7 @@ from causal_mixtures.estimators.fitting import (
     store_fit,
 )
 from causal_mixtures.estimators.per_do import is_per_do
-from causal_mixtures.estimators.reduction import (
-    ProcessGroupReducer,
-    Reducer,
-    merge_scans,
-    reduce_weight_sums,
-)
+from causal_mixtures.estimators.reduction import ProcessGroupReducer, Reducer
 from causal_mixtures.estimators.representation import AUTO_MIN_COLUMNS, clip_bounds
 from causal_mixtures.estimators.sources import ChunkedSource, as_source
 from causal_mixtures.estimators.standardize import Standardization
@@ -95,6 +95,8 @@ from causal_mixtures.weights.streamed import (
     density_from_scan,
     fit_streamed_kde,
     keep_positions,
+    merge_scans,
+    reduce_weight_sums,
 )
 
 __all__ = ["INIT_ROWS", "ChunkedSource", "StreamedWeights", "fit_distributed", "fit_stream"]
