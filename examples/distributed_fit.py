@@ -45,15 +45,15 @@ def main() -> None:
         src = cm.ChunkedSource.from_arrays(data.X[rows], data.y[rows], data.mechanism[rows],
                                            chunk_rows=args.chunk_rows)
         params = dict(n_components=args.k, random_state=args.seed)
-        model = cm.CausalGaussianMixture(**params).fit_distributed(src, do=[0, 1])
+        model = cm.CausalGaussianMixture(**params).fit_distributed(src)
         if rank == 0:
             print(f"{world} processes, {args.rows} rows; ESS {model.causal_weights_.ess.round(1)},"
                   f" k-hat {model.causal_weights_.khat.round(3)}")
-            print("means of do=1:\n", model.means_[1].round(4))
+            print(f"means of do={model.do_values_[0]}:\n", model.means_[0].round(4))
             if args.check:
                 full = cm.ChunkedSource.from_arrays(data.X, data.y, data.mechanism,
                                                     chunk_rows=args.chunk_rows)
-                one = cm.CausalGaussianMixture(**params).fit_stream(full, do=[0, 1])
+                one = cm.CausalGaussianMixture(**params).fit_stream(full)
                 diff = max(float(np.max(np.abs(getattr(model, a) - getattr(one, a))))
                            for a in ("weights_", "means_", "covariances_", "lower_bound_"))
                 print(f"largest difference to fit_stream in one process: {diff:.1e}")
