@@ -160,3 +160,14 @@ def test_two_process_estimator_equals_fit_stream_and_fit() -> None:
                 for name, value in ref.items():
                     np.testing.assert_allclose(fit[name], value, rtol=1e-12, atol=1e-10,
                                                err_msg=f"{density}: {name}")
+
+
+def test_fit_distributed_without_a_process_group_says_what_to_do() -> None:
+    import causal_mixtures as cm
+
+    X, y, z = _front_door(200, 2, True)
+    src = cm.ChunkedSource.from_arrays(X, y, z, chunk_rows=100)
+    if dist.is_available() and dist.is_initialized():  # pragma: no cover
+        pytest.skip("a process group is initialised in this process")
+    with pytest.raises(RuntimeError, match="init_process_group"):
+        cm.CausalGaussianMixture(n_components=2, random_state=0).fit_distributed(src)

@@ -368,7 +368,8 @@ def weighted_em_stream(
     if total is None:
         raise ValueError("source() yielded no rows. Pass a source over at least one chunk.")
     if reduce is not None:
-        total, col, col_sq, n_t = reduce(total, col, col_sq, torch.tensor(float(n)))
+        total, col, col_sq, n_t = reduce(total, col, col_sq,
+                                      torch.tensor(float(n), dtype=torch.float64))
         n = float(n_t)
     shift = _centre(col, col_sq, n)
 
