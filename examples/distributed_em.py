@@ -13,7 +13,8 @@ Each process builds (here: simulates; in practice reads, e.g. its row groups of 
 dataset) its own shard of rows and their causal weights, and every process starts from the
 same initial mixture (here: a k-means start on a sample that every process draws with the
 same seed). ``weighted_em_distributed`` all-reduces the statistics of every pass, so every
-process ends with the result ``weighted_em`` would give on all the rows.
+process ends with the result ``weighted_em`` would give on all the rows. The whole
+estimator (density, weights, start, EM) on shards: ``examples/distributed_fit.py``.
 """
 
 from __future__ import annotations

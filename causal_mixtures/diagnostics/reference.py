@@ -184,13 +184,15 @@ def weighted_reference(
 
 
 def reference_moments(
-    chunks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]], mean: np.ndarray
+    chunks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]], mean: np.ndarray,
+    reduce: Callable[..., Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
     """The sums behind a :class:`WeightedReference`, over two passes of ``chunks()`` (rows
     (c, d), normalised weights (c, n_do)) about the weighted means ``mean`` (n_do, d): the
     weighted variances and covariances (``None`` above :data:`MAX_COVARIANCE_FEATURES`),
     ``Σ w̃² (x − μ)²`` and ``Σ w̃² ((x − μ)² − σ²)²``, each (n_do, d) (the out-of-core fit
-    streams them)."""
+    streams them; ``reduce(*arrays)``, when given, sums each pass's sums over the processes
+    streaming other rows: the distributed fit)."""
     n_do, d = mean.shape
     var, sq_sum = np.zeros((n_do, d)), np.zeros((n_do, d))
     cov = np.zeros((n_do, d, d)) if d <= MAX_COVARIANCE_FEATURES else None
@@ -202,11 +204,16 @@ def reference_moments(
             sq_sum[j] += (wj * wj) @ sq
             if cov is not None:
                 cov[j] += (wj[:, None] * c).T @ c
+    if reduce is not None:
+        var, sq_sum = reduce(var, sq_sum)
+        cov = None if cov is None else reduce(cov)[0]
     m4 = np.zeros((n_do, d))
     for xc, wc in chunks():
         for j in range(n_do):
             wj, c = wc[:, j], xc - mean[j]
             m4[j] += (wj * wj) @ (c * c - var[j]) ** 2
+    if reduce is not None:
+        (m4,) = reduce(m4)
     return var, cov, sq_sum, m4
 
 

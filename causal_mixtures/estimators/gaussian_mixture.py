@@ -37,7 +37,7 @@ from causal_mixtures.estimators.common import (
 )
 from causal_mixtures.estimators.constraints import CONSTRAINTS, HINTS, check_params
 from causal_mixtures.estimators.fitting import fit_mixtures, store_fit
-from causal_mixtures.estimators.out_of_core import fit_stream
+from causal_mixtures.estimators.out_of_core import fit_distributed, fit_stream
 from causal_mixtures.estimators.per_do import (
     fit_per_do,
     is_per_do,
@@ -470,8 +470,8 @@ class CausalGaussianMixture(BaseEstimator):
             warnings.warn(not_converged_message(self, res, cw), ConvergenceWarning, stacklevel=2)
         return self
 
-    #: Fit out of core, the rows streamed in chunks (docs/out_of_core.md).
-    fit_stream = fit_stream
+    #: Fit out of core (docs/out_of_core.md), or on shards over processes (distributed.md).
+    fit_stream, fit_distributed = fit_stream, fit_distributed
 
     # ------------------------------------------------------------------ using the fit
     def _check_fitted(self) -> None:

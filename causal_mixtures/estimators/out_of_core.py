@@ -32,6 +32,11 @@ Every sum is the in-memory fit's quantity summed in another order, so the fit eq
 :data:`INIT_ROWS` rows (the k-means runs on all of them), and for a start passed as
 ``weights_init``, ``means_init`` and ``precisions_init`` (tested to 1e-10). Details and
 what is not streamed yet: ``docs/out_of_core.md``.
+
+:func:`fit_distributed` runs the same passes on the shards of the rows held by the processes
+of a ``torch.distributed`` group, every pass's sums combined by a
+:class:`~causal_mixtures.estimators.reduction.Reducer` (the identity for :func:`fit_stream`):
+``docs/distributed.md``.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ from causal_mixtures.estimators.fitting import (
     store_fit,
 )
 from causal_mixtures.estimators.per_do import is_per_do
+from causal_mixtures.estimators.reduction import ProcessGroupReducer, Reducer
 from causal_mixtures.estimators.representation import AUTO_MIN_COLUMNS, clip_bounds
 from causal_mixtures.estimators.sources import ChunkedSource, as_source
 from causal_mixtures.estimators.standardize import Standardization
@@ -89,9 +95,11 @@ from causal_mixtures.weights.streamed import (
     density_from_scan,
     fit_streamed_kde,
     keep_positions,
+    merge_scans,
+    reduce_weight_sums,
 )
 
-__all__ = ["INIT_ROWS", "ChunkedSource", "StreamedWeights", "fit_stream"]
+__all__ = ["INIT_ROWS", "ChunkedSource", "StreamedWeights", "fit_distributed", "fit_stream"]
 
 #: Rows (evenly spaced) that the k-means start of an out-of-core fit runs on, with their
 #: weights: every row up to this many (then the start is the in-memory fit's), else this
@@ -102,7 +110,7 @@ INIT_ROWS = KMEANS_ROWS
 def _reference(
     src: ChunkedSource, weigher: Weigher, sums: WeightSums, means: np.ndarray,
     ess: np.ndarray, X_kept: np.ndarray, W_kept: np.ndarray, keep: np.ndarray, n: int,
-    do_values: np.ndarray,
+    do_values: np.ndarray, reducer: Reducer,
 ) -> WeightedReference:
     """The diagnostics' :class:`WeightedReference` of the weighted rows: two more passes
     (:func:`~causal_mixtures.diagnostics.reference.reference_moments`), the quantiles
@@ -113,19 +121,29 @@ def _reference(
         for X, y, z in src:
             yield X, chunk_weights(weigher.log_weights(y, z), sums.ref, norm).T
 
-    moments = reference_moments(chunks, means)
+    moments = reference_moments(chunks, means, reducer.sum)
     rows = np.searchsorted(keep, keep_positions(n, QUANTILE_ROWS))
     return reference_from_moments(do_values, ess, means, *moments, X_kept[rows],
                                   W_kept[:, rows].T)
 
 
-def _scan(est: Any, src: ChunkedSource) -> MechanismScan:
-    """Pass 1, and what it allows to refuse before any weight is computed."""
+def _scan(est: Any, src: ChunkedSource, reducer: Reducer) -> tuple[MechanismScan, int]:
+    """Pass 1, and what it allows to refuse before any weight is computed; with the
+    position of this process's first row among all the shards' rows (in rank order)."""
     scan = MechanismScan()
     for X, y, z in src:
         scan.add(X, y, z)
-    if scan.n == 0:
+    parts = reducer.gather(scan)
+    empty = [r for r, p in enumerate(parts) if p.n == 0]
+    if empty and len(parts) == 1:
         raise ValueError("the source yielded no rows. Pass a source over at least one chunk.")
+    if empty:
+        raise ValueError(
+            f"fit_distributed needs rows in every process's shard; the sources of ranks "
+            f"{empty} yielded none. Split the rows so that every process holds at least one."
+        )
+    offset = sum(p.n for p in parts[: reducer.rank])
+    scan = merge_scans(parts)
     for name, cols, auto in (("representation", scan.d, est.representation),
                              ("mechanism_representation", scan.d_z,
                               est.mechanism_representation)):
@@ -142,19 +160,19 @@ def _scan(est: Any, src: ChunkedSource) -> MechanismScan:
             "y must take at least two distinct values to define interventions; got a single "
             "value. Mechanism learning contrasts interventions on the cause."
         )
-    return scan
+    return scan, offset
 
 
 def _sum_weights(
     src: ChunkedSource, weigher: Weigher, scan: MechanismScan, centre: np.ndarray,
-    classes: np.ndarray | None, keep: np.ndarray,
-) -> tuple[WeightSums, np.ndarray, np.ndarray]:
+    classes: np.ndarray | None, keep: np.ndarray, reducer: Reducer, offset: int,
+) -> tuple[WeightSums, np.ndarray, np.ndarray, np.ndarray]:
     """Pass 2: the weights' sums, and the rows at the positions ``keep`` with their log
-    weights."""
+    weights (of all the shards, this one's first row at ``offset``)."""
     sums = WeightSums(len(weigher.do_values), scan.d, scan.n, centre,
                       0 if classes is None else len(classes))
     levels = None if classes is None else classes.reshape(-1, 1)
-    kept_x, kept_y, kept_lw, offset = [], [], [], 0
+    kept_x, kept_y, kept_lw = [], [], []
     for X, y, z in src:
         lw = weigher.log_weights(y, z, offset)
         sums.add(lw, X, None if levels is None else rows_as_codes(y.reshape(-1, 1), levels)[1])
@@ -163,12 +181,16 @@ def _sum_weights(
         kept_y.append(y[sel])
         kept_lw.append(lw[sel])
         offset += len(X)
+    sums = reduce_weight_sums(sums, reducer)
     check_support(sums.positive > 0, weigher.do_values)
-    return sums, np.concatenate(kept_x), np.concatenate(kept_y), np.concatenate(kept_lw)
+    kept = reducer.gather([np.concatenate(k) for k in (kept_x, kept_y, kept_lw)])
+    x, y, lw = (np.concatenate([p[i] for p in kept]) for i in range(3))
+    return sums, x, y, lw
 
 
 def _continuous_overlap(
-    src: ChunkedSource, weigher: Weigher, sums: WeightSums, y_q: np.ndarray, ess: np.ndarray
+    src: ChunkedSource, weigher: Weigher, sums: WeightSums, y_q: np.ndarray, ess: np.ndarray,
+    reducer: Reducer,
 ) -> CauseOverlap:
     """The weight share of the quintile strata of a continuous cause (one more pass), the
     strata from the causes of the rows the quantiles are read from: all rows up to
@@ -182,6 +204,7 @@ def _continuous_overlap(
         w = chunk_weights(weigher.log_weights(y, z), sums.ref, norm)
         counts += np.bincount(codes, minlength=k)
         share += np.stack([np.bincount(codes, weights=wj, minlength=k) for wj in w], axis=1)
+    counts, share = reducer.sum(counts, share)
     return overlap_from_shares(strata, counts, share, ess)
 
 
@@ -286,24 +309,89 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
     >>> model.sample(3, do=1).shape
     (3, 2)
     """
+    return _fit_passes(self, source, do, Reducer())
+
+
+def fit_distributed(self: Any, source: Any, *, do: Any = None, group: Any = None) -> Any:
+    """Fit on rows sharded over the processes of a ``torch.distributed`` process group
+    (``torchrun``; gloo on CPUs, NCCL on GPUs): :meth:`fit_stream` on this process's
+    shard, every pass's sums reduced over the group.
+
+    Every process of the group calls it, with the same estimator parameters (the same
+    ``random_state``) and ``do``, each on its own shard of the rows. Each pass of
+    :meth:`fit_stream` sums statistics over the chunks; here every such sum is all-reduced
+    (``sum`` for counts, totals and moments, ``max`` for the largest log weights, a
+    gather in rank order for the scan's counts per value, the tails of the largest log
+    weights that Pareto ``k̂`` reads and the evenly spaced rows of the k-means start and
+    the reference quantiles). So every process ends with the same model, equal to
+    ``fit_stream`` in one process on the shards concatenated in rank order to rounding
+    (tested with two processes on loopback to 1e-10: means, covariances, weights, lower
+    bound, ESS, ``k̂``). Details: ``docs/distributed.md``.
+
+    Parameters
+    ----------
+    source : ChunkedSource, callable or list
+        This process's shard, as :meth:`fit_stream` takes it; at least one row.
+    do : array-like, optional
+        Intervention values, as in :meth:`fit` (the same in every process).
+    group : ProcessGroup, optional
+        The ``torch.distributed`` process group; ``None`` means the default (world)
+        group.
+
+    Returns
+    -------
+    self
+
+    Raises
+    ------
+    RuntimeError
+        When no ``torch.distributed`` process group is initialised.
+    ValueError
+        As :meth:`fit_stream`, and when a process's shard holds no rows.
+
+    Notes
+    -----
+    The collective calls happen in the same order in every process; a process that raises
+    (e.g. a bad chunk) leaves the others waiting until the group's timeout. With
+    ``random_state=None`` the seed is drawn in rank 0 and shared, so that every process
+    starts from the same k-means centres.
+
+    Examples
+    --------
+    Under ``torchrun --nproc-per-node 2 script.py``::
+
+        import torch.distributed as dist, causal_mixtures as cm
+        dist.init_process_group("gloo")
+        rows = np.array_split(np.arange(len(X)), dist.get_world_size())[dist.get_rank()]
+        src = cm.ChunkedSource.from_arrays(X[rows], y[rows], z[rows], chunk_rows=10_000)
+        model = cm.CausalGaussianMixture(n_components=3, random_state=0)
+        model.fit_distributed(src)
+    """
+    return _fit_passes(self, source, do, ProcessGroupReducer(group))
+
+
+def _fit_passes(self: Any, source: Any, do: Any, reducer: Reducer) -> Any:
+    """The passes of :func:`fit_stream`, every pass's sums combined by ``reducer`` (the
+    identity in one process, :func:`fit_distributed`'s all-reduce over a group)."""
     clear_fit(self)
     self._check_params()
     _check_supported(self)
     src = as_source(source)
     estimand = _front_door_estimand(self.graph)
-    scan = _scan(self, src)
+    scan, offset = _scan(self, src, reducer)
     discrete_cause = scan.discrete_cause()
     classes = scan.classes() if discrete_cause else None
     do_values = resolve_do(classes if discrete_cause else np.asarray(scan.y_range), do,
                            discrete_cause=discrete_cause)
     density = density_from_scan(self.density, scan, discrete_cause)
     if isinstance(density, KernelDensityEstimate):
-        density = fit_streamed_kde(density, scan, src, classes, do_values)
+        density = fit_streamed_kde(density, scan, src, classes, do_values, reducer)
     weigher = Weigher(density, do_values, discrete_cause)
     n_do, d = len(do_values), scan.d
     centre = scan.rows.mean()  # the weighted moments are taken about the rows' mean
     keep = np.union1d(keep_positions(scan.n, INIT_ROWS), keep_positions(scan.n, QUANTILE_ROWS))
-    sums, X_kept, y_kept, lw_kept = _sum_weights(src, weigher, scan, centre, classes, keep)
+    sums, X_kept, y_kept, lw_kept = _sum_weights(src, weigher, scan, centre, classes, keep,
+                                                 reducer, offset)
     ess = sums.total**2 / sums.total_sq
     overlap = None
     if discrete_cause:
@@ -312,7 +400,7 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
         check_positivity(overlap, do_values, self.positivity)
     else:  # recorded for the diagnostics, not checked (as in memory)
         quantile_rows = np.searchsorted(keep, keep_positions(scan.n, QUANTILE_ROWS))
-        overlap = _continuous_overlap(src, weigher, sums, y_kept[quantile_rows], ess)
+        overlap = _continuous_overlap(src, weigher, sums, y_kept[quantile_rows], ess, reducer)
     summary = StreamedWeights(
         do_values, ess,
         np.array([pareto_khat(sums.tail[j], log=True, n=int(sums.positive[j]))
@@ -323,7 +411,7 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
     std = Standardization.from_moments(centre, means, sums.s2 / sums.total[:, None])
     W_kept = chunk_weights(lw_kept, sums.ref, 1.0 / sums.total)  # (n_do, kept), normalised
     reference = _reference(src, weigher, sums, means, ess, X_kept, W_kept, keep, scan.n,
-                           do_values)
+                           do_values, reducer)
 
     device = resolve_device(self.device)
     # dtype="auto" streams in float64: its float32 choice needs the condition of the fitted
@@ -337,6 +425,8 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
     # The rows' mean in the fit's coordinates: the start's moments are taken about it.
     row_mean = torch.as_tensor(std.means(centre), dtype=dtype, device=device)
     rng = check_random_state(self.random_state)
+    if self.random_state is None and reducer.world_size > 1:  # the same start everywhere
+        rng = np.random.default_rng(reducer.gather(int(rng.integers(2**63 - 1)))[0])
     norm = 1.0 / sums.total
 
     def chunks(scale: np.ndarray) -> Iterator[tuple[np.ndarray, torch.Tensor, np.ndarray]]:
@@ -357,17 +447,18 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
                 yield (xt, torch.as_tensor(lab, device=device),
                        torch.as_tensor(w[rows], dtype=dtype, device=device))
 
-        return params_from_label_chunks(labelled(), row_mean, k, reg, self.covariance_type)
+        return params_from_label_chunks(labelled(), row_mean, k, reg, self.covariance_type,
+                                        reducer.sum)
 
     def em(rows: list[int], init: Mixture, reg: torch.Tensor, drop: Any = None) -> FitResult:
         return weighted_em_stream(lambda: ((xt, w[rows]) for _, xt, w in chunks(norm)), init,
                                   reg_covar=reg, tol=self.tol, max_iter=self.max_iter,
-                                  dropped=drop)
+                                  dropped=drop, reduce=reducer.sum)
 
     def find(mixture: Mixture, rows: list[int]) -> Any:
         weights = ((xt, torch.as_tensor(w[rows], dtype=dtype, device=device))
                    for _, xt, w in chunks(norm))
-        return degeneracy_of(mixture, component_ess_chunks(mixture, weights))
+        return degeneracy_of(mixture, component_ess_chunks(mixture, weights, reducer.sum))
 
     def fit_k(k: int) -> FitResult:
         reg = std.reg_covar(self.reg_covar, n_init, like)

@@ -11,8 +11,9 @@ heavy rows) and its draws are jittered copies of training rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,10 +65,12 @@ def component_ess(mixture: Mixture, X: torch.Tensor, W: torch.Tensor) -> torch.T
 
 
 def component_ess_chunks(
-    mixture: Mixture, chunks: Iterable[tuple[torch.Tensor, torch.Tensor]]
+    mixture: Mixture, chunks: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    reduce: Callable[..., Any] | None = None,
 ) -> torch.Tensor:
     """:func:`component_ess` from chunks of ``(rows (c, d), normalised weights (B, c))``
-    (the out-of-core fit streams them)."""
+    (the out-of-core fit streams them); ``reduce(*tensors)``, when given, sums the two
+    sums over the processes holding other rows (the distributed fit)."""
     kernel = LogProbKernel(mixture)
     s1 = torch.zeros(mixture.weights.shape, dtype=mixture.means.dtype,
                      device=mixture.means.device)
@@ -77,6 +80,8 @@ def component_ess_chunks(
         r = torch.softmax(lp, -1) * wc.unsqueeze(-1)
         s1 += r.sum(1)
         s2 += (r * r).sum(1)
+    if reduce is not None:
+        s1, s2 = reduce(s1, s2)
     return s1 * s1 / torch.clamp(s2, min=torch.finfo(s1.dtype).tiny)
 
 

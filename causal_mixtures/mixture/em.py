@@ -188,10 +188,13 @@ def params_from_labels(
 def params_from_label_chunks(
     chunks: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], shift: torch.Tensor,
     n_components: int, reg_covar: float | torch.Tensor, covariance_type: str,
+    reduce: Callable[..., Any] | None = None,
 ) -> Mixture:
     """:func:`params_from_labels` from chunks of ``(rows (c, d), labels (B, c), weights (B,
     c))`` (normalised weights), the moments taken about ``shift`` (d,) (the rows' mean, or
-    any point near it): the out-of-core fit's start."""
+    any point near it): the out-of-core fit's start. ``reduce(*tensors)``, when given,
+    returns the sums of the moments over the processes holding other rows (the
+    distributed fit)."""
     k, ct = n_components, covariance_type
     nk = s1 = s2 = None
     for x, lab, w in chunks:
@@ -205,6 +208,8 @@ def params_from_label_chunks(
         _add_moments((r * w.unsqueeze(-1)).transpose(-1, -2), x - shift, ct, nk, s1, s2)
     if nk is None:
         raise ValueError("the chunks held no rows. Pass at least one chunk of rows.")
+    if reduce is not None:
+        nk, s1, s2 = reduce(nk, s1, s2)
     return _shift_params(_m_step(nk, s1, s2, reg_covar, ct), shift)
 
 
@@ -333,6 +338,7 @@ def weighted_em_stream(
     max_iter: int = 100,
     callback: Callable[[int, torch.Tensor], None] | None = None,
     dropped: torch.Tensor | None = None,
+    reduce: Callable[..., Any] | None = None,
 ) -> FitResult:
     """:func:`weighted_em` on rows that are never all in memory.
 
@@ -342,6 +348,10 @@ def weighted_em_stream(
     every EM iteration is one more pass summing the sufficient statistics (:func:`statistics`),
     so the result equals :func:`weighted_em` on the concatenated rows to rounding (tested to
     1e-10), in memory O(chunk × B × K × d). :func:`array_source` makes a source of arrays.
+    ``reduce(*tensors)``, when given, returns the sums of every pass's totals and
+    statistics over the processes that stream the other rows (one all-reduce per pass:
+    the distributed fit, :meth:`CausalGaussianMixture.fit_distributed
+    <causal_mixtures.CausalGaussianMixture.fit_distributed>`).
     """
     dtype, device = init.means.dtype, init.means.device
 
@@ -357,14 +367,19 @@ def weighted_em_stream(
         col, col_sq, n = col + xc.sum(0), col_sq + (xc * xc).sum(0), n + len(xc)
     if total is None:
         raise ValueError("source() yielded no rows. Pass a source over at least one chunk.")
+    if reduce is not None:
+        total, col, col_sq, n_t = reduce(total, col, col_sq,
+                                      torch.tensor(float(n), dtype=torch.float64))
+        n = float(n_t)
     shift = _centre(col, col_sq, n)
 
     def one_pass(params: Mixture, idx: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         t = total if idx is None else total[idx]
-        return statistics(
+        stats = statistics(
             ((xc - shift, (wc if idx is None else wc[idx]) / t.unsqueeze(-1))
              for xc, wc in chunks()), params,
         )
+        return stats if reduce is None else tuple(reduce(*stats))
 
     return _em_loop(one_pass, init, shift, b=len(total), reg_covar=reg_covar, tol=tol,
                     max_iter=max_iter, callback=callback, dropped=dropped)

@@ -4,7 +4,9 @@
 means and covariances for :class:`~causal_mixtures.weights.density.GaussianDensity`), the
 front-door log weights of any chunk under it, the weights' sums (an online log-sum-exp:
 totals, ``Σ w²``, class shares, largest log weights, weighted column moments) and
-:class:`StreamedWeights`, what is kept of them. Details: ``docs/out_of_core.md``.
+:class:`StreamedWeights`, what is kept of them; and the merges of the scans and weight sums
+of the shards of a distributed fit (:func:`merge_scans`, :func:`reduce_weight_sums`).
+Details: ``docs/out_of_core.md``, ``docs/distributed.md``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ __all__ = [
     "density_from_scan",
     "fit_streamed_kde",
     "keep_positions",
+    "merge_scans",
+    "reduce_weight_sums",
 ]
 
 #: Distinct classes of the cause, or (cause, mechanism) cells, that the scan counts: more
@@ -337,6 +341,92 @@ class WeightSums:
             self.tail[j] = col
 
 
+# ------------------------------------------------- combining the shards (fit_distributed)
+def _merge_moments(parts: list[_Moments]) -> _Moments:
+    """Moments of the concatenated rows, about the first part's centre (the first
+    chunk's mean, as in one process)."""
+    parts = [p for p in parts if p.centre is not None and p.n > 0]
+    if not parts:
+        return _Moments()
+    first = parts[0]
+    out = _Moments(centre=first.centre, diagonal=first.diagonal)
+    out.n, out.s1, out.s2 = 0, 0.0, 0.0
+    for p in parts:
+        delta = p.centre - first.centre  # x − c₀ = (x − c_p) + δ
+        out.low, out.high = np.minimum(out.low, p.low), np.maximum(out.high, p.high)
+        out.s1 = out.s1 + p.s1 + p.n * delta
+        if not first.diagonal:
+            cross = np.outer(p.s1, delta)
+            out.s2 = out.s2 + p.s2 + cross + cross.T + p.n * np.outer(delta, delta)
+        out.n += p.n
+    return out
+
+
+def _merge_counts(parts: list[_Counts]) -> _Counts:
+    out = _Counts(parts[0].cap)
+    out.dtype = next((p.dtype for p in parts if p.dtype is not None), None)
+    for p in parts:
+        if p.counts is None:
+            out.counts = None
+            break
+        out.add(list(p.counts), np.array(list(p.counts.values()), dtype=np.int64))
+    return out
+
+
+def merge_scans(parts: list[MechanismScan]) -> MechanismScan:
+    """The :class:`~causal_mixtures.weights.streamed.MechanismScan` of the concatenated
+    shards, from every process's scan in rank order (what one process scanning all the
+    rows in that order finds, to rounding)."""
+    full = [p for p in parts if p.n > 0]
+    if len(parts) == 1 or not full:
+        return parts[0]
+    out = MechanismScan()
+    first = full[0]
+    out.n = sum(p.n for p in full)
+    out.d, out.d_z = first.d, first.d_z
+    out.x_min = np.min([p.x_min for p in full], axis=0)
+    out.x_max = np.max([p.x_max for p in full], axis=0)
+    out.rows = _merge_moments([p.rows for p in full])
+    out.rows.diagonal = True
+    out.causes = _merge_counts([p.causes for p in full])
+    out.levels = _merge_counts([p.levels for p in full])
+    out.cells = _merge_counts([p.cells for p in full])
+    out.y_range = [min(p.y_range[0] for p in full), max(p.y_range[1] for p in full)]
+    for p in full:
+        for c in p.per_class:
+            out.per_class.setdefault(c, None)
+    out.per_class = {c: _merge_moments([p.per_class[c] for p in full if c in p.per_class])
+                     for c in out.per_class}
+    out.joint = _merge_moments([p.joint for p in full])
+    out.numeric_z = all(p.numeric_z for p in full)
+    return out
+
+
+def reduce_weight_sums(sums: WeightSums, reducer: Any) -> WeightSums:
+    """The :class:`~causal_mixtures.weights.streamed.WeightSums` of all the shards (``sums``
+    built with the total row count): the largest log weights ``ref`` by ``max``, every
+    process's sums rescaled to them and summed, the tails of the largest log weights
+    gathered and cut to the longest tail k̂ reads. ``reducer``: a
+    :class:`~causal_mixtures.estimators.reduction.Reducer`; identity in one process."""
+    if reducer.world_size == 1:
+        return sums
+    (ref,) = reducer.max(sums.ref)
+    with np.errstate(invalid="ignore", over="ignore"):
+        f = np.where(np.isfinite(sums.ref), np.exp(sums.ref - ref), 0.0)
+    sums.total, sums.total_sq, sums.s1, sums.s2, sums.share, sums.positive = reducer.sum(
+        sums.total * f, sums.total_sq * f * f, sums.s1 * f[:, None], sums.s2 * f[:, None],
+        sums.share * f[None, :], sums.positive,
+    )
+    sums.ref = ref
+    tails = reducer.gather(sums.tail)
+    for j in range(sums.n_do):
+        col = np.concatenate([t[j] for t in tails])
+        if len(col) > sums.m_tail:
+            col = np.partition(col, len(col) - sums.m_tail)[len(col) - sums.m_tail:]
+        sums.tail[j] = col
+    return sums
+
+
 @dataclass(frozen=True, eq=False)
 class StreamedWeights:
     """What an out-of-core fit keeps of its causal weights: their summaries, not the
@@ -497,16 +587,25 @@ def _kde_specs(
     return specs
 
 
+def _gathered(reducer: Any, tables: list[TailTable], attr: str) -> list[tuple[TailTable, tuple]]:
+    """Every table with the values of its attribute ``attr`` in every process, rank order."""
+    per_rank = reducer.gather([getattr(t, attr) for t in tables])
+    return [(t, tuple(part[i] for part in per_rank)) for i, t in enumerate(tables)]
+
+
 def fit_streamed_kde(
     kde: KernelDensityEstimate, scan: MechanismScan, source: Any, classes: np.ndarray | None,
-    do_values: np.ndarray,
+    do_values: np.ndarray, reducer: Any = None,
 ) -> KernelDensityEstimate:
     """The binned KDEs of ``kde`` (one per class of a discrete cause; for a continuous
     cause the joint (y, z) and the marginal of y) from passes over ``source`` (chunks of
     ``(X, y, z)``): one pass bins every KDE's standardised points on its grid (linear
     binning adds up over chunks), one finds the queries of the weights that a grid cannot
     interpolate (the tails, where the weights are largest), one sums their kernels
-    exactly; the in-memory ``KernelDensityEstimate`` on every point, to rounding."""
+    exactly; the in-memory ``KernelDensityEstimate`` on every point, to rounding.
+    ``reducer`` (:class:`~causal_mixtures.estimators.reduction.Reducer`), when given,
+    combines the grids, the tail queries and their kernel sums of the processes holding
+    other rows (the distributed fit)."""
     specs = _kde_specs(kde, scan, classes)
     layouts = {}
     for key, (table, low, high, _) in specs.items():
@@ -533,6 +632,8 @@ def fit_streamed_kde(
 
     for key, pts in points():
         counts[key] += linear_binning(pts, *layouts[key][2:])
+    if reducer is not None:
+        counts.update(zip(list(counts), reducer.sum(*counts.values()), strict=True))
     models = {key: BinnedKDE(specs[key][0], low=lay[0], high=lay[1],
                              counts=lambda *_, key=key: counts[key])
               for key, lay in layouts.items()}
@@ -543,9 +644,16 @@ def fit_streamed_kde(
     tables = [spec[0] for spec in specs.values()]
     for _, y, z in source:  # the tail queries of the weights
         front_door_log_weights(kde, z, y, do_values, discrete_cause=classes is not None)
+    if reducer is not None:  # every process sums the kernels at the union of the queries
+        for t, parts in _gathered(reducer, tables, "pending"):
+            t.pending = {k: v for part in parts for k, v in part.items()}
     if any(t.pending for t in tables):
         for key, pts in points():
             specs[key][0].add_points(pts)
+        if reducer is not None:
+            for t, parts in _gathered(reducer, tables, "_lse"):
+                parts = [p for p in parts if p is not None]
+                t._lse = np.logaddexp.reduce(np.stack(parts), axis=0) if parts else None
         for t in tables:
             t.finish()
     return kde
