@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from causal_mixtures.weights.streamed import keep_positions
+
 __all__ = [
     "MAX_COVARIANCE_FEATURES",
     "PPC_PROBS",
@@ -175,7 +177,7 @@ def weighted_reference(
     # per feature: 64 sorts of 1e6 rows were most of the diagnostics' cost; the quantile
     # checks' thresholds, 0.03 in CDF, are far above the subsample's ~0.002 noise).
     if len(X) > QUANTILE_ROWS:
-        keep = np.linspace(0, len(X) - 1, QUANTILE_ROWS).round().astype(np.int64)
+        keep = keep_positions(len(X), QUANTILE_ROWS)
         Xq, Wq = X[keep], W[keep]
     else:
         Xq, Wq = X, W

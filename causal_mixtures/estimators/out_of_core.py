@@ -416,8 +416,9 @@ def _fit_passes(self: Any, source: Any, do: Any, reducer: Reducer) -> Any:
     device = resolve_device(self.device)
     # dtype="auto" streams in float64: its float32 choice needs the condition of the fitted
     # components, and a streamed refit in float64 would cost every pass again.
-    dtype = EM_DTYPES[{"auto": "float64"}.get(getattr(self, "dtype", "float64"),
-                                              getattr(self, "dtype", "float64"))]
+    requested = getattr(self, "dtype", "float64")
+    precision = "float64" if requested == "auto" else requested
+    dtype = EM_DTYPES[precision]
     n_init = self.n_init
     init_rows = np.searchsorted(keep, keep_positions(scan.n, INIT_ROWS))
     X_init = std.data(X_kept[init_rows])
@@ -485,9 +486,9 @@ def _fit_passes(self: Any, source: Any, do: Any, reducer: Reducer) -> Any:
 
     grid = k_grid(self, ess, None, d, do_values, n_positive=sums.positive)
     res, k, _, grid_info = search_k(self, grid, fit_k, ess, d, do_values)
-    res.info["dtype"] = "float64" if dtype == torch.float64 else "float32"
-    res.info["dtype_reason"] = f"dtype={getattr(self, 'dtype', 'float64')!r}" + (
-        " (streamed fits run in float64)" if getattr(self, "dtype", "") == "auto" else "")
+    res.info["dtype"] = precision
+    res.info["dtype_reason"] = f"dtype={requested!r}" + (
+        " (streamed fits run in float64)" if requested == "auto" else "")
     res = std.result_to_raw(res, d)
     bic, grid_info = raw_bic(self, res, k, d, ess, grid_info, std)
     store_fit(self, res, summary, k, bic, np.empty((0, d)), None, None, grid_info, None,

@@ -16,6 +16,7 @@ import torch
 from causal_mixtures.estimators.standardize import Standardization
 from causal_mixtures.mixture.em import weighted_em
 from causal_mixtures.mixture.result import FitResult, result_in_float64
+from causal_mixtures.weights.streamed import keep_positions
 
 __all__ = [
     "AUTO_FLOAT32_MAX_CONDITION",
@@ -47,9 +48,10 @@ def _condition(cov: np.ndarray) -> float:
     return float(np.max(np.where(lo > 0, hi / np.where(lo > 0, lo, 1.0), np.inf)))
 
 
-def _evenly(n: int) -> np.ndarray:
-    """At most :data:`AUTO_CONDITION_ROWS` evenly spaced row indices of ``n``."""
-    return np.linspace(0, n - 1, min(n, AUTO_CONDITION_ROWS)).round().astype(np.int64)
+def _data_condition(X: np.ndarray) -> float:
+    """The condition number of the covariance of at most :data:`AUTO_CONDITION_ROWS`
+    evenly spaced rows of ``X``."""
+    return _condition(np.cov(X[keep_positions(len(X), AUTO_CONDITION_ROWS)], rowvar=False))
 
 
 def resolve_dtype(est: Any, X: np.ndarray) -> tuple[str, str]:
@@ -59,7 +61,7 @@ def resolve_dtype(est: Any, X: np.ndarray) -> tuple[str, str]:
     dtype = getattr(est, "dtype", "float64")
     n, d = X.shape
     if dtype == "float32":
-        cond = _condition(np.cov(X[_evenly(n)], rowvar=False)) if d > 1 else 1.0
+        cond = _data_condition(X) if d > 1 else 1.0
         if cond > 10 * AUTO_FLOAT32_MAX_CONDITION:
             warnings.warn(
                 f"dtype='float32' on features whose covariance has condition number "
@@ -74,7 +76,7 @@ def resolve_dtype(est: Any, X: np.ndarray) -> tuple[str, str]:
     if d < AUTO_FLOAT32_MIN_FEATURES or n * d < AUTO_FLOAT32_MIN_ENTRIES:
         return "float64", (f"{n} x {d} is under float32's size ({AUTO_FLOAT32_MIN_ENTRIES:.0e} "
                            f"entries and {AUTO_FLOAT32_MIN_FEATURES} features)")
-    cond = _condition(np.cov(X[_evenly(n)], rowvar=False))
+    cond = _data_condition(X)
     if cond > AUTO_FLOAT32_MAX_CONDITION:
         return "float64", (f"the features' covariance has condition number {cond:.2g} "
                            f"(> {AUTO_FLOAT32_MAX_CONDITION:.0e}: float32 would lose digits)")
