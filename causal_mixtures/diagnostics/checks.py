@@ -9,7 +9,6 @@ suite is in ``docs/diagnostics.md``.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +20,7 @@ from causal_mixtures.diagnostics.data_checks import (
     MAX_PPC_DRAWS,
     cross_checks,
     plugin_checks,
+    plugin_uncertainty,
     positivity_checks,
     ppc_checks,
     uncertainty_bound,
@@ -355,15 +355,9 @@ def diagnose(
         # weighting estimate, judge the answer instead.
         checks += plugin_checks(getattr(model, "plugin_check_", None), th, names=names)
         if fitted_to is not None:
-            # No estimator from n rows is more precise than a mean of n rows: the least
-            # uncertainty of the plug-in's answer (its conditionals add their own).
-            n = float(cw.n_samples)
-            floor = dataclasses.replace(
-                fitted_to, ess=np.full(fitted_to.n_do, n),
-                mean_se=np.full_like(fitted_to.mean_se, 1.0 / math.sqrt(n)),
-                sd_se=np.full_like(fitted_to.sd_se, 1.0 / math.sqrt(2.0 * n)),
-            )
-            checks += uncertainty_checks(floor, th, names=names, strategy="plugin")
+            checks += uncertainty_checks(
+                plugin_uncertainty(fitted_to, getattr(model, "plugin_check_", None),
+                                   cw.n_samples), th, names=names, strategy="plugin")
         if getattr(model, "plugin_check_", None) is None:
             notes.append("strategy='plugin': the conditionals' check (plugin_fit) is missing; "
                          "refit the model.")

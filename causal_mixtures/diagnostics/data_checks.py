@@ -12,6 +12,7 @@ the thresholds come from the ground-truth calibration suite (``docs/diagnostics.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_PPC_DRAWS",
     "cross_checks",
     "plugin_checks",
+    "plugin_uncertainty",
     "positivity_checks",
     "ppc_checks",
     "uncertainty_bound",
@@ -202,6 +204,31 @@ def uncertainty_bound(ref: WeightedReference) -> np.ndarray:
     return float(norm.ppf(1.0 - 0.025 / (d * ref.n_do))) * u.max(1)
 
 
+def plugin_uncertainty(ref: WeightedReference, record: Any, n_rows: int) -> WeightedReference:
+    """The plug-in's standard errors as the reference of its ``mean_uncertainty``.
+
+    ``ref`` summarises the plug-in's draws; ``record`` is the estimator's ``plugin_check_``.
+    No estimator from ``n_rows`` rows is more precise than a mean of them
+    (``1 / sqrt(n)`` sd, ``1 / sqrt(2 n)`` for the sd): that is the floor. Where the fit
+    kept a bootstrap of the plug-in's conditionals (``record["bootstrap"]``, from
+    :func:`~causal_mixtures.estimators.plugin_uncertainty.plugin_bootstrap`) its standard
+    errors are used, never below the floor; ``ess`` becomes the number of rows whose plain
+    mean would be as uncertain (``1 / se²`` of the worst feature).
+    """
+    n = float(n_rows)
+    mean_se = np.full_like(ref.mean_se, 1.0 / math.sqrt(n))
+    sd_se = np.full_like(ref.sd_se, 1.0 / math.sqrt(2.0 * n))
+    boot = None if record is None else record.get("bootstrap")
+    source = "plug-in floor"
+    if (boot is not None and np.shape(boot["mean_se"]) == mean_se.shape
+            and np.isfinite(boot["mean_se"]).all() and np.isfinite(boot["sd_se"]).all()):
+        mean_se = np.maximum(mean_se, boot["mean_se"])
+        sd_se = np.maximum(sd_se, boot["sd_se"])
+        source = "plug-in bootstrap"
+    ess = np.minimum(n, 1.0 / np.maximum(mean_se.max(1), 1e-300) ** 2)
+    return dataclasses.replace(ref, ess=ess, mean_se=mean_se, sd_se=sd_se, source=source)
+
+
 def uncertainty_checks(
     ref: WeightedReference, th: Thresholds, *, names: Any = None, strategy: str = "weighting"
 ) -> list[Check]:
@@ -219,11 +246,13 @@ def uncertainty_checks(
                   "warn" if val > th.tolerance else "pass")
         what = "mean and sd" if d == 1 else f"means and sds of the {d} features"
         if strategy == "plugin":
-            what += " (at least: a mean of all the rows)"
+            what += (" (at least: a mean of all the rows)" if ref.source == "plug-in floor"
+                     else " (a bootstrap of the plug-in's conditionals)")
         msg = (
             f"The interventional {what} under this intervention are uncertain to ±{val:.2f} sd "
-            f"(95 %{', root-mean-square' if d > HIGH_DIM else ''}; from {ref.ess[j]:.0f} effective "
-            "rows"
+            f"(95 %{', root-mean-square' if d > HIGH_DIM else ''}; "
+            + ("as a mean of " if strategy == "plugin" else "from ")
+            + f"{ref.ess[j]:.0f} effective rows"
             + (f"; worst: {_feature(names, f, d)} at ±{1.96 * u[j, f]:.2f} sd)" if d > 1 else ")")
             + (": samples drawn for this intervention can be off by that much." if status == "fail"
                else f": they may be off by more than the tolerance of ±{th.tolerance:g} sd."

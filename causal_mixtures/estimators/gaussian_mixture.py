@@ -458,7 +458,7 @@ class CausalGaussianMixture(BaseEstimator):
         if per_do and grid_info is not None:
             self.n_components_grid_ = {v: g for v, (g, _) in grid_info.items()}
             self.bic_grid_ = {v: b for v, (_, b) in grid_info.items()}
-        store_strategy(self, choice, X_arr, y_arr, cw, covariates)
+        store_strategy(self, choice, X_arr, y_arr, cw, covariates, mechanism)
         self.representation_ = rep
         self.mechanism_representation_ = embedded.transformer
         self.n_features_in_ = X_orig.shape[1]

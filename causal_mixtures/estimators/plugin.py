@@ -199,7 +199,7 @@ class PluginFrontDoor:
             zd, zc = z_codes.reshape(-1, 1), np.empty((n, 0))
         else:
             zf = z.astype(float)
-            self.z_model_ = CellConditional(self.n_components, None, self.alpha, seed).fit(
+            self.z_model_ = CellConditional(self._k(0), None, self.alpha, seed).fit(
                 zf, np.column_stack([yd, wd]), np.column_stack([yc, wc])
             )
             zd, zc = np.empty((n, 0), np.int64), zf
@@ -211,6 +211,22 @@ class PluginFrontDoor:
         self.x_model_ = self._outcome(self.outcome_model_).fit(X, disc, cont)
         return self
 
+    def refit(self, X: Any, y: Any, z: Any, covariates: Any = None, *,
+              random_state: int = 0) -> PluginFrontDoor:
+        """A new plug-in of the same model fitted on other rows (a bootstrap sample): the
+        outcome model and every conditional's number of components are those this fit
+        chose, not searched again."""
+        new = PluginFrontDoor(self.n_components, discrete_cause=self.discrete_cause,
+                              discrete_mechanism=self.discrete_mechanism, alpha=self.alpha,
+                              random_state=random_state, outcome_model=self.outcome_model_)
+        new.frozen_ = (self.z_model_.components(), self.x_model_.components())
+        return new.fit(X, y, z, covariates=covariates)
+
+    def _k(self, which: int) -> int | str | dict[int, int]:
+        """Components of ``p(z | ·)`` (0) or ``p(x | ·)`` (1): frozen by :meth:`refit`."""
+        frozen = getattr(self, "frozen_", None)
+        return self.n_components if frozen is None else frozen[which]
+
     def _outcome(self, name: str) -> CellConditional:
         """An unfitted ``p(x | y', z, w)`` of the named kind (the cause is the first
         continuous column)."""
@@ -218,7 +234,7 @@ class PluginFrontDoor:
         if name == "experts":
             def factory(k: int | str, seed: int) -> GatedExpertsMixture:
                 return GatedExpertsMixture(k, regressors=(0,), random_state=seed)
-        return CellConditional(self.n_components, None, self.alpha, self.random_state, factory)
+        return CellConditional(self._k(1), None, self.alpha, self.random_state, factory)
 
     def _choose_outcome(
         self, X: np.ndarray, disc: np.ndarray, cont: np.ndarray

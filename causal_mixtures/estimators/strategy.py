@@ -47,6 +47,11 @@ from causal_mixtures.diagnostics.reference import (
 )
 from causal_mixtures.diagnostics.report import Thresholds
 from causal_mixtures.estimators.fitting import fit_plugin_sampler
+from causal_mixtures.estimators.plugin_uncertainty import (
+    CROSS_CHECK_DRAWS,
+    plugin_bootstrap,
+    plugin_means,
+)
 from causal_mixtures.weights.core import CausalWeights, as_mechanism
 from causal_mixtures.weights.density import is_discrete
 from causal_mixtures.weights.overlap import cause_strata
@@ -67,8 +72,6 @@ __all__ = [
 
 STRATEGIES = ("auto", "weighting", "plugin")
 
-#: Draws per do value for the plug-in's interventional means (Monte-Carlo sd 0.007 sd).
-CROSS_CHECK_DRAWS = 20_000
 #: ``strategy="auto"`` fits the plug-in of its checks on at most this many rows (a seeded
 #: subsample; a chosen plug-in is refitted on every row).
 PLUGIN_CHECK_ROWS = 10_000
@@ -81,23 +84,6 @@ class StrategyChoice:
     strategy: str
     reason: str
     evidence: dict[str, Any] = field(default_factory=dict)
-
-
-def plugin_means(
-    plugin: Any, do_values: np.ndarray, n_rows: int, rng: np.random.Generator,
-    n_draws: int = CROSS_CHECK_DRAWS,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The plug-in's interventional mean and sd per do value, and a standard error of the
-    mean: Monte-Carlo error of ``n_draws`` draws plus the least estimation error any
-    estimator from ``n_rows`` rows has (``sd / sqrt(n_rows)``)."""
-    means, sds = [], []
-    for v in do_values.tolist():
-        x = plugin.sample(n_draws, v, rng)
-        means.append(x.mean(0))
-        sds.append(x.std(0))
-    mean, sd = np.stack(means), np.stack(sds)
-    se = sd * np.sqrt(1.0 / n_draws + 1.0 / n_rows)
-    return mean, sd, se
 
 
 def cross_check_record(
@@ -390,10 +376,12 @@ def resolve_strategy(
 
 def store_strategy(
     est: Any, choice: StrategyChoice, X: np.ndarray, y: np.ndarray | None,
-    cw: CausalWeights, covariates: Any,
+    cw: CausalWeights, covariates: Any, mechanism: Any = None,
 ) -> None:
     """``strategy_``, ``strategy_reason_`` and the records the diagnostics read:
-    ``cross_check_`` (``"auto"``) and ``plugin_check_`` (whenever a plug-in was fitted)."""
+    ``cross_check_`` (``"auto"``) and ``plugin_check_`` (whenever a plug-in was fitted;
+    with the mechanism data, its ``"bootstrap"`` entry holds the standard errors of
+    :func:`~causal_mixtures.estimators.plugin_uncertainty.plugin_bootstrap`)."""
     est.strategy_ = choice.strategy
     est.strategy_reason_ = choice.reason
     if "cross_check" in choice.evidence:
@@ -408,3 +396,9 @@ def store_strategy(
         )
         est.cross_check_ = plugin_cross_check(est.plugin_, est.weighted_reference_, cw,
                                               len(X), rng)
+    if choice.strategy == "plugin" and mechanism is not None and hasattr(est, "plugin_"):
+        est.plugin_check_["bootstrap"] = plugin_bootstrap(
+            est.plugin_, X, y, as_mechanism(mechanism, len(X)), cw.do_values,
+            auxiliary_rng(est.random_state).spawn(1)[0],
+            covariates=_covariate_values(cw, covariates, len(X)),
+        )

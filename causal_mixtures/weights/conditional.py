@@ -365,8 +365,10 @@ class CellConditional:
 
     Parameters
     ----------
-    n_components : int or "auto"
-        Components of each conditional mixture (``"auto"``: K by BIC).
+    n_components : int, "auto" or dict
+        Components of each conditional mixture (``"auto"``: K by BIC); a dict maps a
+        cell's key to its K (cells it does not name: ``"auto"``), e.g.
+        :meth:`components` of a fitted model, to refit the same model on other rows.
     n_levels : int or None
         Levels of a discrete target; ``None`` for a continuous target.
     alpha : float
@@ -393,6 +395,11 @@ class CellConditional:
     def _keys(self, disc: np.ndarray) -> np.ndarray:
         return disc @ self.radix_ if disc.shape[1] else np.zeros(len(disc), dtype=np.int64)
 
+    def components(self) -> dict[int, int]:
+        """The fitted K of every cell's mixture (cells of a discrete target: none)."""
+        return {key: int(m.n_components_) for key, m in self.models_.items()
+                if hasattr(m, "n_components_")}
+
     def fit(self, target: np.ndarray, disc: np.ndarray, cont: np.ndarray) -> CellConditional:
         """Fit one model per cell of ``disc`` (integer codes, (n, a)) given ``cont`` (n, b)."""
         disc = disc.astype(np.int64)
@@ -409,9 +416,11 @@ class CellConditional:
                     cont[rows], target[rows]
                 )
             elif rows.sum() >= 2:
+                k = (self.n_components.get(key, "auto") if isinstance(self.n_components, dict)
+                     else self.n_components)
                 model = (
-                    ConditionalGaussianMixture(self.n_components, random_state=self.random_state)
-                    if self.factory is None else self.factory(self.n_components, self.random_state)
+                    ConditionalGaussianMixture(k, random_state=self.random_state)
+                    if self.factory is None else self.factory(k, self.random_state)
                 )
                 self.models_[key] = model.fit(cont[rows], target[rows])
         return self
