@@ -69,6 +69,7 @@ from causal_mixtures.estimators.fitting import (
 from causal_mixtures.estimators.per_do import is_per_do
 from causal_mixtures.estimators.reduction import ProcessGroupReducer, Reducer
 from causal_mixtures.estimators.representation import AUTO_MIN_COLUMNS, clip_bounds
+from causal_mixtures.estimators.sharded_svi import fit_svi_sharded, sharded_mass
 from causal_mixtures.estimators.sources import ChunkedSource, as_source
 from causal_mixtures.estimators.standardize import Standardization
 from causal_mixtures.exceptions import ConvergenceWarning
@@ -209,10 +210,18 @@ def _continuous_overlap(
 
 
 # --------------------------------------------------------------------------- the fit
-def _check_supported(est: Any) -> None:
-    """Refuse the settings the out-of-core fit does not stream, saying what to use."""
+def _check_supported(est: Any, distributed: bool) -> None:
+    """Refuse the settings the out-of-core fit does not stream (``fit_distributed``: nor
+    distribute), saying what to use."""
+    method = "fit_distributed" if distributed else "fit_stream"
+    inference = ("em", "svi") if distributed else ("em",)
     refusals = [
-        (est.inference != "em", f"inference={est.inference!r}", "inference='em'"),
+        (est.inference not in inference, f"inference={est.inference!r}",
+         "inference='em' (or 'svi' with fit_distributed, which holds every process's shard "
+         "in memory)" if not distributed else "inference='em' or 'svi'"),
+        (distributed and est.inference == "svi" and est.svi_init != "em",
+         f"svi_init={est.svi_init!r}", "svi_init='em' (the SVI starts from the distributed "
+         "EM fit)"),
         (est.strategy == "plugin", "strategy='plugin'", "strategy='weighting' (or 'auto', "
          "which means weighting out of core)"),
         (est.weight_smoothing is not None, f"weight_smoothing={est.weight_smoothing!r}",
@@ -230,9 +239,10 @@ def _check_supported(est: Any) -> None:
     for bad, what, use in refusals:
         if bad:
             raise ValueError(
-                f"fit_stream does not support {what}: the out-of-core fit is the weighted EM of "
-                f"the front-door CW-GMM from statistics summed over chunks. Use {use}, or fit "
-                "in memory with fit()."
+                f"{method} does not support {what}: the out-of-core fit is the weighted EM of "
+                "the front-door CW-GMM from statistics summed over chunks"
+                + (" (and the SVI-MAP from it, its gradients summed over the processes)"
+                   if distributed else "") + f". Use {use}, or fit in memory with fit()."
             )
 
 
@@ -309,7 +319,7 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
     >>> model.sample(3, do=1).shape
     (3, 2)
     """
-    return _fit_passes(self, source, do, Reducer())
+    return _fit_passes(self, source, do, Reducer(), distributed=False)
 
 
 def fit_distributed(self: Any, source: Any, *, do: Any = None, group: Any = None) -> Any:
@@ -367,15 +377,17 @@ def fit_distributed(self: Any, source: Any, *, do: Any = None, group: Any = None
         model = cm.CausalGaussianMixture(n_components=3, random_state=0)
         model.fit_distributed(src)
     """
-    return _fit_passes(self, source, do, ProcessGroupReducer(group))
+    return _fit_passes(self, source, do, ProcessGroupReducer(group), distributed=True)
 
 
-def _fit_passes(self: Any, source: Any, do: Any, reducer: Reducer) -> Any:
+def _fit_passes(self: Any, source: Any, do: Any, reducer: Reducer, *, distributed: bool
+                ) -> Any:
     """The passes of :func:`fit_stream`, every pass's sums combined by ``reducer`` (the
-    identity in one process, :func:`fit_distributed`'s all-reduce over a group)."""
+    identity in one process, :func:`fit_distributed`'s all-reduce over a group); then,
+    for ``inference="svi"`` (``fit_distributed`` only), the SVI-MAP from the EM fit."""
     clear_fit(self)
     self._check_params()
-    _check_supported(self)
+    _check_supported(self, distributed)
     src = as_source(source)
     estimand = _front_door_estimand(self.graph)
     scan, offset = _scan(self, src, reducer)
@@ -485,11 +497,22 @@ def _fit_passes(self: Any, source: Any, do: Any, reducer: Reducer) -> Any:
                            reg_of=lambda rows: std.reg_covar(self.reg_covar, 1, like, rows))
 
     grid = k_grid(self, ess, None, d, do_values, n_positive=sums.positive)
-    res, k, _, grid_info = search_k(self, grid, fit_k, ess, d, do_values)
-    res.info["dtype"] = precision
-    res.info["dtype_reason"] = f"dtype={requested!r}" + (
-        " (streamed fits run in float64)" if requested == "auto" else "")
-    res = std.result_to_raw(res, d)
+    svi = self.inference == "svi"
+    with warnings.catch_warnings():
+        if svi:  # EM is only the starting point: convergence is judged on the SVI fit
+            warnings.simplefilter("ignore", ConvergenceWarning)
+        res, k, _, grid_info = search_k(self, grid, fit_k, ess, d, do_values)
+    mass = None
+    if svi:
+        res = fit_svi_sharded(self, res, ((xs, w) for xs, _, w in chunks(norm)), reducer,
+                              offset, scan.n, device)
+        mass = sharded_mass(self, ess, scan.n)
+        res.info["mass"] = mass
+    else:
+        res.info["dtype"] = precision
+        res.info["dtype_reason"] = f"dtype={requested!r}" + (
+            " (streamed fits run in float64)" if requested == "auto" else "")
+    res = std.result_to_raw(res, d, mass)
     bic, grid_info = raw_bic(self, res, k, d, ess, grid_info, std)
     store_fit(self, res, summary, k, bic, np.empty((0, d)), None, None, grid_info, None,
               reference=reference)
