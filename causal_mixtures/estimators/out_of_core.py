@@ -377,6 +377,8 @@ def fit_distributed(self: Any, source: Any, *, do: Any = None, group: Any = None
         model = cm.CausalGaussianMixture(n_components=3, random_state=0)
         model.fit_distributed(src)
     """
+    self._check_params()
+    _check_supported(self, True)  # a refused setting raises before the group is needed
     return _fit_passes(self, source, do, ProcessGroupReducer(group), distributed=True)
 
 

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from causal_mixtures.mixture.optim import Standardizer
 from causal_mixtures.mixture.params import Mixture
 
 __all__ = ["Shard"]
@@ -82,16 +81,18 @@ class Shard:
         share = round(int(subsample_size) * self.n_rows / self.n_total)
         return int(min(self.n_rows, max(1, share)))
 
-    def standardizer(self, X: torch.Tensor) -> Standardizer:
-        """:meth:`Standardizer.from_data` of all the shards' rows (two sums over the
-        processes: the column sums, then the squared deviations from their mean)."""
+    def standardization(self, X: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """The shift and scale of :meth:`Standardizer.from_data
+        <causal_mixtures.mixture.optim.Standardizer.from_data>` of all the shards' rows
+        (two sums over the processes: the column sums, then the squared deviations from
+        their mean)."""
         n = torch.tensor([float(len(X))], dtype=X.dtype, device=X.device)
         col, n = self.reduce(X.sum(0), n)
         mean = col / n
         (sq,) = self.reduce(((X - mean) ** 2).sum(0))
         var = (sq / n).mean()
         scale = float(torch.sqrt(var)) if float(var) > 0 else 1.0
-        return Standardizer(mean, scale)
+        return mean, scale
 
     def normalise(self, W: torch.Tensor) -> torch.Tensor:
         """``W`` (n_do, n_rows) divided by the totals of its rows over all the shards."""

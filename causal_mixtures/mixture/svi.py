@@ -131,7 +131,7 @@ def fit_map(
     ct = init.covariance_type
     n_do, k = init.weights.shape
     d = X.shape[1]
-    std = Standardizer.from_data(X) if shard is None else shard.standardizer(X)
+    std = Standardizer.from_data(X) if shard is None else Standardizer(*shard.standardization(X))
     Xs = std.data(X)
     sites0 = params_to_sites(*std.to_std(init.weights, init.means, init.covariances), ct)
     batch = subsample_size
