@@ -35,8 +35,9 @@ what is not streamed yet: ``docs/out_of_core.md``.
 
 :func:`fit_distributed` runs the same passes on the shards of the rows held by the processes
 of a ``torch.distributed`` group, every pass's sums combined by a
-:class:`~causal_mixtures.estimators.reduction.Reducer` (the identity for :func:`fit_stream`):
-``docs/distributed.md``.
+:class:`~causal_mixtures.estimators.reduction.Reducer` (the identity for :func:`fit_stream`),
+and for ``inference="svi"`` the SVI-MAP from the EM fit with its gradients all-reduced
+(:mod:`~causal_mixtures.estimators.sharded_svi`): ``docs/distributed.md``.
 """
 
 from __future__ import annotations
@@ -298,7 +299,7 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
         ``"gaussian"`` and ``"kde"`` (the binned KDE of a mechanism of one or two columns, one
         with a continuous cause; ``"auto"`` means ``"discrete"`` for a discrete mechanism and
         cause, ``"gaussian"`` for a continuous mechanism), ``inference`` other than
-        ``"em"``, ``strategy="plugin"``, ``weight_smoothing``, per-do-value K, a
+        ``"em"`` (:meth:`fit_distributed` fits ``"svi"``), ``strategy="plugin"``, ``weight_smoothing``, per-do-value K, a
         representation, covariates or another graph than the front door.
     PositivityError
         Where :meth:`fit` would refuse the weights (``positivity="raise"``).
@@ -336,7 +337,19 @@ def fit_distributed(self: Any, source: Any, *, do: Any = None, group: Any = None
     the reference quantiles). So every process ends with the same model, equal to
     ``fit_stream`` in one process on the shards concatenated in rank order to rounding
     (tested with two processes on loopback to 1e-10: means, covariances, weights, lower
-    bound, ESS, ``k̂``). Details: ``docs/distributed.md``.
+    bound, ESS, ``k̂``).
+
+    ``inference="svi"`` (SVI-MAP, started from that EM fit as in :meth:`fit`): every process
+    holds its shard's rows and weights in memory and evaluates the ELBO on them (the prior
+    and guide terms on rank 0 only); after every ``backward`` the gradients, the objective
+    and, for the full-batch trust-region Newton steps, the Hessian of every process's part
+    of one shared subsample of rows are all-reduced (Pyro's documented route for
+    data-parallel SVI), so every process takes the same steps and ends with the same
+    parameters: the optimum of ``fit(..., inference="svi")`` on all the rows (tested with
+    two processes: means within 1e-8 of a standard deviation, objective 1e-15 relative).
+    With ``subsample_size``, every process draws its share of each minibatch from its own
+    rows (so the fit equals one process's only within the minibatch noise). Details:
+    ``docs/distributed.md``.
 
     Parameters
     ----------
@@ -357,7 +370,9 @@ def fit_distributed(self: Any, source: Any, *, do: Any = None, group: Any = None
     RuntimeError
         When no ``torch.distributed`` process group is initialised.
     ValueError
-        As :meth:`fit_stream`, and when a process's shard holds no rows.
+        As :meth:`fit_stream` (but ``inference="svi"`` is supported, with
+        ``svi_init="em"``; ``"bayes"`` is refused), and when a process's shard holds no
+        rows.
 
     Notes
     -----
@@ -376,6 +391,8 @@ def fit_distributed(self: Any, source: Any, *, do: Any = None, group: Any = None
         src = cm.ChunkedSource.from_arrays(X[rows], y[rows], z[rows], chunk_rows=10_000)
         model = cm.CausalGaussianMixture(n_components=3, random_state=0)
         model.fit_distributed(src)
+        # SVI-MAP from the EM fit, its gradients all-reduced:
+        cm.CausalGaussianMixture(n_components=3, inference="svi").fit_distributed(src)
     """
     self._check_params()
     _check_supported(self, True)  # a refused setting raises before the group is needed

@@ -7,8 +7,9 @@ rows. :class:`Reducer` is the identity (one process, ``fit_stream``);
 (:meth:`CausalGaussianMixture.fit_distributed
 <causal_mixtures.CausalGaussianMixture.fit_distributed>`): ``sum`` for totals and
 moments, ``max`` for maxima, ``gather`` (in rank order) for the scan's counts, the tails
-of the largest log weights and the rows of the k-means start. Details:
-``docs/distributed.md``.
+of the largest log weights and the rows of the k-means start; with ``inference="svi"``,
+``sum`` also adds up every step's gradients, objective and Newton Hessian (tensors, returned
+in their dtype and on their device). Details: ``docs/distributed.md``.
 """
 
 from __future__ import annotations
