@@ -344,3 +344,25 @@ def test_fit_distributed_refuses_bayes_and_says_what_to_use() -> None:
     with pytest.raises(ValueError, match="svi_init='init_params'.*Use svi_init='em'"):
         cm.CausalGaussianMixture(n_components=2, inference="svi",
                                  svi_init="init_params").fit_distributed(src)
+
+
+def test_a_shard_of_all_the_rows_is_the_one_process_fit_and_bad_shards_are_refused() -> None:
+    from causal_mixtures.mixture.sharded import Shard
+    from causal_mixtures.mixture.svi import fit_map
+
+    X, W = _data()
+    Xt, Wt = torch.from_numpy(X), torch.from_numpy(W)
+    init = _init(X, W, "full")
+    ref = fit_map(Xt, Wt, init, random_state=0, hessian_rows=1000)
+    one = fit_map(Xt, Wt, init, random_state=0, hessian_rows=1000,
+                  shard=Shard(0, len(X), len(X)))
+    # The same steps; only the standardisation's sums are taken in another order (measured
+    # 4e-15 on the means, 1.5e-14 on the covariances, 9e-16 on the objective).
+    np.testing.assert_array_equal(one.n_iter.numpy(), ref.n_iter.numpy())
+    np.testing.assert_allclose(one.mixture.means.numpy(), ref.mixture.means.numpy(), rtol=0,
+                               atol=1e-10)
+    np.testing.assert_allclose(one.lower_bound.numpy(), ref.lower_bound.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="offset \\+ n_rows <= n_total; got offset=2990"):
+        Shard(2990, 100, 3001)
+    with pytest.raises(ValueError, match="shard.n_rows must be this process's rows"):
+        fit_map(Xt, Wt, init, shard=Shard(0, 100, len(X)))

@@ -65,8 +65,8 @@ class ProcessGroupReducer(Reducer):
             raise RuntimeError(
                 "fit_distributed needs an initialised torch.distributed process group; none "
                 "is. Call torch.distributed.init_process_group('gloo') (CPUs) or ('nccl') "
-                "(GPUs) in every process first, e.g. under torchrun, or use fit_stream in one "
-                "process."
+                "(GPUs) in every process first, e.g. under torchrun, or fit in one process "
+                "(fit_stream, or fit for inference='svi')."
             )
         self.dist, self.group = dist, group
         self.rank = dist.get_rank(group)
