@@ -299,8 +299,9 @@ def fit_stream(self: Any, source: Any, *, do: Any = None) -> Any:
         ``"gaussian"`` and ``"kde"`` (the binned KDE of a mechanism of one or two columns, one
         with a continuous cause; ``"auto"`` means ``"discrete"`` for a discrete mechanism and
         cause, ``"gaussian"`` for a continuous mechanism), ``inference`` other than
-        ``"em"`` (:meth:`fit_distributed` fits ``"svi"``), ``strategy="plugin"``, ``weight_smoothing``, per-do-value K, a
-        representation, covariates or another graph than the front door.
+        ``"em"`` (:meth:`fit_distributed` fits ``"svi"``), ``strategy="plugin"``,
+        ``weight_smoothing``, per-do-value K, a representation, covariates or another
+        graph than the front door.
     PositivityError
         Where :meth:`fit` would refuse the weights (``positivity="raise"``).
 
@@ -346,7 +347,7 @@ def fit_distributed(self: Any, source: Any, *, do: Any = None, group: Any = None
     of one shared subsample of rows are all-reduced (Pyro's documented route for
     data-parallel SVI), so every process takes the same steps and ends with the same
     parameters: the optimum of ``fit(..., inference="svi")`` on all the rows (tested with
-    two processes: means within 1e-8 of a standard deviation, objective 1e-15 relative).
+    two processes: means within 1e-8 of a standard deviation, objective 2e-16 relative).
     With ``subsample_size``, every process draws its share of each minibatch from its own
     rows (so the fit equals one process's only within the minibatch noise). Details:
     ``docs/distributed.md``.
