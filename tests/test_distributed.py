@@ -380,3 +380,31 @@ def test_a_shard_of_all_the_rows_is_the_one_process_fit_and_bad_shards_are_refus
         Shard(2990, 100, 3001)
     with pytest.raises(ValueError, match="shard.n_rows must be this process's rows"):
         fit_map(Xt, Wt, init, shard=Shard(0, 100, len(X)))
+
+
+def test_the_prior_and_guide_terms_are_counted_by_rank_0_only() -> None:
+    import pyro
+    from pyro.infer.autoguide import AutoDelta, init_to_value
+
+    from causal_mixtures.mixture.model import CausalMixtureModel, MixturePrior, params_to_sites
+    from causal_mixtures.mixture.optim import elbo_trace, shard_elbo
+    from causal_mixtures.mixture.sharded import Shard
+
+    X, W = _data()
+    X, W = torch.from_numpy(X[:200]), torch.from_numpy(W[:, :200])
+    W = W / W.sum(-1, keepdim=True)
+    init = _init(X.numpy(), W.numpy(), "full")
+    sites = params_to_sites(init.weights, init.means, init.covariances, "full")
+    # A proper prior: its log-density is not zero, so counting it twice would show.
+    model = CausalMixtureModel(2, 3, 3, "full", prior=MixturePrior.from_data(X))
+    with pyro.get_param_store().scope():
+        guide = AutoDelta(model, init_loc_fn=init_to_value(values=sites, fallback=None))
+        full, trace = elbo_trace(model, guide, (X, W))
+        rank0, _ = shard_elbo(model, guide, (X, W), Shard(0, 200, 400, rank=0))
+        rank1, _ = shard_elbo(model, guide, (X, W), Shard(200, 200, 400, rank=1))
+    obs = float(trace.nodes["obs"]["log_prob_sum"].detach())
+    full, rank0, rank1 = (float(t.detach()) for t in (full, rank0, rank1))
+    assert rank0 == full
+    assert rank1 == obs
+    # the prior terms, counted on rank 0 alone (measured: ELBO −87.1, likelihood −10.2)
+    assert abs(full - obs) > 1.0
