@@ -7,8 +7,9 @@ rows. :class:`Reducer` is the identity (one process, ``fit_stream``);
 (:meth:`CausalGaussianMixture.fit_distributed
 <causal_mixtures.CausalGaussianMixture.fit_distributed>`): ``sum`` for totals and
 moments, ``max`` for maxima, ``gather`` (in rank order) for the scan's counts, the tails
-of the largest log weights and the rows of the k-means start. Details:
-``docs/distributed.md``.
+of the largest log weights and the rows of the k-means start; with ``inference="svi"``,
+``sum`` also adds up every step's gradients, objective and Newton Hessian (tensors, returned
+in their dtype and on their device). Details: ``docs/distributed.md``.
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ class ProcessGroupReducer(Reducer):
             raise RuntimeError(
                 "fit_distributed needs an initialised torch.distributed process group; none "
                 "is. Call torch.distributed.init_process_group('gloo') (CPUs) or ('nccl') "
-                "(GPUs) in every process first, e.g. under torchrun, or use fit_stream in one "
-                "process."
+                "(GPUs) in every process first, e.g. under torchrun, or fit in one process "
+                "(fit_stream, or fit for inference='svi')."
             )
         self.dist, self.group = dist, group
         self.rank = dist.get_rank(group)

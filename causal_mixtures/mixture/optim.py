@@ -14,7 +14,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyro
@@ -24,6 +24,9 @@ from pyro.infer.util import is_validation_enabled
 
 from causal_mixtures._random import torch_rng
 from causal_mixtures.mixture.model import CausalMixtureModel
+
+if TYPE_CHECKING:
+    from causal_mixtures.mixture.sharded import Shard
 
 __all__ = [
     "Adam",
@@ -37,6 +40,7 @@ __all__ = [
     "progress_bar",
     "run_newton",
     "run_svi",
+    "shard_elbo",
     "window_size",
 ]
 
@@ -163,6 +167,18 @@ def elbo_trace(model: CausalMixtureModel, guide: Any, args: tuple) -> tuple[torc
     return model_tr.log_prob_sum() - guide_tr.log_prob_sum(), model_tr
 
 
+def shard_elbo(
+    model: CausalMixtureModel, guide: Any, args: tuple, shard: Shard | None
+) -> tuple[torch.Tensor, Any]:
+    """:func:`elbo_trace`, or with a ``shard`` this process's part of the ELBO of all the
+    shards' rows: its rows' likelihood, and on rank 0 only the prior and guide terms (so
+    that the sum over the processes counts them once)."""
+    elbo, model_tr = elbo_trace(model, guide, args)
+    if shard is not None and shard.rank != 0:
+        elbo = model_tr.nodes["obs"]["log_prob_sum"]
+    return elbo, model_tr
+
+
 def run_svi(
     model: CausalMixtureModel,
     guide: Any,
@@ -176,6 +192,8 @@ def run_svi(
     progress: Any,
     early_stop: bool = True,
     loc_scale: torch.Tensor | None = None,
+    shard: Shard | None = None,
+    noisy: bool | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Maximise the ELBO with Adam (learning rate decayed geometrically to a tenth).
 
@@ -192,6 +210,12 @@ def run_svi(
     gradient's, so without this a location whose posterior is narrow (large ESS) would
     jitter by more than its posterior width.
 
+    ``shard`` (:class:`~causal_mixtures.mixture.sharded.Shard`): ``args`` are this
+    process's rows; after every ``backward`` the gradients, and the objective, are summed
+    over the processes (``shard.reduce``), so every process takes the same step. ``noisy``:
+    whether the objective is stochastic (default: a sampling guide or a minibatch of
+    ``args``' rows).
+
     Returns the trace (per-do weighted log-likelihood or total ELBO, plus ``offset``), the
     per-series convergence flags and the number of steps run.
     """
@@ -204,7 +228,9 @@ def run_svi(
     window = window_size(n_steps)
     validate = is_validation_enabled()
     # The objective is random with a sampling guide or minibatches; a full-batch MAP's is not.
-    noisy = not per_do or (model.subsample_size is not None and model.subsample_size < len(args[0]))
+    if noisy is None:
+        noisy = not per_do or (
+            model.subsample_size is not None and model.subsample_size < len(args[0]))
     history: list[torch.Tensor] = []
     converged = torch.zeros(model.n_do if per_do else 1, dtype=torch.bool)
     step = 0
@@ -214,9 +240,14 @@ def run_svi(
         # Validation (support and shape checks on every distribution, ~25 % of a step) is
         # done on the first step only: the model's structure does not change afterwards.
         with pyro.validation_enabled(step == 1 and validate):
-            elbo, model_tr = elbo_trace(model, guide, args)
+            elbo, model_tr = shard_elbo(model, guide, args, shard)
         optim.zero_grad()
         (-elbo).backward()
+        if shard is not None:  # the gradients of the ELBO of all the shards' rows
+            grads = shard.reduce(*[p.grad if p.grad is not None else torch.zeros_like(p)
+                                   for p in params])
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g
         optim.step(learning_rate * 0.1 ** ((step - 1) / n_steps))
         with torch.no_grad():
             if (early_stop and n_avg == window) or (not early_stop and step == n_steps // 2 + 1):
@@ -229,6 +260,8 @@ def run_svi(
                 value = (model_tr.nodes["obs"]["log_prob"].detach().sum(-1) / mass).cpu()
             else:
                 value = elbo.detach().reshape(1).cpu()
+            if shard is not None:
+                (value,) = shard.reduce(value)
             value = value + offset.cpu()
         history.append(value)
         if progress is not None:
@@ -270,21 +303,33 @@ def _flat(tensors: Any, n_do: int) -> torch.Tensor:
 
 
 def _hessian(
-    model: CausalMixtureModel, guide: Any, args: tuple, params: list[torch.Tensor]
+    model: CausalMixtureModel, guide: Any, args: tuple | None, params: list[torch.Tensor],
+    shard: Shard | None = None,
 ) -> torch.Tensor:
     """The Hessian of the ELBO on ``args`` with respect to ``params``, one (P, P) block per do
     value (the do values share no parameter, so the off-diagonal blocks are zero and one
-    Hessian-vector product per coordinate gives every block at once)."""
+    Hessian-vector product per coordinate gives every block at once).
+
+    With a ``shard``: the sum over the processes of every process's part (``args`` its
+    rows of the subsample, ``None`` when it holds none of them; rank 0's part has the
+    prior and guide terms)."""
     n_do = model.n_do
-    elbo, _ = elbo_trace(model, guide, args)
-    grad = _flat(torch.autograd.grad(elbo, params, create_graph=True, materialize_grads=True), n_do)
-    p = grad.shape[1]
-    cols = [
-        _flat(torch.autograd.grad(grad[:, i].sum(), params, retain_graph=i < p - 1,
-                                  materialize_grads=True), n_do)
-        for i in range(p)
-    ]
-    hess = torch.stack(cols, -1).detach()
+    if args is None:
+        p = sum(t[0].numel() for t in params)
+        hess = params[0].new_zeros((n_do, p, p))
+    else:
+        elbo, _ = shard_elbo(model, guide, args, shard)
+        grad = _flat(torch.autograd.grad(elbo, params, create_graph=True,
+                                         materialize_grads=True), n_do)
+        p = grad.shape[1]
+        cols = [
+            _flat(torch.autograd.grad(grad[:, i].sum(), params, retain_graph=i < p - 1,
+                                      materialize_grads=True), n_do)
+            for i in range(p)
+        ]
+        hess = torch.stack(cols, -1).detach()
+    if shard is not None:
+        (hess,) = shard.reduce(hess)
     return 0.5 * (hess + hess.transpose(-1, -2))
 
 
@@ -326,6 +371,26 @@ def _trust_region_step(
     return step, predicted, decrement
 
 
+def _shard_subsample(
+    X: torch.Tensor, W: torch.Tensor, rng: np.random.Generator, hessian_rows: int, shard: Shard
+) -> tuple | None:
+    """:func:`run_newton`'s Hessian rows with a shard: the same uniform subsample of all
+    the rows in every process (one process's draw), this process's rows of it (``None``
+    when it holds none) with their weights normalised over the subsample; all the rows
+    when the subsample would miss the weight of a do value."""
+    m = min(hessian_rows, shard.n_total)
+    if m >= shard.n_total:
+        return (X, W)
+    rows = np.sort(rng.choice(shard.n_total, size=m, replace=False))
+    local = torch.as_tensor(shard.local_rows(rows), device=X.device)
+    (total,) = shard.reduce(W[:, local].sum(-1))
+    if bool((total <= 0).any()):
+        return (X, W)  # a do value with no weight in the subsample: the curvature of all rows
+    if len(local) == 0:
+        return None
+    return X[local], W[:, local] / total[:, None]
+
+
 def run_newton(
     model: CausalMixtureModel,
     guide: Any,
@@ -338,6 +403,7 @@ def run_newton(
     progress: Any,
     rng: np.random.Generator,
     hessian_rows: int = 5_000,
+    shard: Shard | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Maximise a full-batch MAP ELBO by trust-region Newton steps.
 
@@ -357,6 +423,13 @@ def run_newton(
     have shrunk below 1e-10 (no step gains anything), or after ``n_steps`` evaluations; the
     flags say which do values had converged.
 
+    ``shard`` (:class:`~causal_mixtures.mixture.sharded.Shard`): ``args`` are this
+    process's rows (``W`` normalised over all the shards); every evaluation's objective
+    and gradient, and the Hessian (every process's part of one subsample of all the rows,
+    drawn alike everywhere from ``rng``), are summed over the processes, so every process
+    takes the same steps. The same draw of ``rng`` picks the same subsample as one process
+    on all the rows.
+
     Returns the trace (per-do objective plus ``offset``, one row per evaluation, the
     starting point first), the convergence flags and the number of evaluations.
     """
@@ -366,20 +439,27 @@ def run_newton(
     guide(*args)
     params = [p for p in guide.parameters() if p.requires_grad]
     mass = torch.as_tensor(model.mass, dtype=X.dtype, device=X.device).expand(n_do)
-    m = min(int(hessian_rows), X.shape[0])
-    rows = None if m >= X.shape[0] else torch.as_tensor(
-        np.sort(rng.choice(X.shape[0], size=m, replace=False)), device=X.device
-    )
-    if rows is not None and bool((W[:, rows].sum(-1) <= 0).any()):
-        rows = None  # a do value with no weight in the subsample: the curvature of all rows
-    sub = args if rows is None else (X[rows], W[:, rows] / W[:, rows].sum(-1, keepdim=True))
+    sub: tuple | None
+    if shard is None:
+        m = min(int(hessian_rows), X.shape[0])
+        rows = None if m >= X.shape[0] else torch.as_tensor(
+            np.sort(rng.choice(X.shape[0], size=m, replace=False)), device=X.device
+        )
+        if rows is not None and bool((W[:, rows].sum(-1) <= 0).any()):
+            rows = None  # a do value with no weight in the subsample: the curvature of all rows
+        sub = args if rows is None else (X[rows], W[:, rows] / W[:, rows].sum(-1, keepdim=True))
+    else:
+        sub = _shard_subsample(X, W, rng, int(hessian_rows), shard)
 
     def evaluate(first: bool) -> tuple[torch.Tensor, torch.Tensor]:
         with pyro.validation_enabled(first and validate):
-            elbo, trace = elbo_trace(model, guide, args)
+            elbo, trace = shard_elbo(model, guide, args, shard)
         grad = torch.autograd.grad(elbo, params, materialize_grads=True)
         value = trace.nodes["obs"]["log_prob"].detach().sum(-1) / mass
-        return value, _flat(grad, n_do)
+        if shard is None:
+            return value, _flat(grad, n_do)
+        value, flat = shard.reduce(value, _flat(grad, n_do))
+        return value, flat
 
     def apply(delta: torch.Tensor) -> None:
         with torch.no_grad():
@@ -391,7 +471,7 @@ def run_newton(
 
     value, grad = evaluate(True)
     history = [value.cpu() + offset.cpu()]
-    neg_hess = -_hessian(model, guide, sub, params)
+    neg_hess = -_hessian(model, guide, sub, params, shard)
     radius = torch.ones(n_do, dtype=X.dtype, device=X.device)
     threshold = torch.minimum(
         torch.full_like(value, float(tol)), float(rtol) * (value + offset.to(value)).abs()
@@ -408,7 +488,7 @@ def run_newton(
             # SR1 updates can overstate the curvature off the path: convergence is only
             # declared on the Hessian of the point itself (formed at most every
             # CONFIRM_EVERY steps, and at the last one).
-            neg_hess = -_hessian(model, guide, sub, params)
+            neg_hess = -_hessian(model, guide, sub, params, shard)
             fresh, since = True, 0
             delta, predicted, decrement = _trust_region_step(neg_hess, grad, radius)
             converged = decrement <= threshold

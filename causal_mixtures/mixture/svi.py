@@ -7,10 +7,11 @@ fit takes trust-region Newton steps on the same ELBO (``optimizer="auto"``), see
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from pyro.infer.autoguide import AutoDelta, init_to_value
 
-from causal_mixtures._random import RandomState, check_random_state
+from causal_mixtures._random import RandomState, check_random_state, derive_seed
 from causal_mixtures.mixture.model import CausalMixtureModel, params_to_sites, sites_to_params
 from causal_mixtures.mixture.optim import (
     NEWTON_MAX_PARAMETERS,
@@ -23,6 +24,7 @@ from causal_mixtures.mixture.optim import (
 )
 from causal_mixtures.mixture.params import Mixture
 from causal_mixtures.mixture.result import FitResult, weighted_objective
+from causal_mixtures.mixture.sharded import Shard
 
 __all__ = ["OPTIMIZERS", "fit_map"]
 
@@ -45,6 +47,7 @@ def fit_map(
     optimizer: str = "auto",
     rtol: float = 1e-6,
     hessian_rows: int = 5_000,
+    shard: Shard | None = None,
 ) -> FitResult:
     """Weighted maximum likelihood (MAP under flat priors) by SVI with ``AutoDelta``.
 
@@ -86,6 +89,14 @@ def fit_map(
         ``"newton"`` only: the relative part of the stopping rule (see ``tol``).
     hessian_rows : int, default=5000
         ``"newton"`` only: rows of the uniform subsample on which the Hessian is formed.
+    shard : Shard, optional
+        Data-parallel SVI: ``X`` and ``W`` are this process's rows of all the rows held by
+        the processes of a group (:class:`~causal_mixtures.mixture.sharded.Shard`), the
+        other arguments the same in every process. The weights' totals, the
+        standardisation, every step's gradients and objective and the Newton Hessian are
+        summed over the processes, so every process returns the same fit: the one of all
+        the rows (to rounding; with ``subsample_size``, every process draws its share of
+        each minibatch from its own rows). ``None``: one process holds all the rows.
 
     Returns
     -------
@@ -94,28 +105,43 @@ def fit_map(
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}; got {optimizer!r}.")
-    full_batch = subsample_size is None or subsample_size >= X.shape[0]
+    n_total = X.shape[0] if shard is None else shard.n_total
+    if shard is not None and shard.n_rows != X.shape[0]:
+        raise ValueError(
+            f"shard.n_rows must be this process's rows, X.shape[0]={X.shape[0]}; got "
+            f"{shard.n_rows}. Build the Shard from the rows passed as X."
+        )
+    full_batch = subsample_size is None or subsample_size >= n_total
     if optimizer == "newton" and not full_batch:
         raise ValueError(
             "optimizer='newton' takes full-batch steps; use optimizer='adam' (or 'auto') with "
-            f"subsample_size={subsample_size} < n_samples={X.shape[0]}."
+            f"subsample_size={subsample_size} < n_samples={n_total}."
         )
     if int(hessian_rows) < 1:
         raise ValueError(f"hessian_rows must be a positive int; got {hessian_rows!r}.")
     W_raw = W
-    W = normalise_weights(X, W)
+    W = normalise_weights(X, W)  # (checks the shape)
+    if shard is not None:  # normalised over all the shards' rows
+        W = shard.normalise(W_raw)
     rng = check_random_state(random_state)
+    # With a shard, the minibatches are every process's own (its seed and rank), the
+    # Hessian rows one draw of rng shared by all (rng is then where one process's is).
+    torch_source = rng if shard is None else np.random.default_rng([derive_seed(rng),
+                                                                     shard.rank])
     ct = init.covariance_type
     n_do, k = init.weights.shape
     d = X.shape[1]
-    std = Standardizer.from_data(X)
+    std = Standardizer.from_data(X) if shard is None else Standardizer(*shard.standardization(X))
     Xs = std.data(X)
     sites0 = params_to_sites(*std.to_std(init.weights, init.means, init.covariances), ct)
-    model = CausalMixtureModel(n_do, k, d, ct, prior=None, mass=1.0, subsample_size=subsample_size)
+    batch = subsample_size
+    if shard is not None and not full_batch:
+        batch = shard.subsample_size(subsample_size)
+    model = CausalMixtureModel(n_do, k, d, ct, prior=None, mass=1.0, subsample_size=batch)
     offset = torch.full((n_do,), std.log_jacobian(d), dtype=X.dtype, device=X.device)
     progress = progress_bar(verbose, n_steps, "SVI (MAP)")
     try:
-        with isolated(rng, X.device):
+        with isolated(torch_source, X.device):
             guide = AutoDelta(model, init_loc_fn=init_to_value(values=sites0, fallback=None))
             if optimizer == "auto":
                 guide(Xs, W)  # sets up the unconstrained parameters
@@ -125,6 +151,7 @@ def fit_map(
                 history, converged, steps = run_newton(
                     model, guide, (Xs, W), n_steps=n_steps, tol=tol, rtol=rtol,
                     offset=offset.cpu(), progress=progress, rng=rng, hessian_rows=hessian_rows,
+                    shard=shard,
                 )
             else:
                 history, converged, steps = run_svi(
@@ -138,6 +165,8 @@ def fit_map(
                     offset=offset.cpu(),
                     progress=progress,
                     early_stop=full_batch,
+                    shard=shard,
+                    noisy=None if shard is None else not full_batch,
                 )
             with torch.no_grad():
                 sites = {name: v.detach().clone() for name, v in guide.median(Xs, W).items()}
@@ -148,7 +177,8 @@ def fit_map(
     mixture = Mixture(weights, means, covs, ct)
     return FitResult(
         mixture,
-        weighted_objective(X, W_raw, mixture),
+        (weighted_objective(X, W_raw, mixture) if shard is None
+         else shard.weighted_objective(X, W_raw, mixture)),
         converged,
         torch.full((n_do,), steps, dtype=torch.long),
         history,
