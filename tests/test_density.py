@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, norm
 
@@ -292,3 +293,39 @@ def test_auto_density_with_covariates_follows_a_nonlinear_mechanism() -> None:
     c = bent.density_choice
     assert c.name == "mixture" and (c.n_train, c.n_heldout) == (3000, 1000)
     assert c.loglik["mixture"] - c.loglik["gaussian"] > 10 * c.se_diff["gaussian"]
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_exact_kernel_sums_run_on_the_estimators_device(device: str) -> None:
+    """``CausalGaussianMixture(device=...)`` runs a KDE's exact kernel sums (a mechanism of
+    three columns) there: the same weights as on the CPU, and on a device whose tensors
+    cannot be read back ("meta") the sums fail, so they did run there."""
+    from causal_mixtures.weights.kde import kernel_logsumexp
+
+    rng = np.random.default_rng(0)
+    n = 1500
+    y = rng.integers(0, 2, n)
+    z = y[:, None] + rng.normal(size=(n, 3))
+    X = z[:, :2] + rng.normal(size=(n, 2))
+    q, pts = rng.normal(size=(300, 3)), rng.normal(size=(700, 3))
+    ref = kernel_logsumexp(q, pts, 0.4)
+    # The sum by hand, in float64.
+    d2 = ((q[:, None, :] - pts[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(ref, np.logaddexp.reduce(-d2 / (2 * 0.4**2), axis=1),
+                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(kernel_logsumexp(q, pts, 0.4, device=device), ref,
+                               rtol=0, atol=1e-10)
+    cw = {}
+    for dev in ("cpu", device):
+        est = cm.CausalGaussianMixture(n_components=1, density="kde", device=dev,
+                                       random_state=0).fit(X, y, mechanism=z)
+        cw[dev] = est.causal_weights_.values
+    np.testing.assert_allclose(cw[device], cw["cpu"], rtol=1e-10)
+    kde = KernelDensityEstimate(method="exact").fit(z, y)
+    with cm.kernel_device("meta"), pytest.raises((NotImplementedError, RuntimeError)):
+        kde.log_prob_grid(z, np.array([0, 1]))
+    np.testing.assert_allclose(kde.log_prob_grid(z, np.array([0, 1]))[:, 0],
+                               kde.log_prob(z, np.zeros(n, dtype=int)), rtol=1e-12)

@@ -13,6 +13,7 @@ from causal_mixtures._validation import as_2d_float, feature_names
 from causal_mixtures.mixture.result import FitResult
 from causal_mixtures.weights.conditional import BIC_PATIENCE, bic_turned
 from causal_mixtures.weights.core import CausalWeights, as_cause, causal_weights
+from causal_mixtures.weights.kde import kernel_device
 
 __all__ = [
     "BIC_PATIENCE",
@@ -70,8 +71,10 @@ def estimate_weights(
     density: Any,
     weight_smoothing: str | None,
     positivity: str = "raise",
+    device: Any = None,
 ) -> CausalWeights:
-    """The causal weights of ``(X, y)``: the given ``weights`` (validated) or estimated."""
+    """The causal weights of ``(X, y)``: the given ``weights`` (validated) or estimated,
+    the exact kernel sums of a KDE on ``device`` (``weights.kde.kernel_device``)."""
     if weights is not None:
         cw = weights if isinstance(weights, CausalWeights) else CausalWeights.from_array(weights, do)
         if cw.n_samples != len(X):
@@ -87,10 +90,11 @@ def estimate_weights(
             f"single value {np.unique(y).tolist()}. Mechanism learning contrasts "
             "interventions on the cause."
         )
-    return causal_weights(
-        graph, X, y, mechanism=mechanism, covariates=covariates, do=do,
-        density=density, weight_smoothing=weight_smoothing, positivity=positivity,
-    )
+    with kernel_device(device):
+        return causal_weights(
+            graph, X, y, mechanism=mechanism, covariates=covariates, do=do,
+            density=density, weight_smoothing=weight_smoothing, positivity=positivity,
+        )
 
 
 def match_do(do: Any, do_values: np.ndarray) -> int:

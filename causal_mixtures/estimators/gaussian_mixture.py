@@ -119,7 +119,7 @@ class CausalGaussianMixture(BaseEstimator):
     random_state : int, numpy.random.Generator or None, default=None
         The only source of randomness (initialisation and sampling).
     device : {"cpu", "cuda"}, default="cpu"
-        Where the EM tensors live.
+        Where the EM, SVI and sampling tensors and a KDE weight's exact kernel sums live.
     dtype : {"auto", "float64", "float32"}, default="auto"
         Precision of the EM's tensors (``inference="em"``; the weights, the checks and the
         fitted attributes stay float64). ``"float32"`` halves the EM's memory and roughly
@@ -440,12 +440,12 @@ class CausalGaussianMixture(BaseEstimator):
         embedded = embed_mechanism(self.mechanism_representation, mechanism, self.random_state)
         mechanism = embedded.values
         density = mechanism_density(self.density, embedded, y_arr)
+        device = resolve_device(self.device)
         cw = estimate_weights(
             self.graph, X_arr, y_arr, mechanism=mechanism, covariates=covariates, do=do,
             weights=weights, density=density, weight_smoothing=self.weight_smoothing,
-            positivity=self.positivity,
+            positivity=self.positivity, device=device,
         )
-        device = resolve_device(self.device)
         choice = resolve_strategy(self, X_arr, y_arr, mechanism, covariates, cw, weights,
                                   representation=rep is not None)
         per_do = is_per_do(self.n_components)

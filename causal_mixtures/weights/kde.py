@@ -24,7 +24,9 @@ weights are largest. Hence SciPy's FFT convolution with our own truncation.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 import torch
@@ -39,6 +41,7 @@ __all__ = [
     "binned_feasible",
     "grid_of_range",
     "grid_shape",
+    "kernel_device",
     "kernel_logsumexp",
     "linear_binning",
 ]
@@ -60,6 +63,24 @@ TOLERANCE = 5e-3
 #: Below this fraction of the grid's maximum density, queries are always evaluated exactly
 #: (the FFT's rounding, about 1e-16 of the maximum, would show).
 _FLOOR = 1e-10
+
+
+#: The device of the exact kernel sums where none is given: set by :func:`kernel_device`.
+_DEVICE: ContextVar[torch.device | str | None] = ContextVar("kernel_device", default=None)
+
+
+@contextmanager
+def kernel_device(device: torch.device | str | None) -> Iterator[None]:
+    """Run the exact kernel sums (:func:`kernel_logsumexp`) of every KDE evaluated inside
+    the block on ``device`` (``None``: the CPU). ``CausalGaussianMixture(device="cuda")``
+    wraps its weights in it, so a kernel density of a mechanism of three or more columns
+    (the exact ``O(n m d)`` sum) runs on the GPU; the binned KDE's grid is ``O(n)`` on the
+    CPU either way."""
+    token = _DEVICE.set(device)
+    try:
+        yield
+    finally:
+        _DEVICE.reset(token)
 
 
 def scott_factor(n: int, d: int) -> float:
@@ -120,16 +141,19 @@ class ExactKDE:
 
 
 def kernel_logsumexp(
-    q: np.ndarray, points: np.ndarray, bandwidth: float, sq: np.ndarray | None = None
+    q: np.ndarray, points: np.ndarray, bandwidth: float, sq: np.ndarray | None = None,
+    device: torch.device | str | None = None,
 ) -> np.ndarray:
     """``logsumexp_i(−‖q − a_i‖² / 2h²)`` of standardised queries ``q`` (n, d) over the
     standardised ``points`` (m, d) (``sq``: their squared norms), by chunks of queries: the
     kernel sum of :class:`ExactKDE` without its constant (the out-of-core KDE adds up such
-    sums over chunks of points)."""
-    q = torch.from_numpy(np.ascontiguousarray(q, dtype=float))
-    pts = torch.from_numpy(np.ascontiguousarray(points, dtype=float))
-    sq = (pts * pts).sum(1) if sq is None else torch.from_numpy(sq)
-    out = torch.empty(len(q), dtype=torch.float64)
+    sums over chunks of points). Computed in float64 on ``device`` (default: the one
+    :func:`kernel_device` set, else the CPU); the result is a NumPy array."""
+    dev = torch.device(device if device is not None else _DEVICE.get() or "cpu")
+    q = torch.from_numpy(np.ascontiguousarray(q, dtype=float)).to(dev)
+    pts = torch.from_numpy(np.ascontiguousarray(points, dtype=float)).to(dev)
+    sq = (pts * pts).sum(1) if sq is None else torch.from_numpy(np.asarray(sq)).to(dev)
+    out = torch.empty(len(q), dtype=torch.float64, device=dev)
     step = max(1, ExactKDE._CHUNK // max(len(pts), 1))
     scale = -0.5 / bandwidth**2
     for s in range(0, len(q), step):
@@ -138,7 +162,7 @@ def kernel_logsumexp(
             (qc * qc).sum(1, keepdim=True)
         )
         out[s : s + step] = torch.logsumexp(d2.clamp_(min=0.0).mul_(scale), dim=1)
-    return out.numpy()
+    return out.cpu().numpy()
 
 
 def _grid(points: np.ndarray, h: float) -> tuple[np.ndarray, float] | None:
