@@ -354,3 +354,29 @@ def test_streamed_em_equals_in_memory_em(tmp_path, blobs: np.ndarray, ct: str) -
     torch.testing.assert_close(out.mixture.covariances, mem.mixture.covariances, rtol=0,
                                atol=1e-10)
     torch.testing.assert_close(out.lower_bound, mem.lower_bound, rtol=0, atol=1e-10)
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_em_weights_and_sampling_on_each_device(device: str) -> None:
+    """The whole default fit on ``device``: the same mixtures as on the CPU (float64), and
+    draws whose moments match the fitted ones within Monte-Carlo error."""
+    data = cm.datasets.make_front_door_linear(4000, n_features=3, random_state=1)
+    z3 = np.column_stack([data.mechanism, np.random.default_rng(2).normal(size=(4000, 2))])
+    fits = {}
+    for dev in ("cpu", device):
+        fits[dev] = cm.CausalGaussianMixture(n_components=2, density="kde", device=dev,
+                                             dtype="float64", random_state=0).fit(
+            data.X, data.y, mechanism=z3, do=[-1.0, 1.0])
+    a, b = fits["cpu"], fits[device]
+    np.testing.assert_allclose(b.causal_weights_.values, a.causal_weights_.values, rtol=1e-10)
+    np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e-8 * data.X.std())
+    np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=1e-7, atol=1e-10)
+    m = 40_000
+    draws = b.sample(m, do=1.0, random_state=3)
+    mean = np.einsum("k,kd->d", b.weights_[1], b.means_[1])
+    sd = np.sqrt(np.diag(np.cov(draws, rowvar=False)))
+    # 4 Monte-Carlo standard errors of each mean.
+    np.testing.assert_array_less(np.abs(draws.mean(0) - mean), 4 * sd / np.sqrt(m))
