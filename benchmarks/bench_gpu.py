@@ -128,6 +128,10 @@ def run(args: argparse.Namespace) -> dict:
     return {"rows": rows}
 
 
+def _sci(v: float | None) -> str:
+    return "—" if v is None else f"{v:.1e}"
+
+
 def render_markdown(result: dict) -> str:
     if result.get("skipped"):
         return (f"**Not measured**: {result['skipped']}. The GPU benchmark runs where a GPU "
@@ -138,7 +142,7 @@ def render_markdown(result: dict) -> str:
         c, g = r.get("cpu", {}), r.get("gpu", {})
         table.append([fmt_n(r["n"]), r["d"], r["dtype"], fmt_s(c.get("cpu_s")),
                       fmt_s(g.get("wall_s")), fmt_num(r.get("speedup")),
-                      fmt_num(r.get("max_mean_diff_sd")), fmt_num(r.get("max_objective_diff")),
+                      _sci(r.get("max_mean_diff_sd")), _sci(r.get("max_objective_diff")),
                       fmt_num(g.get("gpu_peak_mib"))])
     gpu = next((r["gpu"].get("gpu") for r in result["rows"] if "gpu" in r.get("gpu", {})), "?")
     return "\n\n".join([

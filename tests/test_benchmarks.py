@@ -221,3 +221,28 @@ def test_bench_images_smoke(tmp_path) -> None:
     for method in ("bootstrap", "cwgmm"):
         assert "macro_f1_nc" in table[method] or "error" in table[method]
     assert (tmp_path / "img" / "images_samples.png").is_file()
+
+
+def test_bench_gpu_records_its_absence_and_renders_a_measured_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import torch
+
+    monkeypatch.syspath_prepend(str(BENCH_DIR))
+    from _common import load_bench_module
+
+    bench = load_bench_module(BENCH_DIR / "bench_gpu.py")
+    if not torch.cuda.is_available():
+        out = tmp_path / "bench_gpu.json"
+        result = bench.main(["--out", str(out), "--no-docs"])
+        assert result["rows"] == [] and "no CUDA device" in result["skipped"]
+        assert json.loads(out.read_text())["markdown"].startswith("**Not measured**")
+    # The table of a measured run (what a GPU machine writes), rendered here.
+    row = {"n": 1_000_000, "d": 64, "k": 5, "iters": 5, "dtype": "float64",
+           "cpu": {"cpu_s": 110.9}, "gpu": {"wall_s": 2.2, "gpu": "NVIDIA H200",
+                                            "gpu_peak_mib": 5300.0},
+           "speedup": 50.4, "max_mean_diff_sd": 3e-12, "max_objective_diff": 1e-13}
+    text = bench.render_markdown({"settings": {"k": 5, "iters": 5, "seed": 0},
+                                  "rows": [row]})
+    assert "NVIDIA H200" in text
+    assert "| 1e6 | 64 | float64 | 111 | 2.20 | 50.40 | 3.0e-12 | 1.0e-13 | 5300.00 |" in text
