@@ -90,3 +90,47 @@ def test_diagnose_reads_the_bootstrap_and_falls_back_to_the_floor() -> None:
     rows = [c for c in cm.diagnose(est).checks if c.name == "mean_uncertainty"]
     np.testing.assert_allclose([c.value for c in rows], 2.2414 / np.sqrt(1500), rtol=1e-3)
     assert all("at least: a mean of all the rows" in c.message for c in rows)
+
+
+def _front_door_binary(n: int, sep: float, seed: int) -> tuple[np.ndarray, ...]:
+    """A binary cause confounded with the effect: ``E[x | do(y)] = sep · y``, sd
+    ``sqrt(0.36 + 2)``. The larger ``sep``, the less the classes' mechanisms overlap and the
+    fewer effective rows the weights keep."""
+    rng = np.random.default_rng(seed)
+    u = rng.normal(size=n)
+    y = (u + rng.normal(size=n) > 0).astype(int)
+    z = sep * y + 0.6 * rng.normal(size=n)
+    x = (z + u + rng.normal(size=n))[:, None]
+    return x, y, z
+
+
+def test_auto_takes_a_more_precise_plugin_that_agrees_with_passing_weights() -> None:
+    from causal_mixtures.estimators.strategy import PLUGIN_PRECISION_RATIO
+
+    sd, sep = np.sqrt(2.36), 1.4
+    err: dict[str, list[float]] = {"auto": [], "weighting": []}
+    switched = 0
+    for seed in range(8):
+        x, y, z = _front_door_binary(1000, sep, seed)
+        for strategy in err:
+            est = cm.CausalGaussianMixture(n_components=1, strategy=strategy,
+                                           random_state=0).fit(x, y, mechanism=z)
+            err[strategy].append(np.abs(est.means_[:, 0, 0] - sep * np.array([0, 1])).max() / sd)
+            if strategy == "auto" and "both estimators pass" in est.strategy_reason_:
+                switched += 1
+                assert est.strategy_ == "plugin"
+                # The plug-in's bound (its bootstrap) is below the ratio times the weights'.
+                ref = plugin_uncertainty(est.weighted_reference_, est.plugin_check_, 1000)
+                w_bound = uncertainty_bound(est.weighted_reference_).max()
+                assert uncertainty_bound(ref).max() < PLUGIN_PRECISION_RATIO * w_bound
+    assert switched >= 2
+    # Over the seeds the default is at least as accurate as the weighting alone.
+    rmse = {k: float(np.sqrt(np.mean(np.square(v)))) for k, v in err.items()}
+    assert rmse["auto"] <= rmse["weighting"], rmse
+
+
+def test_auto_keeps_a_precise_weighting_estimate() -> None:
+    x, y, z = _front_door_binary(3000, 0.3, 0)
+    est = cm.CausalGaussianMixture(n_components=1, random_state=0).fit(x, y, mechanism=z)
+    assert est.strategy_ == "weighting" and "both estimators" not in est.strategy_reason_
+    assert uncertainty_bound(est.weighted_reference_).max() <= 0.1

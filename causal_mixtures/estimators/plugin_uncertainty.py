@@ -90,7 +90,7 @@ def plugin_bootstrap(
     sampler: PluginFrontDoor, X: np.ndarray, y: np.ndarray, z: np.ndarray,
     do_values: np.ndarray, rng: np.random.Generator, *, covariates: np.ndarray | None = None,
     n_boot: int = PLUGIN_BOOTSTRAP, max_rows: int = PLUGIN_BOOTSTRAP_ROWS,
-    n_draws: int = PLUGIN_BOOTSTRAP_DRAWS,
+    n_draws: int = PLUGIN_BOOTSTRAP_DRAWS, n_rows: int | None = None,
 ) -> dict[str, Any]:
     """Bootstrap standard errors of the plug-in's interventional means and sds.
 
@@ -105,6 +105,10 @@ def plugin_bootstrap(
     covariates : ndarray, optional
     n_boot, max_rows, n_draws : int
         Refits, rows per refit and draws per do value of each refit.
+    n_rows : int, optional
+        The rows the answer rests on, when the plug-in was fitted on a subsample of them
+        (``strategy="auto"`` checks a plug-in of at most 10 000 rows): the standard errors
+        are scaled to ``n_rows``. Default ``len(X)``.
 
     Returns
     -------
@@ -136,9 +140,9 @@ def plugin_bootstrap(
         return {"mean_se": nan, "sd_se": nan.copy(), "n_boot": len(means), "rows": m, "n": n}
     mu, sd = np.stack(means), np.stack(sds)  # (B, n_do, d)
     scale = np.maximum(sd.mean(0), 1e-300)
-    shrink = m / n  # m-out-of-n: the refits' spread is that of m rows
+    shrink = m / (n if n_rows is None else max(int(n_rows), 1))  # the spread of m rows
     # Monte-Carlo variance of one refit's mean (sd² / draws) and sd (≈ sd² / 2 draws).
     var_mean = np.maximum(mu.var(0, ddof=1) - (sd**2).mean(0) / n_draws, 0.0) * shrink
     var_sd = np.maximum(sd.var(0, ddof=1) - (sd**2).mean(0) / (2 * n_draws), 0.0) * shrink
     return {"mean_se": np.sqrt(var_mean) / scale, "sd_se": np.sqrt(var_sd) / scale,
-            "n_boot": len(means), "rows": m, "n": n}
+            "n_boot": len(means), "rows": m, "n": n if n_rows is None else int(n_rows)}

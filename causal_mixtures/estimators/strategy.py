@@ -35,8 +35,10 @@ import numpy as np
 
 from causal_mixtures._random import RandomState
 from causal_mixtures.diagnostics.data_checks import (
+    HIGH_DIM,
     cross_checks,
     plugin_checks,
+    plugin_uncertainty,
     positivity_checks,
     uncertainty_bound,
 )
@@ -185,10 +187,43 @@ def _cross_gap(record: dict[str, Any], th: Thresholds) -> float:
     return max(float(c.value) for c in cross_checks(record, th))
 
 
+#: ``strategy="auto"``, discrete cause: a weighting estimate whose bound is at most this
+#: share of the tolerance is kept without looking further; above it, the plug-in's bootstrap
+#: bound is computed, and the plug-in is taken when it passes its checks, agrees with the
+#: weighting to within this share of the tolerance beyond their noise (``cross_check``), the
+#: effect has at most ``HIGH_DIM`` features, and its bound is below
+#: :data:`PLUGIN_PRECISION_RATIO` times the weighting's. Measured on the calibration suite
+#: (``docs/estimators.md``, "strategy='auto'").
+PRECISE_ENOUGH = 0.5
+PLUGIN_PRECISION_RATIO = 0.75
+
+
+def _more_precise_plugin(
+    plugin: Any, ref: WeightedReference, X: np.ndarray, y: np.ndarray, mechanism: Any,
+    covariates: np.ndarray | None, do_values: np.ndarray, rng: np.random.Generator,
+    th: Thresholds, n_rows: int, eligible: bool,
+) -> dict[str, Any] | None:
+    """The plug-in's bootstrap (with its ``bound`` and the weighting's) when it should
+    replace a passing weighting estimate, else ``None``."""
+    w_bound = float(uncertainty_bound(ref).max())
+    if not eligible or mechanism is None or w_bound <= PRECISE_ENOUGH * th.tolerance:
+        return None
+    boot = plugin_bootstrap(plugin, X, y, mechanism, do_values, rng,
+                            covariates=covariates, n_rows=n_rows)
+    p_ref = plugin_uncertainty(ref, {"bootstrap": boot}, n_rows)
+    if p_ref.source != "plug-in bootstrap":
+        return None
+    p_bound = float(uncertainty_bound(p_ref).max())
+    if p_bound >= PLUGIN_PRECISION_RATIO * w_bound:
+        return None
+    return {**boot, "bound": p_bound, "weighting_bound": w_bound}
+
+
 def choose_strategy(
     X: np.ndarray, y: np.ndarray, cw: CausalWeights, plugin: Any, rng: np.random.Generator,
     *, discrete_cause: bool, covariates: np.ndarray | None = None,
     thresholds: Thresholds | None = None, plugin_rows: np.ndarray | None = None,
+    mechanism: Any = None,
 ) -> StrategyChoice:
     """Weighting or plug-in for these data, with the evidence for the choice.
 
@@ -209,6 +244,10 @@ def choose_strategy(
     plugin_rows : ndarray of int, optional
         The rows ``plugin`` was fitted on, when not all (:data:`PLUGIN_CHECK_ROWS`): its
         checks use those rows, and its standard errors their number.
+    mechanism : array-like, optional
+        The mechanism of the rows ``plugin`` was fitted on: with it, a discrete cause's
+        weighting estimate that is imprecise (bound above :data:`PRECISE_ENOUGH` of the
+        tolerance) is weighed against the plug-in's bootstrap bound (see below).
 
     Returns
     -------
@@ -256,6 +295,7 @@ def choose_strategy(
         return cross_check_record(("plug-in", "weighting"), cw.do_values,
                                   (p_est[0], w_est[0]), (p_est[1], w_est[1]), sd, other_ok)
 
+    boot = None
     if not discrete_cause and p_fits:
         # A continuous cause: the plug-in borrows strength across the whole range of the
         # cause, the weights of one grid value rest on the rows near it. On the calibration
@@ -270,6 +310,18 @@ def choose_strategy(
                      "with some y' (the plug-in's positivity rule fails): the diagnostics fail "
                      "this fit"))
         cross = plugin_first(w_ok)
+    elif w_ok and (boot := _more_precise_plugin(
+            plugin, ref, Xp, yp, mechanism, cp, cw.do_values, rng, th, len(X),
+            p_ok and c_gap <= PRECISE_ENOUGH * th.tolerance and X.shape[1] <= HIGH_DIM,
+    )) is not None:
+        # Both estimators pass their checks and agree, and the weights leave the answer
+        # imprecise where the plug-in's conditionals pin it down (measured on the suite:
+        # docs/estimators.md, "strategy='auto'").
+        strategy = "plugin"
+        reason = (f"plug-in: both estimators pass their checks and agree ({c_why}); the "
+                  f"plug-in's answer is uncertain to ±{boot['bound']:.2f} sd (bootstrap of "
+                  f"its conditionals), the weighting's to ±{boot['weighting_bound']:.2f} sd")
+        cross = plugin_first(True)
     elif w_ok:
         # Weighting assumes nothing about p(x | y, z); when the plug-in disagrees with it,
         # the failed cross_check says so in the report.
@@ -283,6 +335,8 @@ def choose_strategy(
         strategy = "weighting"
         reason = (f"weighting, but neither estimator passes its checks: {w_why}; {p_why}. "
                   "The diagnostics fail this fit.")
+    if strategy == "plugin" and boot is not None and plugin_rows is None:
+        p_rec["bootstrap"] = {k: boot[k] for k in ("mean_se", "sd_se", "n_boot", "rows", "n")}
     return StrategyChoice(strategy, reason, {
         "weighted_reference": ref, "cross_check": cross, "plugin_check": p_rec,
         "weights_ok": w_ok, "plugin_ok": p_ok, "agree": agree,
@@ -365,6 +419,7 @@ def resolve_strategy(
     choice = choose_strategy(
         X, y, cw, sampler, rng, discrete_cause=is_discrete(y),
         covariates=_covariate_values(cw, covariates, n), plugin_rows=rows,
+        mechanism=as_mechanism(mech, len(X) if rows is None else len(rows)),
     )
     chosen = choice.strategy == "plugin"
     choice.evidence["plugin"] = sampler if chosen and rows is None else None
@@ -396,7 +451,8 @@ def store_strategy(
         )
         est.cross_check_ = plugin_cross_check(est.plugin_, est.weighted_reference_, cw,
                                               len(X), rng)
-    if choice.strategy == "plugin" and mechanism is not None and hasattr(est, "plugin_"):
+    if (choice.strategy == "plugin" and mechanism is not None and hasattr(est, "plugin_")
+            and "bootstrap" not in est.plugin_check_):
         est.plugin_check_["bootstrap"] = plugin_bootstrap(
             est.plugin_, X, y, as_mechanism(mechanism, len(X)), cw.do_values,
             auxiliary_rng(est.random_state).spawn(1)[0],
