@@ -272,6 +272,15 @@ def write_json(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
+def write_outputs(result: dict, out: Path, no_docs: bool = False) -> None:
+    """Write ``result`` to ``out``; when ``out`` is the default results file
+    (``results/<name>.json``) and not ``no_docs``, regenerate ``docs/benchmarks.md``."""
+    write_json(out, result)
+    default_out = Path(out).resolve() == (RESULTS_DIR / f"{result['name']}.json").resolve()
+    if default_out and not no_docs:
+        render_docs(DOCS_FILE)
+
+
 def md_table(header: list[str], rows: list[list[Any]], align: list[str] | None = None) -> str:
     """A GitHub markdown table; ``align`` entries are 'l' or 'r'."""
     align = align or ["l"] * len(header)

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 from _common import (
-    DOCS_FILE,
     RESULTS_DIR,
     ChildError,
     fmt_n,
@@ -39,9 +38,8 @@ from _common import (
     limit_threads,
     machine_info,
     md_table,
-    render_docs,
     run_forked,
-    write_json,
+    write_outputs,
 )
 from bench_paper import command_line
 from bench_pipeline import K, make_data
@@ -187,10 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
     result.update(run(args))
     result["wall_s"] = time.perf_counter() - t0
     result["markdown"] = render_markdown(result)
-    write_json(args.out, result)
-    default_out = Path(args.out).resolve() == (RESULTS_DIR / f"{NAME}.json").resolve()
-    if default_out and not args.no_docs:
-        render_docs(DOCS_FILE)
+    write_outputs(result, args.out, args.no_docs)
     return result
 
 

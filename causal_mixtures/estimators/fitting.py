@@ -378,12 +378,7 @@ def fit_pyro(
             em, k, _, grid_info = fit_em(
                 est, X, W, check_random_state(est.random_state), device, False, do_values, std
             )
-        init = em.mixture
-        if bool((init.weights == 0).any()):
-            # Dropped components: the Pyro model's Dirichlet needs weights inside the simplex.
-            w = torch.clamp(init.weights, min=1e-8)
-            init = Mixture(w / w.sum(-1, keepdim=True), init.means, init.covariances,
-                           init.covariance_type, init.precisions_cholesky)
+        init = em.mixture.inside_simplex()  # dropped components: Pyro's Dirichlet needs w > 0
         rng = check_random_state(est.random_state)
     else:
         grid_info = None

@@ -22,7 +22,6 @@ import torch
 from causal_mixtures._random import check_random_state
 from causal_mixtures.estimators.fitting import weight_mass
 from causal_mixtures.estimators.reduction import Reducer
-from causal_mixtures.mixture.params import Mixture
 from causal_mixtures.mixture.result import FitResult
 from causal_mixtures.mixture.sharded import Shard
 from causal_mixtures.mixture.svi import fit_map
@@ -55,12 +54,7 @@ def fit_svi_sharded(
         ws.append(w)
     X = torch.as_tensor(np.concatenate(xs), dtype=torch.float64, device=device)
     W = torch.as_tensor(np.concatenate(ws, axis=1), dtype=torch.float64, device=device)
-    init = em.mixture
-    if bool((init.weights == 0).any()):
-        # Dropped components: the Pyro model's Dirichlet needs weights inside the simplex.
-        w = torch.clamp(init.weights, min=1e-8)
-        init = Mixture(w / w.sum(-1, keepdim=True), init.means, init.covariances,
-                       init.covariance_type, init.precisions_cholesky)
+    init = em.mixture.inside_simplex()  # dropped components: Pyro's Dirichlet needs w > 0
     rng = check_random_state(est.random_state)
     if est.random_state is None and reducer.world_size > 1:  # the same seed everywhere
         rng = np.random.default_rng(reducer.gather(int(rng.integers(2**63 - 1)))[0])

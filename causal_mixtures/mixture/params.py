@@ -338,6 +338,16 @@ class Mixture:
         return self._map(lambda a: a[:, idx])
 
     # ------------------------------------------------------------------ conversion
+    def inside_simplex(self, floor: float = 1e-8) -> Mixture:
+        """The same mixtures with every weight at least ``floor`` (renormalised): a
+        component dropped by EM (weight 0) back inside the simplex, where the Pyro model's
+        Dirichlet has a density. Torch mixtures; ``self`` when no weight is 0."""
+        if not bool((self.weights == 0).any()):
+            return self
+        w = torch.clamp(self.weights, min=floor)
+        return Mixture(w / w.sum(-1, keepdim=True), self.means, self.covariances,
+                       self.covariance_type, self.precisions_cholesky)
+
     def to_torch(self, device: Any = "cpu", dtype: torch.dtype = torch.float64) -> Mixture:
         """Tensors on ``device`` (new memory: never views of NumPy inputs)."""
         def conv(a: Any) -> torch.Tensor:
