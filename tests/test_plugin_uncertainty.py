@@ -77,6 +77,11 @@ def test_diagnose_reads_the_bootstrap_and_falls_back_to_the_floor() -> None:
                                                        mechanism=data.mechanism, do=DO)
     boot = est.plugin_check_["bootstrap"]
     assert boot["mean_se"].shape == (2, 1) and boot["n_boot"] == 16
+    again = cm.CausalGaussianMixture(n_components=1, strategy="plugin", plugin_components=1,
+                                     random_state=0).fit(data.X, data.y,
+                                                         mechanism=data.mechanism, do=DO)
+    # All its randomness flows from random_state: the same seed, the same bootstrap.
+    np.testing.assert_array_equal(again.plugin_check_["bootstrap"]["mean_se"], boot["mean_se"])
     ref = plugin_uncertainty(est.plugin_reference_, est.plugin_check_, 1500)
     expected = uncertainty_bound(ref)
     rows = [c for c in cm.diagnose(est).checks if c.name == "mean_uncertainty"]
