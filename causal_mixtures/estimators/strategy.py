@@ -16,7 +16,9 @@ with the thresholds of :class:`~causal_mixtures.diagnostics.Thresholds` (the cal
 gate). For a discrete cause it takes weighting when the weights pass (it assumes nothing
 about ``p(x | y, z)``; where the plug-in disagrees the failed ``cross_check`` stays in the
 report), the plug-in when the weights fail and its conditionals pass, and weighting, with a
-failing report, when neither passes. Positivity is not a reason to switch: where it fails
+failing report, when neither passes; and the plug-in where the passing weights leave the
+answer imprecise while a plug-in that passes and agrees with them is markedly more precise
+(its bootstrap bound, :func:`_more_precise_plugin`). Positivity is not a reason to switch: where it fails
 the plug-in would extrapolate ``p(x | y', z)`` to mechanism values never observed with
 ``y'`` (one model per class, nothing shared between them), so it is not eligible. For a
 continuous cause it takes the plug-in whenever its conditionals reproduce the observed
