@@ -251,8 +251,8 @@ def uncertainty_checks(
         msg = (
             f"The interventional {what} under this intervention are uncertain to ±{val:.2f} sd "
             f"(95 %{', root-mean-square' if d > HIGH_DIM else ''}; "
-            + ("as a mean of " if strategy == "plugin" else "from ")
-            + f"{ref.ess[j]:.0f} effective rows"
+            + (f"the precision of a mean of {ref.ess[j]:.0f} rows" if strategy == "plugin"
+               else f"from {ref.ess[j]:.0f} effective rows")
             + (f"; worst: {_feature(names, f, d)} at ±{1.96 * u[j, f]:.2f} sd)" if d > 1 else ")")
             + (": samples drawn for this intervention can be off by that much." if status == "fail"
                else f": they may be off by more than the tolerance of ±{th.tolerance:g} sd."
