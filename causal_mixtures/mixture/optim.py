@@ -395,19 +395,25 @@ def _trust_region_step(
     return step, predicted, decrement
 
 
-def _shard_subsample(
-    X: torch.Tensor, W: torch.Tensor, rng: np.random.Generator, hessian_rows: int, shard: Shard
+def _hessian_subsample(
+    X: torch.Tensor, W: torch.Tensor, rng: np.random.Generator, hessian_rows: int,
+    shard: Shard | None = None,
 ) -> tuple | None:
-    """:func:`run_newton`'s Hessian rows with a shard: the same uniform subsample of all
-    the rows in every process (one process's draw), this process's rows of it (``None``
-    when it holds none) with their weights normalised over the subsample; all the rows
-    when the subsample would miss the weight of a do value."""
-    m = min(hessian_rows, shard.n_total)
-    if m >= shard.n_total:
+    """:func:`run_newton`'s Hessian rows: a uniform subsample of ``hessian_rows`` of all the
+    rows (all of them when there are fewer, or when the subsample would miss the weight of
+    a do value), weights normalised over it. With a ``shard`` the same draw in every
+    process (one process's draw), this process's rows of it (``None`` when it holds none),
+    normalised over the whole subsample."""
+    n_total = X.shape[0] if shard is None else shard.n_total
+    m = min(hessian_rows, n_total)
+    if m >= n_total:
         return (X, W)
-    rows = np.sort(rng.choice(shard.n_total, size=m, replace=False))
-    local = torch.as_tensor(shard.local_rows(rows), device=X.device)
-    (total,) = shard.reduce(W[:, local].sum(-1))
+    rows = np.sort(rng.choice(n_total, size=m, replace=False))
+    local = torch.as_tensor(rows if shard is None else shard.local_rows(rows),
+                            device=X.device)
+    total = W[:, local].sum(-1)
+    if shard is not None:
+        (total,) = shard.reduce(total)
     if bool((total <= 0).any()):
         return (X, W)  # a do value with no weight in the subsample: the curvature of all rows
     if len(local) == 0:
@@ -463,17 +469,7 @@ def run_newton(
     guide(*args)
     params = [p for p in guide.parameters() if p.requires_grad]
     mass = torch.as_tensor(model.mass, dtype=X.dtype, device=X.device).expand(n_do)
-    sub: tuple | None
-    if shard is None:
-        m = min(int(hessian_rows), X.shape[0])
-        rows = None if m >= X.shape[0] else torch.as_tensor(
-            np.sort(rng.choice(X.shape[0], size=m, replace=False)), device=X.device
-        )
-        if rows is not None and bool((W[:, rows].sum(-1) <= 0).any()):
-            rows = None  # a do value with no weight in the subsample: the curvature of all rows
-        sub = args if rows is None else (X[rows], W[:, rows] / W[:, rows].sum(-1, keepdim=True))
-    else:
-        sub = _shard_subsample(X, W, rng, int(hessian_rows), shard)
+    sub = _hessian_subsample(X, W, rng, int(hessian_rows), shard)
 
     def evaluate(first: bool) -> tuple[torch.Tensor, torch.Tensor]:
         with pyro.validation_enabled(first and validate):
