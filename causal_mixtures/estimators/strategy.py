@@ -18,8 +18,8 @@ about ``p(x | y, z)``; where the plug-in disagrees the failed ``cross_check`` st
 report), the plug-in when the weights fail and its conditionals pass, and weighting, with a
 failing report, when neither passes; and the plug-in where the passing weights leave the
 answer imprecise while a plug-in that passes and agrees with them is markedly more precise
-(its bootstrap bound, :func:`_more_precise_plugin`). Positivity is not a reason to switch: where it fails
-the plug-in would extrapolate ``p(x | y', z)`` to mechanism values never observed with
+(its bootstrap bound, :func:`_more_precise_plugin`). Positivity is not a reason to switch:
+where it fails the plug-in would extrapolate ``p(x | y', z)`` to mechanism values never observed with
 ``y'`` (one model per class, nothing shared between them), so it is not eligible. For a
 continuous cause it takes the plug-in whenever its conditionals reproduce the observed
 ``p(x | y)``: its outcome model is smooth in ``y'``, and on the calibration suite it was
@@ -204,9 +204,9 @@ def _more_precise_plugin(
     plugin: Any, ref: WeightedReference, X: np.ndarray, y: np.ndarray, mechanism: Any,
     covariates: np.ndarray | None, do_values: np.ndarray, rng: np.random.Generator,
     th: Thresholds, n_rows: int, eligible: bool,
-) -> dict[str, Any] | None:
-    """The plug-in's bootstrap (with its ``bound`` and the weighting's) when it should
-    replace a passing weighting estimate, else ``None``."""
+) -> tuple[dict[str, Any], float, float] | None:
+    """``(bootstrap, its bound, the weighting's bound)`` when the plug-in should replace a
+    passing weighting estimate, else ``None``."""
     w_bound = float(uncertainty_bound(ref).max())
     if not eligible or mechanism is None or w_bound <= PRECISE_ENOUGH * th.tolerance:
         return None
@@ -218,7 +218,7 @@ def _more_precise_plugin(
     p_bound = float(uncertainty_bound(p_ref).max())
     if p_bound >= PLUGIN_PRECISION_RATIO * w_bound:
         return None
-    return {**boot, "bound": p_bound, "weighting_bound": w_bound}
+    return boot, p_bound, w_bound
 
 
 def choose_strategy(
@@ -312,7 +312,7 @@ def choose_strategy(
                      "with some y' (the plug-in's positivity rule fails): the diagnostics fail "
                      "this fit"))
         cross = plugin_first(w_ok)
-    elif w_ok and (boot := _more_precise_plugin(
+    elif w_ok and (switch := _more_precise_plugin(
             plugin, ref, Xp, yp, mechanism, cp, cw.do_values, rng, th, len(X),
             p_ok and c_gap <= PRECISE_ENOUGH * th.tolerance and X.shape[1] <= HIGH_DIM,
     )) is not None:
@@ -320,9 +320,10 @@ def choose_strategy(
         # imprecise where the plug-in's conditionals pin it down (measured on the suite:
         # docs/estimators.md, "strategy='auto'").
         strategy = "plugin"
+        boot, p_bound, w_bound = switch
         reason = (f"plug-in: both estimators pass their checks and agree ({c_why}); the "
-                  f"plug-in's answer is uncertain to ±{boot['bound']:.2f} sd (bootstrap of "
-                  f"its conditionals), the weighting's to ±{boot['weighting_bound']:.2f} sd")
+                  f"plug-in's answer is uncertain to ±{p_bound:.2f} sd (bootstrap of its "
+                  f"conditionals), the weighting's to ±{w_bound:.2f} sd")
         cross = plugin_first(True)
     elif w_ok:
         # Weighting assumes nothing about p(x | y, z); when the plug-in disagrees with it,
@@ -337,8 +338,8 @@ def choose_strategy(
         strategy = "weighting"
         reason = (f"weighting, but neither estimator passes its checks: {w_why}; {p_why}. "
                   "The diagnostics fail this fit.")
-    if strategy == "plugin" and boot is not None and plugin_rows is None:
-        p_rec["bootstrap"] = {k: boot[k] for k in ("mean_se", "sd_se", "n_boot", "rows", "n")}
+    if boot is not None and plugin_rows is None:  # the plug-in chosen is the one checked
+        p_rec["bootstrap"] = boot
     return StrategyChoice(strategy, reason, {
         "weighted_reference": ref, "cross_check": cross, "plugin_check": p_rec,
         "weights_ok": w_ok, "plugin_ok": p_ok, "agree": agree,
