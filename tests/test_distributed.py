@@ -7,8 +7,10 @@ Hessians all-reduced) the same optimum as ``fit(inference="svi")``."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import socket
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -35,10 +37,7 @@ def _init(X: np.ndarray, W: np.ndarray, ct: str):
 
 
 def _worker(rank: int, world: int, port: int, ct: str, out: mp.Queue) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=world)
-    try:
+    with _gloo(rank, world, port):
         X, W = _data()
         init = _init(X, W, ct)  # the same start in every process
         rows = np.array_split(np.arange(len(X)), world)[rank]  # unequal shards
@@ -46,8 +45,6 @@ def _worker(rank: int, world: int, port: int, ct: str, out: mp.Queue) -> None:
                                       init, tol=1e-9, max_iter=60)
         out.put((rank, res.mixture.means.numpy(), res.mixture.covariances.numpy(),
                  res.lower_bound.numpy(), res.n_iter.numpy()))
-    finally:
-        dist.destroy_process_group()
 
 
 def _free_port() -> int:
@@ -56,18 +53,37 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("ct", ["full", "diag"])
-def test_two_process_em_equals_one_process(ct: str) -> None:
+@contextlib.contextmanager
+def _gloo(rank: int, world: int, port: int) -> Iterator[None]:
+    """A worker's process group (gloo on loopback, one torch thread), destroyed after."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=world)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def _spawn_two(target, n_results: int, *args) -> list:
+    """Run ``target(rank, 2, port, *args, queue)`` in two spawned processes; the
+    ``n_results`` items they put on the queue, once both exited cleanly."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     port = _free_port()
-    procs = [ctx.Process(target=_worker, args=(r, 2, port, ct, out)) for r in range(2)]
+    procs = [ctx.Process(target=target, args=(r, 2, port, *args, out)) for r in range(2)]
     for p in procs:
         p.start()
-    got = [out.get(timeout=240) for _ in procs]
+    got = [out.get(timeout=240) for _ in range(n_results)]
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
+    return got
+
+
+@pytest.mark.parametrize("ct", ["full", "diag"])
+def test_two_process_em_equals_one_process(ct: str) -> None:
+    got = _spawn_two(_worker, 2, ct)
     X, W = _data()
     ref = weighted_em(torch.from_numpy(X), torch.from_numpy(W), _init(X, W, ct), tol=1e-9,
                       max_iter=60)
@@ -133,10 +149,7 @@ def _shard(n: int, rank: int) -> np.ndarray:
 def _estimator_worker(rank: int, world: int, port: int, out: mp.Queue) -> None:
     import causal_mixtures as cm
 
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=world)
-    try:
+    with _gloo(rank, world, port):
         for case, (density, discrete_z, continuous_y) in enumerate(CASES):
             X, y, z = _front_door(2000, 1, discrete_z, continuous_y)
             rows = _shard(len(X), rank)
@@ -145,23 +158,12 @@ def _estimator_worker(rank: int, world: int, port: int, out: mp.Queue) -> None:
                                              density=density,
                                              strategy="weighting", tol=1e-4)
             out.put((rank, case, _summary(model.fit_distributed(src, do=_do(continuous_y)))))
-    finally:
-        dist.destroy_process_group()
 
 
 def test_two_process_estimator_equals_fit_stream_and_fit() -> None:
     import causal_mixtures as cm
 
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_estimator_worker, args=(r, 2, port, out)) for r in range(2)]
-    for p in procs:
-        p.start()
-    got = [out.get(timeout=240) for _ in range(2 * len(CASES))]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    got = _spawn_two(_estimator_worker, 2 * len(CASES))
     for case, (density, discrete_z, continuous_y) in enumerate(CASES):
         X, y, z = _front_door(2000, 1, discrete_z, continuous_y)
         params = dict(n_components=_k(continuous_y), random_state=0, density=density,
@@ -228,10 +230,7 @@ def _svi_worker(rank: int, world: int, port: int, out: mp.Queue) -> None:
     from causal_mixtures.mixture.sharded import Shard
     from causal_mixtures.mixture.svi import fit_map
 
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=world)
-    try:
+    with _gloo(rank, world, port):
         for case, (density, discrete_z, extra) in enumerate(SVI_CASES):
             X, y, z = _front_door(2000, 1, discrete_z)
             rows = _shard(len(X), rank)
@@ -251,24 +250,12 @@ def _svi_worker(rank: int, world: int, port: int, out: mp.Queue) -> None:
         res = fit_map(torch.from_numpy(X[rows]), torch.from_numpy(W[:, rows]),
                       _init(X, W, "full"), random_state=0, hessian_rows=50, shard=shard)
         out.put((rank, "fit_map_small", _map_summary(res)))
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.fixture(scope="module")
 def svi_runs() -> list[tuple]:
     """The SVI fits of both processes (one spawn for all the SVI tests)."""
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_svi_worker, args=(r, 2, port, out)) for r in range(2)]
-    for p in procs:
-        p.start()
-    got = [out.get(timeout=240) for _ in range(2 * (len(SVI_CASES) + 2))]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    return got
+    return _spawn_two(_svi_worker, 2 * (len(SVI_CASES) + 2))
 
 
 def _by_rank(runs: list[tuple], case: object) -> list[dict]:
