@@ -106,6 +106,7 @@ SIZES = ("tiny", "small", "full")
 # draws of the fit and of the truth per do value, by suite size
 M_DRAWS = {"tiny": 5000, "small": 20000, "full": 20000}
 TRUTH_DRAWS = {"tiny": 20000, "small": 50000, "full": 50000}
+FULL_SEEDS = (0, 7, 13)  # the full suite's seeds: three draws of every problem's data
 TINY_N_CAP = 3000  # the tiny suite caps n (and thus its run time)
 SMALL_PER_FAMILY = 3
 SMALL_PREFERENCE = ("bayes", "plugin", "bootstrap", "psis", "weighting")
@@ -522,6 +523,24 @@ def run_suite(size: str = "small", seed: int = 0, n_jobs: int = 1,
     return df
 
 
+def run_seeds(size: str, seeds: list[int], n_jobs: int = 1,
+              families: list[str] | None = None) -> pd.DataFrame:
+    """:func:`run_suite` once per suite seed (a fresh draw of every problem's data and
+    truth), concatenated; ``suite_seed`` says which. The fits of one data set are
+    correlated (every strategy sees the same rows), so a suite has about as many
+    independent trials as (family, seed) pairs: one seed's rates move by several points
+    from one draw to the next (docs/diagnostics.md)."""
+    frames, long, wall = [], [], 0.0
+    for seed in seeds:
+        one = run_suite(size, seed=seed, n_jobs=n_jobs, families=families)
+        frames.append(one.assign(suite_seed=seed))
+        long += [{**r, "suite_seed": seed} for r in one.attrs.get("long", [])]
+        wall += one.attrs.get("wall_s", 0.0)
+    df = pd.concat(frames, ignore_index=True)
+    df.attrs["long"], df.attrs["wall_s"] = long, wall
+    return df
+
+
 def long_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(df.attrs.get("long", []))
 
@@ -670,7 +689,7 @@ def _pct(x: float) -> str:
 def _rates_rows(tab: pd.DataFrame, key: str) -> list[list[Any]]:
     return [[r[key], r["n_fits"], r["n_acceptable"], r["n_bad"], r["n_refused"],
              _pct(r["false_alarm_rate"]), _pct(r["miss_rate"]), _pct(r["bad_pass_rate"])]
-            for _, r in tab.iterrows()]
+            for _, r in tab.astype(object).iterrows()]
 
 
 RATE_HEAD = ["fits", "acceptable", "bad", "refused", "false alarms \\| acceptable",
@@ -681,10 +700,14 @@ def render_markdown(result: dict) -> str:
     df = pd.DataFrame(result["fits"])
     ok = df[~df["crash"].notna()] if "crash" in df else df
     g = gate_rates(ok)
+    seeds = result["settings"].get("seeds", [result["settings"].get("seed", 0)])
     parts = [
         f"Suite `{result['settings']['size']}`: {g['n_fits']} fits on "
-        f"{ok['family'].nunique()} families ({g['n_acceptable']} acceptable, "
-        f"{g['n_bad']} bad, {g['n_refused']} refused) in {result['wall_s']:.0f} s.",
+        f"{ok['family'].nunique()} families"
+        + (f" and {len(seeds)} suite seeds ({', '.join(map(str, seeds))}: each a fresh draw "
+           "of every problem's data)" if len(seeds) > 1 else "")
+        + f" ({g['n_acceptable']} acceptable, {g['n_bad']} bad, {g['n_refused']} refused) in "
+        f"{result['wall_s']:.0f} s.",
         "",
         "**Acceptable** (defined before any verdict is looked at): for every do value "
         f"`e_mean ≤ {E_MEAN_MAX}`, `e_sd ≤ {E_SD_MAX}` and `e_cdf ≤ {E_CDF_MAX}`, where, "
@@ -716,6 +739,10 @@ def render_markdown(result: dict) -> str:
               **gate_rates(clear_cut(ok[ok["held_out"].astype(bool)]))}]), "fits"),
             ["l"] + ["r"] * 7),
         "",
+        *(["### By suite seed (a fresh draw of every problem's data)", "",
+           md_table(["suite seed", *RATE_HEAD],
+                    _rates_rows(rates_by(ok, "suite_seed"), "suite_seed"), ["l"] + ["r"] * 7),
+           ""] if "suite_seed" in ok and ok["suite_seed"].nunique() > 1 else []),
         "### By strategy",
         "",
         md_table(["strategy", *RATE_HEAD], _rates_rows(rates_by(ok, "strategy"), "strategy"),
@@ -796,7 +823,12 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size", choices=SIZES, default="small")
     p.add_argument("--quick", action="store_true", help="= --size small (run_all.py)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None,
+                   help="one suite seed (the data of every fit); default: --seeds")
+    p.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=None,
+                   help="comma-separated suite seeds, each a fresh draw of every problem's "
+                        f"data (default: {','.join(map(str, FULL_SEEDS))} for the full suite, "
+                        "0 otherwise)")
     p.add_argument("--n-jobs", type=int, default=1)
     p.add_argument("--family", action="append", default=None, help="only this family")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / f"{NAME}.json")
@@ -817,9 +849,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    df = run_suite(size, seed=args.seed, n_jobs=args.n_jobs, families=args.family)
+    seeds = [args.seed] if args.seed is not None else args.seeds or (
+        list(FULL_SEEDS) if size == "full" else [0])
+    df = run_seeds(size, seeds, n_jobs=args.n_jobs, families=args.family)
     wall = time.perf_counter() - t0
     long = long_table(df)
+    # pandas deep-copies attrs into every derived frame: 900 fits' long records made each
+    # filter below cost a copy of them (5 min of the 3-seed suite's analysis).
+    df.attrs.clear()
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     long.to_csv(args.csv, index=False)
     df.to_csv(fits_csv, index=False)
@@ -829,9 +866,11 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "name": NAME,
         "title": TITLE,
-        "command": "python benchmarks/bench_gate.py --size " + size,
+        "command": "python benchmarks/bench_gate.py --size " + size + (
+            "" if size == "full" and seeds == list(FULL_SEEDS) or size != "full" and seeds == [0]
+            else " --seeds " + ",".join(map(str, seeds))),
         "machine": machine_info(),
-        "settings": {"size": size, "seed": args.seed, "m_draws": M_DRAWS[size],
+        "settings": {"size": size, "seeds": seeds, "m_draws": M_DRAWS[size],
                      "truth_draws": TRUTH_DRAWS[size], "e_mean_max": E_MEAN_MAX,
                      "e_sd_max": E_SD_MAX, "e_cdf_max": E_CDF_MAX},
         "wall_s": wall,

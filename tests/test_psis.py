@@ -89,3 +89,43 @@ def test_largest_is_the_tail_of_a_stable_argsort(w: list[float], frac: float) ->
     idx, cutoff = largest(arr, m)
     np.testing.assert_array_equal(idx, order[n - m:])
     assert cutoff == (float(arr[order[n - m - 1]]) if n > m else 0.0)
+
+
+def test_smoothing_cannot_make_the_answer_look_more_certain_than_the_raw_weights() -> None:
+    """PSIS raises the ESS of heavy-tailed weights (here at the grid's upper end, 16 raw
+    effective rows become 55) and its delta-method standard errors would shrink with it;
+    ``mean_uncertainty`` scales them back by sqrt(ESS_smoothed / ESS_raw), so a PSIS fit's
+    bound is the raw weights' (within 10 %, the two SEs are not the same sum), not 60 % of
+    it, and the raw ESS the weights keep is exactly the unsmoothed weights' ESS."""
+    import warnings
+
+    from causal_mixtures.diagnostics.data_checks import smoothing_adjusted, uncertainty_bound
+
+    d = cm.datasets.make_regression_linear(3000, random_state=0)
+    do = np.quantile(d.y, [0.1, 0.5, 0.9])
+    fits = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for smoothing in (None, "psis"):
+            fits[smoothing] = cm.CausalGaussianMixture(
+                n_components=1, strategy="weighting", weight_smoothing=smoothing,
+                density="gaussian", positivity="warn", random_state=0,
+            ).fit(d.X, d.y, mechanism=d.mechanism, do=do)
+    raw, smoothed = fits[None].causal_weights_, fits["psis"].causal_weights_
+    assert raw.raw_ess is None
+    np.testing.assert_allclose(smoothed.raw_ess, raw.ess, rtol=1e-10)
+    assert smoothed.ess[2] > 3 * smoothed.raw_ess[2]  # the tail this is about
+
+    def bounds(model: object) -> np.ndarray:
+        return np.array([c.value for c in cm.diagnose(model).checks
+                         if c.name == "mean_uncertainty"])
+
+    b_raw, b_psis = bounds(fits[None]), bounds(fits["psis"])
+    assert b_psis[2] == pytest.approx(b_raw[2], rel=0.1)
+    unadjusted = uncertainty_bound(fits["psis"].weighted_reference_)
+    assert unadjusted[2] < 0.6 * b_raw[2]
+    adjusted = smoothing_adjusted(fits["psis"].weighted_reference_, smoothed)
+    np.testing.assert_allclose(uncertainty_bound(adjusted), b_psis, rtol=1e-12)
+    np.testing.assert_allclose(adjusted.ess, np.minimum(smoothed.ess, smoothed.raw_ess))
+    # Unsmoothed weights: the reference itself.
+    assert smoothing_adjusted(fits[None].weighted_reference_, raw) is fits[None].weighted_reference_

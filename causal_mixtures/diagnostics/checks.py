@@ -23,6 +23,7 @@ from causal_mixtures.diagnostics.data_checks import (
     plugin_uncertainty,
     positivity_checks,
     ppc_checks,
+    smoothing_adjusted,
     uncertainty_bound,
     uncertainty_checks,
     weight_checks_of,
@@ -362,11 +363,12 @@ def diagnose(
             notes.append("strategy='plugin': the conditionals' check (plugin_fit) is missing; "
                          "refit the model.")
     else:
-        u = uncertainty_bound(weighted) if weighted is not None else None
+        bounded = smoothing_adjusted(weighted, cw) if weighted is not None else None
+        u = uncertainty_bound(bounded) if bounded is not None else None
         checks += weight_checks_of(cw, n_params, what, th,
                                    mix.covariance_type if mix else None, u)
-        if weighted is not None:
-            checks += uncertainty_checks(weighted, th, names=names, strategy=strategy)
+        if bounded is not None:
+            checks += uncertainty_checks(bounded, th, names=names, strategy=strategy)
         else:
             notes.append("mean_uncertainty skipped: pass the training X (bare weights).")
     checks += cross_checks(getattr(model, "cross_check_", None), th, names=names)

@@ -42,6 +42,7 @@ from causal_mixtures.diagnostics.data_checks import (
     plugin_checks,
     plugin_uncertainty,
     positivity_checks,
+    smoothing_adjusted,
     uncertainty_bound,
 )
 from causal_mixtures.diagnostics.reference import (
@@ -161,7 +162,7 @@ def _positivity_failure(cw: CausalWeights, th: Thresholds, *, plugin: bool = Fal
 
 
 def _weights_ok(cw: CausalWeights, ref: WeightedReference, th: Thresholds) -> tuple[bool, str]:
-    u = uncertainty_bound(ref)
+    u = uncertainty_bound(smoothing_adjusted(ref, cw))
     why = _positivity_failure(cw, th)
     if why is not None:
         return False, why
@@ -313,7 +314,8 @@ def choose_strategy(
                      "this fit"))
         cross = plugin_first(w_ok)
     elif w_ok and (switch := _more_precise_plugin(
-            plugin, ref, Xp, yp, mechanism, cp, cw.do_values, rng, th, len(X),
+            plugin, smoothing_adjusted(ref, cw), Xp, yp, mechanism, cp, cw.do_values, rng, th,
+            len(X),
             p_ok and c_gap <= PRECISE_ENOUGH * th.tolerance and X.shape[1] <= HIGH_DIM,
     )) is not None:
         # Both estimators pass their checks and agree, and the weights leave the answer

@@ -59,6 +59,11 @@ class CausalWeights:
         The fitted density estimator of the weight factors.
     smoothing : str or None
         ``"psis"`` when the weights were Pareto-smoothed.
+    raw_ess : ndarray of shape (n_do,) or None
+        Smoothed weights only: the Kish ESS of the raw weights before smoothing (``ess`` is
+        that of the smoothed ones). Smoothing trades variance for a bias its standard
+        errors do not count, so ``mean_uncertainty`` scales them by
+        ``sqrt(ess / raw_ess)`` (docs/diagnostics.md).
     overlap : CauseOverlap or None
         Front-door estimands: the weight share of each stratum of the cause per intervention
         value (the positivity check of :mod:`causal_mixtures.weights.overlap`).
@@ -73,6 +78,7 @@ class CausalWeights:
     smoothing: str | None = None
     overlap: Any = None
     density_choice: Any = None
+    raw_ess: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ess", kish_ess(self.values, axis=0))
@@ -511,7 +517,11 @@ def finish_weights(
     log_w = log_num - log_den[:, None]
     check_support(np.isfinite(log_w).any(0), do_values)
     khat = np.array([pareto_khat(log_w[:, j], log=True) for j in range(log_w.shape[1])])
+    raw_ess = None
     if weight_smoothing == "psis":
+        finite = np.where(np.isfinite(log_w), log_w, -np.inf)
+        raw_ess = np.exp(2 * logsumexp(finite, axis=0) - logsumexp(2 * finite, axis=0))
         log_w = np.column_stack([psis_smooth(log_w[:, j])[0] for j in range(log_w.shape[1])])
     values = _normalise_columns(log_w)
-    return CausalWeights(values, do_values, khat, estimand, density, weight_smoothing)
+    return CausalWeights(values, do_values, khat, estimand, density, weight_smoothing,
+                         raw_ess=raw_ess)
