@@ -178,7 +178,8 @@ def weight_checks_of(
             )
             remedy = (
                 "Use strategy='plugin' (no importance weights), intervention values nearer the "
-                "bulk of the observed cause, weight_smoothing='psis', or more data."
+                "bulk of the observed cause, or more data (smoothing the weights trades the "
+                "variance for a bias and does not make the answer more certain)."
             )
         out.append(Check("weight_khat", v, status, k, th.khat, "<=", msg, remedy))
     return out
