@@ -780,6 +780,56 @@ def test_cross_check_fails_only_with_a_referee() -> None:
     assert all(c.status == "pass" for c in cross_checks(rec, th))  # under the tolerance
 
 
+def test_an_imprecise_referee_warns_but_cannot_fail() -> None:
+    """A referee that fails on precision alone (``other_imprecise``): a gap beyond both
+    estimates' noise and above the tolerance warns, never fails; a gap within the noise or
+    under the tolerance passes; a referee that fails for another reason only informs."""
+    from causal_mixtures.diagnostics.data_checks import cross_checks
+    from causal_mixtures.estimators.strategy import cross_check_record
+
+    th = Thresholds()
+    means = (np.array([[0.0], [1.0], [2.0]]), np.array([[0.5], [1.1], [2.5]]))
+    ses = (np.array([[0.035], [0.035], [0.3]]), np.full((3, 1), 0.035))
+    rec = cross_check_record(("plug-in", "weighting"), np.array([0, 1, 2]), means, ses,
+                             np.ones((3, 1)), other_ok=False, other_imprecise=True)
+    gap, small, noisy = cross_checks(rec, th)
+    assert gap.status == "warn" and gap.value == pytest.approx(0.5)
+    assert "imprecise" in gap.message and "off by up to 0.50 sd" in gap.message
+    assert small.status == "pass"  # 0.1 sd: under the tolerance
+    assert noisy.status == "pass" and noisy.value == 0.0  # 0.5 sd but 1.7 standard errors
+    plain = cross_check_record(("plug-in", "weighting"), np.array([0, 1, 2]), means, ses,
+                               np.ones((3, 1)), other_ok=False)
+    assert [c.status for c in cross_checks(plain, th)] == ["pass"] * 3
+    ok = cross_check_record(("plug-in", "weighting"), np.array([0, 1, 2]), means, ses,
+                            np.ones((3, 1)), other_ok=True, other_imprecise=True)
+    assert ok["other_imprecise"] is False  # a referee that passes is not "imprecise"
+    assert cross_checks(ok, th)[0].status == "fail"
+
+
+def test_weights_failing_on_precision_alone_are_told_apart() -> None:
+    """``_weights_only_imprecise``: weights whose bound fails with light tails and healthy
+    positivity (a small sample of a well-overlapping problem) versus weights that pass, and
+    versus weights whose positivity fails (a mechanism that copies the cause)."""
+    from causal_mixtures.diagnostics.reference import weighted_reference
+    from causal_mixtures.estimators.strategy import _weights_only_imprecise, _weights_ok
+
+    th = Thresholds()
+    for n, expect in ((60, True), (20_000, False)):
+        d = cm.datasets.make_classification_2d(n, random_state=3)
+        cw = cm.causal_weights("front_door", d.X, d.y, mechanism=d.mechanism,
+                               density="gaussian")
+        ref = weighted_reference(d.X, cw.values, cw.do_values)
+        ok, _ = _weights_ok(cw, ref, th)
+        assert ok is not expect
+        assert _weights_only_imprecise(cw, ref, th) is expect
+    copy = cm.datasets.make_classification_2d(3000, random_state=0)
+    with pytest.warns(cm.PositivityWarning):
+        cw = cm.causal_weights("front_door", copy.X, copy.y, mechanism=copy.y.astype(float),
+                               positivity="warn")
+    ref = weighted_reference(copy.X, cw.values, cw.do_values)
+    assert not _weights_ok(cw, ref, th)[0] and not _weights_only_imprecise(cw, ref, th)
+
+
 def test_positivity_check_for_discrete_and_continuous_causes() -> None:
     th = Thresholds()
     copy = cm.datasets.make_classification_2d(3000, random_state=0)

@@ -94,12 +94,14 @@ class StrategyChoice:
 def cross_check_record(
     names: tuple[str, str], do_values: np.ndarray, means: tuple[np.ndarray, np.ndarray],
     ses: tuple[np.ndarray, np.ndarray], sd: np.ndarray, other_ok: bool = True,
+    other_imprecise: bool = False,
 ) -> dict[str, Any]:
     """The mapping :func:`~causal_mixtures.diagnostics.data_checks.cross_checks` reads: the
     fit's own estimate first, the other second, and whether the other passes its own
     checks (only then can a disagreement fail the fit)."""
     return {"names": names, "do_values": np.asarray(do_values), "mean": means, "se": ses,
-            "sd": sd, "other_ok": bool(other_ok)}
+            "sd": sd, "other_ok": bool(other_ok),
+            "other_imprecise": bool(other_imprecise) and not other_ok}
 
 
 def plugin_fit_record(
@@ -178,6 +180,18 @@ def _weights_ok(cw: CausalWeights, ref: WeightedReference, th: Thresholds) -> tu
                        f"{_v(cw.do_values[j])}")
     return True, (f"the weights are healthy (worst uncertainty ±{u.max():.2f} sd, smallest "
                   f"ESS {cw.ess.min():.0f} rows)")
+
+
+def _weights_only_imprecise(cw: CausalWeights, ref: WeightedReference, th: Thresholds) -> bool:
+    """Whether weights that fail their checks fail on precision alone: positivity holds and
+    their tails are light enough for the standard errors to be trusted (``k̂`` within
+    ``th.khat`` wherever the answer is uncertain), only the bound is above the fail
+    threshold. Such an estimate cannot fail another in ``cross_check`` but it can warn: its
+    noise is in the combined standard error the gap is measured against."""
+    u = uncertainty_bound(smoothing_adjusted(ref, cw))
+    heavy = (cw.khat > th.khat) & (u > th.khat_uncertainty)
+    return bool(_positivity_failure(cw, th) is None and not heavy.any()
+                and u.max() > th.uncertainty)
 
 
 def _plugin_gap(record: dict[str, Any], th: Thresholds) -> float:
@@ -296,7 +310,8 @@ def choose_strategy(
 
     def plugin_first(other_ok: bool) -> dict[str, Any]:
         return cross_check_record(("plug-in", "weighting"), cw.do_values,
-                                  (p_est[0], w_est[0]), (p_est[1], w_est[1]), sd, other_ok)
+                                  (p_est[0], w_est[0]), (p_est[1], w_est[1]), sd, other_ok,
+                                  _weights_only_imprecise(cw, ref, th))
 
     boot = None
     if not discrete_cause and p_fits:
@@ -359,7 +374,8 @@ def plugin_cross_check(
     w_ok, _ = _weights_ok(cw, ref, th)
     p_mean, p_sd, p_se = plugin_means(plugin, cw.do_values, n_rows, rng)
     return cross_check_record(("plug-in", "weighting"), cw.do_values, (p_mean, ref.mean),
-                              (p_se, ref.mean_se * ref.sd), np.maximum(p_sd, 1e-300), w_ok)
+                              (p_se, ref.mean_se * ref.sd), np.maximum(p_sd, 1e-300), w_ok,
+                              _weights_only_imprecise(cw, ref, th))
 
 
 def auxiliary_rng(random_state: RandomState) -> np.random.Generator:
