@@ -811,7 +811,7 @@ def test_weights_failing_on_precision_alone_are_told_apart() -> None:
     positivity (a small sample of a well-overlapping problem) versus weights that pass, and
     versus weights whose positivity fails (a mechanism that copies the cause)."""
     from causal_mixtures.diagnostics.reference import weighted_reference
-    from causal_mixtures.estimators.strategy import _weights_only_imprecise, _weights_ok
+    from causal_mixtures.estimators.strategy import _weights_ok, _weights_only_imprecise
 
     th = Thresholds()
     for n, expect in ((60, True), (20_000, False)):
