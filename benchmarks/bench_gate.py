@@ -523,6 +523,12 @@ def run_suite(size: str = "small", seed: int = 0, n_jobs: int = 1,
     return df
 
 
+def default_seeds(size: str) -> list[int]:
+    """The suite seeds a size runs unless told: :data:`FULL_SEEDS` for the full suite, the
+    first draw otherwise."""
+    return list(FULL_SEEDS) if size == "full" else [0]
+
+
 def run_seeds(size: str, seeds: list[int], n_jobs: int = 1,
               families: list[str] | None = None) -> pd.DataFrame:
     """:func:`run_suite` once per suite seed (a fresh draw of every problem's data and
@@ -849,8 +855,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    seeds = [args.seed] if args.seed is not None else args.seeds or (
-        list(FULL_SEEDS) if size == "full" else [0])
+    seeds = [args.seed] if args.seed is not None else args.seeds or default_seeds(size)
     df = run_seeds(size, seeds, n_jobs=args.n_jobs, families=args.family)
     wall = time.perf_counter() - t0
     long = long_table(df)
@@ -867,8 +872,7 @@ def main(argv: list[str] | None = None) -> dict:
         "name": NAME,
         "title": TITLE,
         "command": "python benchmarks/bench_gate.py --size " + size + (
-            "" if size == "full" and seeds == list(FULL_SEEDS) or size != "full" and seeds == [0]
-            else " --seeds " + ",".join(map(str, seeds))),
+            "" if seeds == default_seeds(size) else " --seeds " + ",".join(map(str, seeds))),
         "machine": machine_info(),
         "settings": {"size": size, "seeds": seeds, "m_draws": M_DRAWS[size],
                      "truth_draws": TRUTH_DRAWS[size], "e_mean_max": E_MEAN_MAX,

@@ -807,11 +807,11 @@ def test_an_imprecise_referee_warns_but_cannot_fail() -> None:
 
 
 def test_weights_failing_on_precision_alone_are_told_apart() -> None:
-    """``_weights_only_imprecise``: weights whose bound fails with light tails and healthy
+    """``_weights_ok``'s third answer: weights whose bound fails with light tails and healthy
     positivity (a small sample of a well-overlapping problem) versus weights that pass, and
     versus weights whose positivity fails (a mechanism that copies the cause)."""
     from causal_mixtures.diagnostics.reference import weighted_reference
-    from causal_mixtures.estimators.strategy import _weights_ok, _weights_only_imprecise
+    from causal_mixtures.estimators.strategy import _weights_ok
 
     th = Thresholds()
     for n, expect in ((60, True), (20_000, False)):
@@ -819,15 +819,16 @@ def test_weights_failing_on_precision_alone_are_told_apart() -> None:
         cw = cm.causal_weights("front_door", d.X, d.y, mechanism=d.mechanism,
                                density="gaussian")
         ref = weighted_reference(d.X, cw.values, cw.do_values)
-        ok, _ = _weights_ok(cw, ref, th)
+        ok, _, imprecise = _weights_ok(cw, ref, th)
         assert ok is not expect
-        assert _weights_only_imprecise(cw, ref, th) is expect
+        assert imprecise is expect
     copy = cm.datasets.make_classification_2d(3000, random_state=0)
     with pytest.warns(cm.PositivityWarning):
         cw = cm.causal_weights("front_door", copy.X, copy.y, mechanism=copy.y.astype(float),
                                positivity="warn")
     ref = weighted_reference(copy.X, cw.values, cw.do_values)
-    assert not _weights_ok(cw, ref, th)[0] and not _weights_only_imprecise(cw, ref, th)
+    ok, _, imprecise = _weights_ok(cw, ref, th)
+    assert not ok and not imprecise
 
 
 def test_positivity_check_for_discrete_and_continuous_causes() -> None:

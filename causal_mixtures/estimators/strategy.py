@@ -163,35 +163,33 @@ def _positivity_failure(cw: CausalWeights, th: Thresholds, *, plugin: bool = Fal
             f"{c.value:.1%} of its share)")
 
 
-def _weights_ok(cw: CausalWeights, ref: WeightedReference, th: Thresholds) -> tuple[bool, str]:
-    u = uncertainty_bound(smoothing_adjusted(ref, cw))
+def _weights_ok(
+    cw: CausalWeights, ref: WeightedReference, th: Thresholds
+) -> tuple[bool, str, bool]:
+    """Whether the weights pass their own checks, why, and whether a failure is on
+    precision alone: positivity holds and their tails are light enough for the standard
+    errors to be trusted (``k̂`` within ``th.khat`` wherever the answer is uncertain), only
+    the bound is above the fail threshold. Such an estimate cannot fail another in
+    ``cross_check`` but it can warn: its noise is in the combined standard error the gap is
+    measured against."""
+    bounded = smoothing_adjusted(ref, cw)
+    u = uncertainty_bound(bounded)
     why = _positivity_failure(cw, th)
     if why is not None:
-        return False, why
+        return False, why, False
+    heavy = (cw.khat > th.khat) & (u > th.khat_uncertainty)
     j = int(np.argmax(u))
     if u[j] > th.uncertainty:
         return False, (f"the weighted interventional mean is uncertain to ±{u[j]:.2f} sd at "
-                       f"do = {_v(cw.do_values[j])} ({cw.ess[j]:.0f} effective rows)")
-    heavy = (cw.khat > th.khat) & (u > th.khat_uncertainty)
+                       f"do = {_v(cw.do_values[j])} ({bounded.ess[j]:.0f} effective rows)"
+                       ), not heavy.any()
     if heavy.any():
         j = int(np.flatnonzero(heavy)[0])
         return False, (f"the weights are heavy-tailed (k-hat {cw.khat[j]:.2f}) where the "
                        f"answer is already uncertain (±{u[j]:.2f} sd) at do = "
-                       f"{_v(cw.do_values[j])}")
+                       f"{_v(cw.do_values[j])}"), False
     return True, (f"the weights are healthy (worst uncertainty ±{u.max():.2f} sd, smallest "
-                  f"ESS {cw.ess.min():.0f} rows)")
-
-
-def _weights_only_imprecise(cw: CausalWeights, ref: WeightedReference, th: Thresholds) -> bool:
-    """Whether weights that fail their checks fail on precision alone: positivity holds and
-    their tails are light enough for the standard errors to be trusted (``k̂`` within
-    ``th.khat`` wherever the answer is uncertain), only the bound is above the fail
-    threshold. Such an estimate cannot fail another in ``cross_check`` but it can warn: its
-    noise is in the combined standard error the gap is measured against."""
-    u = uncertainty_bound(smoothing_adjusted(ref, cw))
-    heavy = (cw.khat > th.khat) & (u > th.khat_uncertainty)
-    return bool(_positivity_failure(cw, th) is None and not heavy.any()
-                and u.max() > th.uncertainty)
+                  f"ESS {cw.ess.min():.0f} rows)"), False
 
 
 def _plugin_gap(record: dict[str, Any], th: Thresholds) -> float:
@@ -274,7 +272,7 @@ def choose_strategy(
     """
     th = thresholds if thresholds is not None else Thresholds()
     ref = weighted_reference(X, cw.values, cw.do_values)
-    w_ok, w_why = _weights_ok(cw, ref, th)
+    w_ok, w_why, w_imprecise = _weights_ok(cw, ref, th)
     if plugin_rows is None:
         Xp, yp, cp = X, y, covariates
     else:
@@ -311,7 +309,7 @@ def choose_strategy(
     def plugin_first(other_ok: bool) -> dict[str, Any]:
         return cross_check_record(("plug-in", "weighting"), cw.do_values,
                                   (p_est[0], w_est[0]), (p_est[1], w_est[1]), sd, other_ok,
-                                  _weights_only_imprecise(cw, ref, th))
+                                  w_imprecise)
 
     boot = None
     if not discrete_cause and p_fits:
@@ -371,11 +369,11 @@ def plugin_cross_check(
     estimate (``ref``, the weighted rows' summaries of the ``n_rows`` training rows), which
     referees only where the weights pass their own checks."""
     th = thresholds if thresholds is not None else Thresholds()
-    w_ok, _ = _weights_ok(cw, ref, th)
+    w_ok, _, w_imprecise = _weights_ok(cw, ref, th)
     p_mean, p_sd, p_se = plugin_means(plugin, cw.do_values, n_rows, rng)
     return cross_check_record(("plug-in", "weighting"), cw.do_values, (p_mean, ref.mean),
                               (p_se, ref.mean_se * ref.sd), np.maximum(p_sd, 1e-300), w_ok,
-                              _weights_only_imprecise(cw, ref, th))
+                              w_imprecise)
 
 
 def auxiliary_rng(random_state: RandomState) -> np.random.Generator:

@@ -519,8 +519,7 @@ def finish_weights(
     khat = np.array([pareto_khat(log_w[:, j], log=True) for j in range(log_w.shape[1])])
     raw_ess = None
     if weight_smoothing == "psis":
-        finite = np.where(np.isfinite(log_w), log_w, -np.inf)
-        raw_ess = np.exp(2 * logsumexp(finite, axis=0) - logsumexp(2 * finite, axis=0))
+        raw_ess = kish_ess(_normalise_columns(log_w), axis=0)
         log_w = np.column_stack([psis_smooth(log_w[:, j])[0] for j in range(log_w.shape[1])])
     values = _normalise_columns(log_w)
     return CausalWeights(values, do_values, khat, estimand, density, weight_smoothing,
