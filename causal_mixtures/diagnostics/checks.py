@@ -18,6 +18,7 @@ import numpy as np
 from causal_mixtures.diagnostics import arviz as _arviz
 from causal_mixtures.diagnostics.data_checks import (
     MAX_PPC_DRAWS,
+    corroboration_bound,
     cross_checks,
     plugin_checks,
     plugin_uncertainty,
@@ -365,10 +366,12 @@ def diagnose(
     else:
         bounded = smoothing_adjusted(weighted, cw) if weighted is not None else None
         u = uncertainty_bound(bounded) if bounded is not None else None
+        vouched = corroboration_bound(getattr(model, "cross_check_", None))
         checks += weight_checks_of(cw, n_params, what, th,
-                                   mix.covariance_type if mix else None, u)
+                                   mix.covariance_type if mix else None, u, vouched)
         if bounded is not None:
-            checks += uncertainty_checks(bounded, th, names=names, strategy=strategy)
+            checks += uncertainty_checks(bounded, th, names=names, strategy=strategy,
+                                         corroborated=vouched)
         else:
             notes.append("mean_uncertainty skipped: pass the training X (bare weights).")
     checks += cross_checks(getattr(model, "cross_check_", None), th, names=names)

@@ -26,6 +26,7 @@ from causal_mixtures.weights.core import CausalWeights
 __all__ = [
     "HIGH_DIM",
     "MAX_PPC_DRAWS",
+    "corroboration_bound",
     "cross_checks",
     "plugin_checks",
     "plugin_uncertainty",
@@ -120,10 +121,13 @@ def weight_checks_of(
     th: Thresholds,
     covariance_type: str | None = None,
     uncertainty: np.ndarray | None = None,
+    corroborated: np.ndarray | None = None,
 ) -> list[Check]:
     """``weight_ess`` and ``weight_khat`` per do value. ``uncertainty`` (the
     ``mean_uncertainty`` value per do value, when the data are known) decides whether a
-    heavy tail matters: k̂ fails only where the answer is already uncertain."""
+    heavy tail matters: k̂ fails only where the answer is already uncertain, and not where
+    a referee that passes its own checks puts the truth within the tolerance of the answer
+    (``corroborated``, from :func:`corroboration_bound`: then it warns)."""
     out = []
     for j, v in enumerate(cw.do_values.tolist()):
         ess = float(cw.ess[j])
@@ -164,17 +168,20 @@ def weight_checks_of(
             )
         else:
             matters = not math.isnan(u) and u > th.khat_uncertainty
-            status = "fail" if matters else "warn"
+            c = _corroboration(corroborated)
+            vouched = matters and c <= th.tolerance
+            status = "fail" if matters and not vouched else "warn"
             msg = (
                 f"Pareto k-hat of the weights{smoothed} is {k:.2f} > {th.khat:g}: a few rows "
                 "carry much of the weight, so the weighted answer converges slowly and its "
                 "standard error is itself unreliable"
                 + (
                     f"; with an uncertainty of {u:.2f} sd already, the interventional "
-                    "distribution may be off by more than it says."
+                    "distribution may be off by more than it says"
                     if matters
-                    else "."
+                    else ""
                 )
+                + (_vouched_by_referee(c) if vouched else ".")
             )
             remedy = (
                 "Use strategy='plugin' (no importance weights), intervention values nearer the "
@@ -252,12 +259,29 @@ def plugin_uncertainty(ref: WeightedReference, record: Any, n_rows: int) -> Weig
     return dataclasses.replace(ref, ess=ess, mean_se=mean_se, sd_se=sd_se, source=source)
 
 
+def _corroboration(corroborated: np.ndarray | None) -> float:
+    # A referee vouches for the whole answer or for none of it: its worst gap over every
+    # intervention value. Vouching per value let through, on the calibration suite, 4 bad
+    # fits whose error sat at a value that had not failed (the referee's gap there was
+    # 0.2-0.21 sd plus its margin), against 6 acceptable fits more.
+    return math.inf if corroborated is None else float(np.max(corroborated))
+
+
+def _vouched_by_referee(c: float) -> str:
+    return (f"; but the plug-in's independent estimate, whose conditionals pass their "
+            f"checks, puts the truth within ±{c:.2f} sd of this answer at every intervention "
+            "value (cross_check), so it is within the tolerance.")
+
+
 def uncertainty_checks(
-    ref: WeightedReference, th: Thresholds, *, names: Any = None, strategy: str = "weighting"
+    ref: WeightedReference, th: Thresholds, *, names: Any = None, strategy: str = "weighting",
+    corroborated: np.ndarray | None = None,
 ) -> list[Check]:
     """``mean_uncertainty``: how far the weighted interventional means and sds can be from
     the truth (95 %, root-mean-square over features, in sd units); fails where that is more
-    than the tolerance of ``docs/diagnostics.md``."""
+    than the tolerance of ``docs/diagnostics.md``, and warns instead where a referee that
+    passes its own checks puts the truth within the tolerance of the answer
+    (``corroborated``, from :func:`corroboration_bound`)."""
     out = []
     u = ref.uncertainty
     bound = uncertainty_bound(ref)
@@ -265,7 +289,9 @@ def uncertainty_checks(
     for j, v in enumerate(ref.do_values.tolist()):
         f = int(np.argmax(u[j]))
         val = float(bound[j])
-        status = ("fail" if val > th.uncertainty else
+        c = _corroboration(corroborated)
+        vouched = val > th.uncertainty and c <= th.tolerance
+        status = ("fail" if val > th.uncertainty and not vouched else
                   "warn" if val > th.tolerance else "pass")
         what = "mean and sd" if d == 1 else f"means and sds of the {d} features"
         if strategy == "plugin":
@@ -278,6 +304,7 @@ def uncertainty_checks(
                else f"from {ref.ess[j]:.0f} effective rows")
             + (f"; worst: {_feature(names, f, d)} at ±{1.96 * u[j, f]:.2f} sd)" if d > 1 else ")")
             + (": samples drawn for this intervention can be off by that much." if status == "fail"
+               else _vouched_by_referee(c) if vouched
                else f": they may be off by more than the tolerance of ±{th.tolerance:g} sd."
                if status == "warn" else ".")
         )
@@ -451,6 +478,35 @@ def cross_checks(cross: Any, th: Thresholds, *, names: Any = None) -> list[Check
         out.append(Check("cross_check", v, status, val, th.cross_gap,
                          "<=", msg, remedy))
     return out
+
+
+def corroboration_bound(cross: Any) -> np.ndarray | None:
+    """How far the truth can be from the fit's interventional means and sds if the referee
+    of ``cross`` is right, per do value (sd units): the largest over features of the gap
+    between the two estimates plus the referee's 95 % bootstrap margin, for the mean and
+    for the sd. ``None`` unless the referee passes its own checks and kept its bootstrap
+    (``strategy='weighting'`` with heavy-tailed weights refereed by the plug-in).
+
+    A fit whose own standard errors cannot be trusted (``weight_khat``) or are wide
+    (``mean_uncertainty``) is still within the tolerance of the truth when this bound is:
+    its errors and the plug-in's come from different models. On the calibration suite's
+    312 heavy-tailed weighting fits its largest value over the do values was within the
+    tolerance for 21 of the 43 acceptable fits that failed on those two checks, and for 2
+    of the 74 bad ones, both 0.11 off in the CDF against a tolerance of 0.1
+    (``docs/diagnostics.md``). The checks read that largest value: the referee vouches for
+    the whole answer or for none of it."""
+    if cross is None or not cross.get("other_ok", False) or "other_se" not in cross:
+        return None
+    z = 1.959963984540054
+    p_mean = np.asarray(cross["mean"][1])
+    w_sd, p_sd = (np.asarray(a) for a in cross["sd_pair"])
+    sd = np.maximum(p_sd, 1e-300)
+    gap_mean = np.abs(np.asarray(cross["mean"][0]) - p_mean) / sd
+    gap_sd = np.abs(w_sd - p_sd) / sd
+    se = cross["other_se"]
+    worst = np.maximum(gap_mean + z * np.asarray(se["mean_se"]),
+                       gap_sd + z * np.asarray(se["sd_se"]))
+    return worst.max(1)
 
 
 def _interval_gap(cdf: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:

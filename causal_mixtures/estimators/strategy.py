@@ -238,7 +238,7 @@ def choose_strategy(
     X: np.ndarray, y: np.ndarray, cw: CausalWeights, plugin: Any, rng: np.random.Generator,
     *, discrete_cause: bool, covariates: np.ndarray | None = None,
     thresholds: Thresholds | None = None, plugin_rows: np.ndarray | None = None,
-    mechanism: Any = None,
+    mechanism: Any = None, requested: bool = False,
 ) -> StrategyChoice:
     """Weighting or plug-in for these data, with the evidence for the choice.
 
@@ -263,6 +263,10 @@ def choose_strategy(
         The mechanism of the rows ``plugin`` was fitted on: with it, a discrete cause's
         weighting estimate that is imprecise (bound above :data:`PRECISE_ENOUGH` of the
         tolerance) is weighed against the plug-in's bootstrap bound (see below).
+    requested : bool, default=False
+        ``strategy="weighting"`` was asked for: the plug-in only referees it (the
+        ``cross_check`` record, with the plug-in's bootstrap standard errors where it passes
+        its own checks) and weighting is returned.
 
     Returns
     -------
@@ -305,6 +309,19 @@ def choose_strategy(
         p_why = f"the plug-in's conditionals miss the observed p(x | y) by {p_gap:.2f} sd"
     c_why = ("the two estimates of every interventional mean agree" if agree else
              f"the two estimates disagree by up to {c_gap:.2f} sd")
+    if requested:
+        # strategy='weighting' with heavy-tailed weights: the plug-in is a second opinion,
+        # not a candidate. Where it passes its own checks, its bootstrap bounds how far the
+        # weighting's answer can be from it (corroboration_bound, read by diagnose).
+        if p_ok and mechanism is not None:
+            boot = plugin_bootstrap(plugin, Xp, yp, mechanism, cw.do_values, rng,
+                                    covariates=cp, n_rows=len(X))
+            cross["other_se"] = {"mean_se": boot["mean_se"], "sd_se": boot["sd_se"]}
+            cross["sd_pair"] = (ref.sd, p_sd)
+        return StrategyChoice("weighting", (
+            f"strategy='weighting' was requested; its weights are heavy-tailed, so the "
+            f"plug-in referees the answer: {p_why}; {c_why}"),
+            {"weighted_reference": ref, "cross_check": cross})
 
     def plugin_first(other_ok: bool) -> dict[str, Any]:
         return cross_check_record(("plug-in", "weighting"), cw.do_values,
@@ -402,23 +419,32 @@ def resolve_strategy(
     """The strategy a fit uses: ``est.strategy`` when it is not ``"auto"``, otherwise
     :func:`choose_strategy` where the plug-in applies (a front-door graph, with or without
     covariates, its mechanism data and EM, the effect not in a ``representation``) and
-    weighting elsewhere, with the reason."""
-    if est.strategy != "auto":
+    weighting elsewhere, with the reason. ``strategy="weighting"`` whose weights are
+    heavy-tailed (``k̂`` above the gate's threshold at some do value) gets the same plug-in
+    as a referee where it applies (``choose_strategy(requested=True)``): the weights cannot
+    vouch for their own standard errors there."""
+    requested = est.strategy == "weighting"
+    if est.strategy not in ("auto", "weighting"):
         return StrategyChoice(est.strategy, f"strategy={est.strategy!r} was requested")
+    plain = StrategyChoice("weighting", "strategy='weighting' was requested")
     if representation:
         # The plug-in's mixture regression of every representation dimension on (y, z)
         # does not scale to images (docs/images.md): weighting, unless asked for.
-        return StrategyChoice("weighting", "weighting: the effect is fitted in a "
-                              f"{X.shape[1]}-dimensional representation, where the plug-in's "
-                              "mixture regression does not scale")
+        return plain if requested else StrategyChoice(
+            "weighting", f"weighting: the effect is fitted in a {X.shape[1]}-dimensional "
+                         "representation, where the plug-in's mixture regression does not scale")
     kind = None if cw.estimand is None else cw.estimand.kind
     if weights is not None or kind not in ("front_door", "front_door_covariates"):
         what = "explicit weights" if weights is not None else f"the {kind} estimand"
-        return StrategyChoice("weighting", f"weighting: the plug-in needs a front-door graph "
-                                           f"with its mechanism data, not {what}")
+        return plain if requested else StrategyChoice(
+            "weighting", f"weighting: the plug-in needs a front-door graph with its mechanism "
+                         f"data, not {what}")
     if est.inference != "em":
-        return StrategyChoice("weighting", f"weighting: the plug-in is fitted by EM only "
-                                           f"(inference={est.inference!r})")
+        return plain if requested else StrategyChoice(
+            "weighting", f"weighting: the plug-in is fitted by EM only "
+                         f"(inference={est.inference!r})")
+    if requested and not bool(np.any(np.asarray(cw.khat) > Thresholds().khat)):
+        return plain
     rng = auxiliary_rng(est.random_state)
     n = len(X)
     rows = None
@@ -439,6 +465,7 @@ def resolve_strategy(
         X, y, cw, sampler, rng, discrete_cause=is_discrete(y),
         covariates=_covariate_values(cw, covariates, n), plugin_rows=rows,
         mechanism=as_mechanism(mech, len(X) if rows is None else len(rows)),
+        requested=requested,
     )
     chosen = choice.strategy == "plugin"
     choice.evidence["plugin"] = sampler if chosen and rows is None else None
