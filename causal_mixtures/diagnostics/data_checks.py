@@ -490,11 +490,10 @@ def corroboration_bound(cross: Any) -> np.ndarray | None:
     A fit whose own standard errors cannot be trusted (``weight_khat``) or are wide
     (``mean_uncertainty``) is still within the tolerance of the truth when this bound is:
     its errors and the plug-in's come from different models. On the calibration suite's
-    312 heavy-tailed weighting fits its largest value over the do values was within the
-    tolerance for 21 of the 43 acceptable fits that failed on those two checks, and for 2
-    of the 74 bad ones, both 0.11 off in the CDF against a tolerance of 0.1
-    (``docs/diagnostics.md``). The checks read that largest value: the referee vouches for
-    the whole answer or for none of it."""
+    three draws this turned 21 fails into warnings: 20 acceptable fits and 1 bad one (0.11
+    off in the CDF against a tolerance of 0.1, its mean 0.10 sd off; docs/diagnostics.md).
+    The checks read the largest value over the do values: the referee vouches for the whole
+    answer or for none of it."""
     if cross is None or not cross.get("other_ok", False) or "other_se" not in cross:
         return None
     z = 1.959963984540054
