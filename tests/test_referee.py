@@ -139,3 +139,28 @@ def test_a_vouched_answer_is_within_the_tolerance_of_the_truth(family: str) -> N
             e_sd = np.abs(draws.std(0) - sd) / sd
             assert e_mean.max() <= th.tolerance and e_sd.max() <= th.tolerance, (seed, v)
     assert vouched_any
+
+
+def test_the_referee_leaves_the_weighting_fit_unchanged(monkeypatch) -> None:
+    """The referee's draws come from a generator of their own: the same heavy-tailed fit
+    with the referee switched off (k-hat threshold at infinity) has identical parameters."""
+    import causal_mixtures.estimators.strategy as strategy
+
+    fam = family_by_name("disc2_neardet_conf")
+    data = fam.problem.sample(3000, np.random.default_rng([7000, 1, bg._name_seed(fam.name)]))
+
+    def fit() -> cm.CausalGaussianMixture:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return cm.CausalGaussianMixture(n_components=2, strategy="weighting",
+                                            random_state=0).fit(
+                data["X"], data["y"], mechanism=data["z"], do=list(fam.problem.do_values))
+
+    refereed = fit()
+    assert refereed.cross_check_ is not None and "referees" in refereed.strategy_reason_
+    original = strategy.Thresholds
+    monkeypatch.setattr(strategy, "Thresholds", lambda: original(khat=np.inf))
+    alone = fit()
+    assert getattr(alone, "cross_check_", None) is None
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_array_equal(getattr(refereed, name), getattr(alone, name))
