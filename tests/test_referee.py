@@ -164,3 +164,27 @@ def test_the_referee_leaves_the_weighting_fit_unchanged(monkeypatch) -> None:
     assert getattr(alone, "cross_check_", None) is None
     for name in ("weights_", "means_", "covariances_"):
         np.testing.assert_array_equal(getattr(refereed, name), getattr(alone, name))
+
+
+def test_a_referee_that_cannot_be_fitted_leaves_the_weighting_fit_alone(monkeypatch) -> None:
+    """The plug-in is a second opinion: where it cannot be fitted the weighting fit asked
+    for still runs, says why it has no referee, and its heavy-tailed checks fail as before."""
+    import causal_mixtures.estimators.strategy as strategy
+
+    def broken(*args, **kwargs):
+        raise cm.DegenerateFitError("a cell of the plug-in has no rows")
+
+    monkeypatch.setattr(strategy, "fit_plugin_sampler", broken)
+    fam = family_by_name("disc2_neardet_conf")
+    data = fam.problem.sample(3000, np.random.default_rng([7000, 1, bg._name_seed(fam.name)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = cm.CausalGaussianMixture(n_components=1, strategy="weighting", random_state=0)
+        model.fit(data["X"], data["y"], mechanism=data["z"], do=list(fam.problem.do_values))
+    assert "could not be fitted (a cell of the plug-in has no rows)" in model.strategy_reason_
+    assert getattr(model, "cross_check_", None) is None
+    khat = cm.diagnose(model, data["X"]).select("weight_khat")
+    assert "fail" in [c.status for c in khat]  # do = 1: k-hat 0.89 where the bound is 0.24
+    with pytest.raises(cm.DegenerateFitError):  # strategy="auto" needs the plug-in
+        cm.CausalGaussianMixture(n_components=1, random_state=0).fit(
+            data["X"], data["y"], mechanism=data["z"], do=list(fam.problem.do_values))

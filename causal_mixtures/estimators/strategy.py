@@ -57,6 +57,7 @@ from causal_mixtures.estimators.plugin_uncertainty import (
     plugin_bootstrap,
     plugin_means,
 )
+from causal_mixtures.exceptions import DegenerateFitError
 from causal_mixtures.weights.core import CausalWeights, as_mechanism
 from causal_mixtures.weights.density import is_discrete
 from causal_mixtures.weights.overlap import cause_strata
@@ -457,16 +458,24 @@ def resolve_strategy(
         rows = np.sort(rng.choice(n, PLUGIN_CHECK_ROWS, replace=False))
         mech = as_mechanism(mechanism, n)[rows]
         cov = None if covariates is None else np.asarray(covariates).reshape(n, -1)[rows]
-    sampler = fit_plugin_sampler(
-        est, X if rows is None else X[rows], y if rows is None else y[rows], mech, cw, None,
-        rng, cov,
-    )
-    choice = choose_strategy(
-        X, y, cw, sampler, rng, discrete_cause=is_discrete(y),
-        covariates=_covariate_values(cw, covariates, n), plugin_rows=rows,
-        mechanism=as_mechanism(mech, len(X) if rows is None else len(rows)),
-        requested=requested,
-    )
+    try:
+        sampler = fit_plugin_sampler(
+            est, X if rows is None else X[rows], y if rows is None else y[rows], mech, cw,
+            None, rng, cov,
+        )
+        choice = choose_strategy(
+            X, y, cw, sampler, rng, discrete_cause=is_discrete(y),
+            covariates=_covariate_values(cw, covariates, n), plugin_rows=rows,
+            mechanism=as_mechanism(mech, len(X) if rows is None else len(rows)),
+            requested=requested,
+        )
+    except (DegenerateFitError, np.linalg.LinAlgError) as exc:
+        if not requested:
+            raise
+        # A referee is a second opinion: the fit asked for does not depend on it.
+        return StrategyChoice("weighting", "strategy='weighting' was requested; its weights "
+                              "are heavy-tailed, and the plug-in that would referee them "
+                              f"could not be fitted ({exc})")
     chosen = choice.strategy == "plugin"
     choice.evidence["plugin"] = sampler if chosen and rows is None else None
     if chosen and rows is not None:
