@@ -188,3 +188,41 @@ def test_a_referee_that_cannot_be_fitted_leaves_the_weighting_fit_alone(monkeypa
     with pytest.raises(cm.DegenerateFitError):  # strategy="auto" needs the plug-in
         cm.CausalGaussianMixture(n_components=1, random_state=0).fit(
             data["X"], data["y"], mechanism=data["z"], do=list(fam.problem.do_values))
+
+
+def test_the_causal_bootstrap_gets_the_weighting_fits_referee(monkeypatch) -> None:
+    """CausalBootstrap resamples the weighted rows of strategy='weighting': with the same
+    data and seed its referee record is the weighting fit's, its resampled rows are those
+    it draws without a referee, and diagnose reads the record the same way."""
+    import causal_mixtures.estimators.strategy as strategy
+
+    fam = family_by_name("disc2_neardet_conf")
+    data = fam.problem.sample(3000, np.random.default_rng([7000, 1, bg._name_seed(fam.name)]))
+    do = list(fam.problem.do_values)
+
+    def resample() -> cm.CausalBootstrap:
+        boot = cm.CausalBootstrap(random_state=7000)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            boot.fit_resample(data["X"], data["y"], mechanism=data["z"], do=do, n_samples=2000)
+        return boot
+
+    boot = resample()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        weighting = cm.CausalGaussianMixture(n_components=1, strategy="weighting",
+                                             random_state=7000).fit(
+            data["X"], data["y"], mechanism=data["z"], do=do)
+    for key in ("mean", "se"):
+        for a, b in zip(boot.cross_check_[key], weighting.cross_check_[key], strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert boot.strategy_reason_.startswith("the causal bootstrap resamples the weighted rows")
+    np.testing.assert_array_equal(corroboration_bound(boot.cross_check_),
+                                  corroboration_bound(weighting.cross_check_))
+    khat = [c.status for c in cm.diagnose(boot, data["X"]).select("weight_khat")]
+    assert "warn" in khat and "fail" not in khat  # vouched (k-hat 0.89 at do = 1)
+    original = strategy.Thresholds
+    monkeypatch.setattr(strategy, "Thresholds", lambda: original(khat=np.inf))
+    alone = resample()
+    assert getattr(alone, "cross_check_", None) is None
+    np.testing.assert_array_equal(alone.sample_indices_, boot.sample_indices_)

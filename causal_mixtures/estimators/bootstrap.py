@@ -3,6 +3,7 @@ rows with probabilities given by the causal weights."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from causal_mixtures.estimators.representation import (
     mechanism_density,
 )
 from causal_mixtures.estimators.sampling import CLASS_BALANCE, class_counts, observed_counts
+from causal_mixtures.estimators.strategy import resolve_strategy
 
 __all__ = ["CausalBootstrap"]
 
@@ -56,6 +58,12 @@ class CausalBootstrap(BaseEstimator):
         Source row of every resampled row, in output order.
     weighted_reference_ : WeightedReference
         The weighted summaries of the rows, for :func:`~causal_mixtures.diagnose`.
+    strategy_reason_ : str
+        As in :class:`CausalGaussianMixture` with ``strategy="weighting"``: where the weights
+        are heavy-tailed (Pareto k-hat above 0.7 at some do value) the plug-in referees the
+        resampled rows' answer ...
+    cross_check_ : dict
+        ... and its record is kept here for :func:`~causal_mixtures.diagnose` (only then).
     mechanism_representation_ : transformer or None
     class_counts_ : ndarray of shape (n_do,) or None
     """
@@ -127,6 +135,18 @@ class CausalBootstrap(BaseEstimator):
         self.causal_weights_ = cw
         self.do_values_ = np.asarray(cw.do_values)
         self.weighted_reference_ = weighted_reference(X_arr, cw.values, cw.do_values)
+        # The rows resampled are the weighted rows of strategy="weighting": the same referee
+        # (its own generator, so the resampling below is unchanged).
+        choice = resolve_strategy(
+            SimpleNamespace(strategy="weighting", inference="em", random_state=self.random_state,
+                            plugin_components="auto"),
+            X_arr, y_arr, mechanism, covariates, cw, None,
+        )
+        self.strategy_reason_ = choice.reason.replace(
+            "strategy='weighting' was requested", "the causal bootstrap resamples the weighted "
+            "rows", 1)
+        if "cross_check" in choice.evidence:
+            self.cross_check_ = choice.evidence["cross_check"]
         self.mechanism_representation_ = embedded.transformer
         self.class_counts_ = observed_counts(y_arr, self.do_values_)
         counts = class_counts(self, len(X_arr), n_samples)
