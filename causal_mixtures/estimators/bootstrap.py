@@ -139,7 +139,7 @@ class CausalBootstrap(BaseEstimator):
         # (its own generator, so the resampling below is unchanged).
         choice = resolve_strategy(
             SimpleNamespace(strategy="weighting", inference="em", random_state=self.random_state,
-                            plugin_components="auto"),
+                            plugin_components=CausalGaussianMixture().plugin_components),
             X_arr, y_arr, mechanism, covariates, cw, None,
         )
         self.strategy_reason_ = choice.reason.replace(
