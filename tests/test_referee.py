@@ -37,7 +37,7 @@ def _record(other_ok: bool = True) -> dict:
                              np.full((2, 2), 2.0), other_ok=other_ok)
     rec["other_se"] = {"mean_se": np.array([[0.01, 0.02], [0.03, 0.01]]),
                        "sd_se": np.array([[0.02, 0.02], [0.02, 0.02]])}
-    rec["sd_pair"] = (np.array([[2.2, 2.0], [2.0, 2.0]]), np.full((2, 2), 2.0))
+    rec["own_sd"] = np.array([[2.2, 2.0], [2.0, 2.0]])
     return rec
 
 

@@ -129,6 +129,7 @@ def weight_checks_of(
     a referee that passes its own checks puts the truth within the tolerance of the answer
     (``corroborated``, from :func:`corroboration_bound`: then it warns)."""
     out = []
+    c = _corroboration(corroborated)
     for j, v in enumerate(cw.do_values.tolist()):
         ess = float(cw.ess[j])
         ratio = float(cw.ess_ratio[j])
@@ -168,7 +169,6 @@ def weight_checks_of(
             )
         else:
             matters = not math.isnan(u) and u > th.khat_uncertainty
-            c = _corroboration(corroborated)
             vouched = matters and c <= th.tolerance
             status = "fail" if matters and not vouched else "warn"
             msg = (
@@ -286,10 +286,10 @@ def uncertainty_checks(
     u = ref.uncertainty
     bound = uncertainty_bound(ref)
     d = ref.n_features
+    c = _corroboration(corroborated)
     for j, v in enumerate(ref.do_values.tolist()):
         f = int(np.argmax(u[j]))
         val = float(bound[j])
-        c = _corroboration(corroborated)
         vouched = val > th.uncertainty and c <= th.tolerance
         status = ("fail" if val > th.uncertainty and not vouched else
                   "warn" if val > th.tolerance else "pass")
@@ -497,11 +497,9 @@ def corroboration_bound(cross: Any) -> np.ndarray | None:
     if cross is None or not cross.get("other_ok", False) or "other_se" not in cross:
         return None
     z = 1.959963984540054
-    p_mean = np.asarray(cross["mean"][1])
-    w_sd, p_sd = (np.asarray(a) for a in cross["sd_pair"])
-    sd = np.maximum(p_sd, 1e-300)
-    gap_mean = np.abs(np.asarray(cross["mean"][0]) - p_mean) / sd
-    gap_sd = np.abs(w_sd - p_sd) / sd
+    sd = np.asarray(cross["sd"])  # the referee's interventional sd
+    gap_mean = np.abs(np.asarray(cross["mean"][0]) - np.asarray(cross["mean"][1])) / sd
+    gap_sd = np.abs(np.asarray(cross["own_sd"]) - sd) / sd
     se = cross["other_se"]
     worst = np.maximum(gap_mean + z * np.asarray(se["mean_se"]),
                        gap_sd + z * np.asarray(se["sd_se"]))

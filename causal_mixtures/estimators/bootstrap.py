@@ -134,7 +134,6 @@ class CausalBootstrap(BaseEstimator):
         )
         self.causal_weights_ = cw
         self.do_values_ = np.asarray(cw.do_values)
-        self.weighted_reference_ = weighted_reference(X_arr, cw.values, cw.do_values)
         # The rows resampled are the weighted rows of strategy="weighting": the same referee
         # (its own generator, so the resampling below is unchanged).
         choice = resolve_strategy(
@@ -147,6 +146,9 @@ class CausalBootstrap(BaseEstimator):
             "rows", 1)
         if "cross_check" in choice.evidence:
             self.cross_check_ = choice.evidence["cross_check"]
+        ref = choice.evidence.get("weighted_reference")  # computed already by a referee
+        self.weighted_reference_ = (ref if ref is not None else
+                                    weighted_reference(X_arr, cw.values, cw.do_values))
         self.mechanism_representation_ = embedded.transformer
         self.class_counts_ = observed_counts(y_arr, self.do_values_)
         counts = class_counts(self, len(X_arr), n_samples)

@@ -318,7 +318,7 @@ def choose_strategy(
             boot = plugin_bootstrap(plugin, Xp, yp, mechanism, cw.do_values, rng,
                                     covariates=cp, n_rows=len(X))
             cross["other_se"] = {"mean_se": boot["mean_se"], "sd_se": boot["sd_se"]}
-            cross["sd_pair"] = (ref.sd, p_sd)
+            cross["own_sd"] = ref.sd  # the plug-in's interventional sd is cross["sd"]
         return StrategyChoice("weighting", (
             f"strategy='weighting' was requested; its weights are heavy-tailed, so the "
             f"plug-in referees the answer: {p_why}; {c_why}"),
