@@ -237,21 +237,32 @@ def reference_from_moments(
     quantiles = np.empty((n_do, d, len(probs)))
     below = np.empty_like(quantiles)
     at = np.empty_like(quantiles)
+    # Columns and weight columns contiguous: the loop reads one feature and one do value
+    # at a time.
+    cols = np.asarray(Xq, dtype=float).T.copy()
+    wcols = Wq.T.copy()
+    sparse = [bool((wcols[j] <= 0).any()) for j in range(n_do)]
     for f in range(d):
-        # One sort and one cumulative sum per feature serve the quantiles (as
-        # weighted_quantiles computes them) and the CDF on either side of them.
-        order = np.argsort(Xq[:, f], kind="stable")
-        xs = Xq[order, f]
-        ws = Wq[order]
-        cum = np.cumsum(ws, 0)
-        mid = cum - 0.5 * ws
+        # One sort per feature serves the quantiles (as weighted_quantiles computes them)
+        # and the CDF on either side of them. Not a stable sort (4x faster at 1e5 rows; it
+        # was most of a fit's cost at d = 64): ties are one atom of the CDF, the same
+        # whichever way they are ordered within it.
+        order = np.argsort(cols[f])
+        xs = cols[f][order]
         for j in range(n_do):
-            pos = ws[:, j] > 0
-            q = np.interp(probs, mid[pos, j], xs[pos])
+            ws = wcols[j][order]
+            cum = np.cumsum(ws)
+            mid = cum - 0.5 * ws
+            if sparse[j]:
+                pos = ws > 0
+                q = np.interp(probs, mid[pos], xs[pos])
+            else:
+                q = np.interp(probs, mid, xs)
             quantiles[j, f] = q
-            cum0 = np.concatenate([[0.0], cum[:, j]])
-            below[j, f] = cum0[np.searchsorted(xs, q, side="left")]
-            at[j, f] = cum0[np.searchsorted(xs, q, side="right")]
+            lo = np.searchsorted(xs, q, side="left")
+            hi = np.searchsorted(xs, q, side="right")
+            below[j, f] = np.where(lo > 0, cum[np.maximum(lo - 1, 0)], 0.0)
+            at[j, f] = np.where(hi > 0, cum[np.maximum(hi - 1, 0)], 0.0)
     return WeightedReference(
         np.asarray(do_values).reshape(-1), ess, mean, np.sqrt(np.maximum(var, 0.0)), cov,
         quantiles, below, at, mean_se, sd_se, source,
