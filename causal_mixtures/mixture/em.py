@@ -92,16 +92,16 @@ def statistics(
         # Zero-weight rows contribute nothing, even where their density underflows.
         objective += torch.where(wc > 0, wc * norm, torch.zeros_like(norm)).sum(-1)
         rt = e * (wc.unsqueeze(1) / tot)  # (B, K, c): weighted responsibilities
-        nk += rt.sum(-1)
         if phi is None:
-            _add_moments(rt, xc, ct, nk=None, s1=s1, s2=s2)
+            _add_moments(rt, xc, ct, nk, s1, s2)
             continue
-        stats = torch.matmul(rt, phi)  # (B, K, D)
+        stats = torch.matmul(rt, phi)  # (B, K, D + 1); the last column: Σ r
+        nk += stats[..., -1]
         s1 += stats[..., :d]
         if quadratic:
-            s2[..., i, j] += stats[..., d:]
+            s2[..., i, j] += stats[..., d:-1]
         elif ct == "diag":
-            s2 += stats[..., d:]
+            s2 += stats[..., d:-1]
         else:
             s2 += stats[..., d] / d
     if quadratic:
@@ -110,13 +110,11 @@ def statistics(
 
 
 def _add_moments(
-    rt: torch.Tensor, xc: torch.Tensor, ct: str, nk: torch.Tensor | None, s1: torch.Tensor,
+    rt: torch.Tensor, xc: torch.Tensor, ct: str, nk: torch.Tensor, s1: torch.Tensor,
     s2: torch.Tensor,
 ) -> None:
-    """Add one chunk's weighted moments: ``rt`` (B, K, c) the weighted responsibilities
-    (``nk=None``: the caller has added ``rt.sum(-1)`` already)."""
-    if nk is not None:
-        nk += rt.sum(-1)
+    """Add one chunk's weighted moments: ``rt`` (B, K, c) the weighted responsibilities."""
+    nk += rt.sum(-1)
     s1 += torch.matmul(rt, xc)
     if ct == "full":
         s2 += torch.matmul((rt.unsqueeze(-1) * xc).transpose(-1, -2), xc)
