@@ -500,3 +500,40 @@ def test_auto_checks_a_plugin_fitted_on_a_subsample_and_refits_a_chosen_one(
     w = cm.CausalGaussianMixture(n_components=2, random_state=0).fit(X, y, mechanism=z)
     assert w.strategy_ == "weighting" and seen == [1500]
     assert w.cross_check_["se"][1].shape == (2, 2)
+
+
+def test_plugin_quantiles_warn_below_the_answers_cdf_tolerance_and_fail_above() -> None:
+    """The conditionals' implied CDF off by 0.06 (beyond the noise band, under the 0.1 an
+    acceptable answer's CDF may be off) warns; off by 0.15 fails. The fail threshold is the
+    calibration suite's CDF tolerance, and the reported passing bound stays the 0.03 that
+    strategy='auto' reads."""
+    import sys
+    from pathlib import Path
+
+    from causal_mixtures.diagnostics.data_checks import plugin_checks
+    from causal_mixtures.diagnostics.reference import PPC_PROBS
+
+    bench_dir = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    if bench_dir not in sys.path:
+        sys.path.insert(0, bench_dir)
+    import bench_gate
+
+    th = cm.Thresholds()
+    assert th.plugin_quantiles == bench_gate.E_CDF_MAX
+    probs = np.asarray(PPC_PROBS)
+    n = 100_000  # quantile noise ~0.002: both gaps are far beyond the band
+    q = np.linspace(-1.0, 1.0, len(probs))[None, None]
+
+    def record(shift: float) -> dict:
+        return {"data_mean": np.zeros((1, 1)), "model_mean": np.zeros((1, 1)),
+                "data_sd": np.ones((1, 1)), "model_sd": np.ones((1, 1)),
+                "se": np.full((1, 1), np.sqrt(2 / n)), "n": np.array([n]), "strata": [0],
+                "data_quantiles": q, "model_cdf": (probs + shift)[None, None]}
+
+    statuses = {}
+    for shift in (0.0, 0.02, 0.06, 0.15):
+        (_, quant) = plugin_checks(record(shift), th)
+        assert quant.value == pytest.approx(shift, abs=1e-12)
+        assert quant.threshold == th.quantiles
+        statuses[shift] = quant.status
+    assert statuses == {0.0: "pass", 0.02: "pass", 0.06: "warn", 0.15: "fail"}

@@ -80,6 +80,10 @@ class Thresholds:
     plugin_gap : float
         ``plugin_fit`` fails when the plug-in's conditionals miss the observed mean or sd of
         ``x`` given a stratum of the cause by more than this (sd units).
+    plugin_quantiles : float, default=0.1
+        ``plugin_quantiles`` warns when the conditionals' implied CDF misses an observed
+        quantile's probability by more than ``quantiles`` beyond the noise band, and fails
+        above this: the CDF error an acceptable answer may have (``docs/diagnostics.md``).
     heldout_se : float, default=1
         ``heldout_k`` warns when the fitted ``K`` is more than this many standard errors
         below the best held-out log-likelihood.
@@ -105,6 +109,7 @@ class Thresholds:
     cross_se: float = 3.0
     cross_gap: float = 0.3
     plugin_gap: float = 0.1
+    plugin_quantiles: float = 0.1
     heldout_se: float = 1.0
 
 
