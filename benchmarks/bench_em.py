@@ -574,7 +574,8 @@ def render_markdown(result: dict) -> str:
         "Exponential(1) weights (the weights must not change the cost). *ours 1-do*: "
         "`weights=np.ones((n, 1))`. *sklearn*: `GaussianMixture(K, tol=0, max_iter=iters, "
         "same inits).fit(X)`: one mixture. Our time is the whole `fit` call (weight "
-        "validation, Pareto k̂ of the weights, float64 tensor copy included).",
+        "validation, Pareto k̂ of the weights, the diagnostics reference and the tensor "
+        "copy included).",
         f"- *ratio* = ours 2-do / sklearn. The goal column needs both the unit-weight and the "
         f"random-weight ratio ≤ {GOAL_RATIO}. *max Δμ*: largest absolute difference between "
         "our unit-weight means and scikit-learn's, from the same fit with "
