@@ -139,8 +139,6 @@ class LogProbKernel:
     expanded as ``x²·prec − 2x·(μ prec) + μ² prec``.
     """
 
-    _affine_rows: torch.Tensor | None = None
-
     def __init__(self, mixture: Mixture, *, center: torch.Tensor | None = None) -> None:
         """``center``: where the quadratic-feature path expands the quadratic form (default:
         the mean of the component means); a caller passing :func:`quadratic_features` of
@@ -170,7 +168,7 @@ class LogProbKernel:
             pmu = torch.matmul(prec, mu.unsqueeze(-1)).squeeze(-1)  # (B, K, d)
             self.coef = torch.cat([-2.0 * pmu, quad], dim=-1).reshape(b * k, -1).T
             self.const = self.const - 0.5 * (pmu * mu).sum(-1).unsqueeze(-2)
-            self.coef_rows = self.coef.T.contiguous()  # (B·K, D): the (B, K, c) layout
+            self.affine_rows = self._affine(self.coef.T, 0.0)
             return
         if ct == "full":
             self.p_all = pc.permute(2, 0, 1, 3).reshape(d, b * k * d)
@@ -187,9 +185,15 @@ class LogProbKernel:
             self.quad = prec.unsqueeze(-2)  # (B, 1, K)
             self.quad0 = ((mu * mu).sum(-1) * prec).unsqueeze(-2)
             rows = torch.cat([-2.0 * mu * prec.unsqueeze(-1), prec.unsqueeze(-1)], dim=-1)
-        # The same expansion against moment_features(x) = [x, x²] ([x, Σx²] spherical).
-        self.coef_rows = rows.reshape(b * k, -1).contiguous()  # (B·K, D)
-        self.quad0_rows = self.quad0.transpose(-1, -2)  # (B, K, 1)
+        # The same expansion against moment_features(x) = [x, x², 1] ([x, Σx², 1]).
+        self.affine_rows = self._affine(rows.reshape(b * k, -1), self.quad0.reshape(b, k))
+
+    def _affine(self, coef_rows: torch.Tensor, quad0: Any) -> torch.Tensor:
+        """``const − ½ (coef · φ + quad0)`` as the rows (B·K, D + 1) of one product with
+        :func:`moment_features`, whose last column of ones carries the constants."""
+        b, k, _ = self.shape
+        const = (self.const.reshape(b, k) - 0.5 * quad0).reshape(b * k, 1)
+        return torch.cat([-0.5 * coef_rows, const], dim=-1).contiguous()
 
     def __call__(self, xc: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         """Weighted per-component log-densities of the rows ``xc``: shape (B, c, K).
@@ -220,14 +224,7 @@ class LogProbKernel:
         b, k, _ = self.shape
         if features is None:  # "full", large d: the whitened residuals, then transposed
             return self(xc).transpose(-1, -2)
-        if self._affine_rows is None:
-            # const − ½ (coef · φ + quad0) as one product: the features end in a column of
-            # ones, whose coefficient carries the constants (no elementwise pass).
-            const = self.const.transpose(-1, -2).reshape(b * k, 1)
-            if not self.quadratic:
-                const = const - 0.5 * self.quad0_rows.reshape(b * k, 1)
-            self._affine_rows = torch.cat([-0.5 * self.coef_rows, const], dim=-1)
-        return torch.matmul(self._affine_rows, features.T).view(b, k, xc.shape[0])
+        return torch.matmul(self.affine_rows, features.T).view(b, k, xc.shape[0])
 
 
 def moment_features(x: torch.Tensor, covariance_type: str) -> torch.Tensor | None:
