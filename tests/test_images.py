@@ -135,7 +135,9 @@ def test_cw_gmm_through_a_representation_deconfounds_the_images() -> None:
     np.testing.assert_array_equal(np.bincount(yn), np.full(6, 400))
     assert model.n_components_[0] > 10 * model.n_components_[5]
     # A linear model on 32 PCA scores: the deconfounded images beat the confounded ones on
-    # the non-confounded test set by a wide margin.
+    # the non-confounded test set by a wide margin. Measured over 8 (data, random_state)
+    # draws of this configuration: macro F1 gains of 0.18-0.25 (naive 0.14-0.19), so the
+    # bound is 0.15, not the median.
     from sklearn.metrics import f1_score
 
     pca = model.representation_
@@ -143,4 +145,4 @@ def test_cw_gmm_through_a_representation_deconfounds_the_images() -> None:
     naive = LogisticRegression(max_iter=500).fit(pca.transform(d.X), d.y)
     f_deconf = f1_score(d.y_test, deconf.predict(pca.transform(d.X_test)), average="macro")
     f_naive = f1_score(d.y_test, naive.predict(pca.transform(d.X_test)), average="macro")
-    assert f_deconf > f_naive + 0.2, (f_deconf, f_naive)
+    assert f_deconf > f_naive + 0.15, (f_deconf, f_naive)

@@ -167,7 +167,8 @@ def best_restart(res: FitResult, n_init: int, n_do: int) -> FitResult:
     return res.select(lb.argmax(0) * n_do + torch.arange(n_do, device=lb.device))
 
 
-#: Fresh k-means++ starts tried for a do value whose fit has a degenerate component.
+#: Fresh k-means++ starts tried, at most, for a do value whose fit has a degenerate
+#: component (the next only while each leaves fewer degenerate components).
 RESEEDS = 2
 
 
@@ -203,7 +204,8 @@ def repair_with(
 ) -> FitResult:
     """Repair collapsed fits. A do value with a component resting on fewer effective rows
     than its covariance needs (a likelihood spike on a few heavy rows) is refitted from
-    fresh weighted k-means++ starts (:data:`RESEEDS`), then, if that does not help, its
+    fresh weighted k-means++ starts (:data:`RESEEDS`; a reseed replaces the fit when it has
+    fewer degenerate components, and the next is tried only then), then its remaining
     degenerate components are dropped (weight held at zero) and EM is rerun on the others:
     the fit then has fewer components. ``info`` records ``"reseeded"`` (do values refitted),
     ``"dropped"`` (components dropped per do value) and ``"degeneracy"`` (what is left, for
@@ -224,20 +226,36 @@ def repair_with(
     def refit(
         order: list[int], init: Mixture, drop: torch.Tensor | None = None
     ) -> dict[int, set[int]]:
+        """Fit ``order`` from ``init``; keep each new fit with fewer degenerate components
+        than the one in ``res`` (every drop-stage fit: its start already has fewer), and
+        return the degeneracy of what ``res`` now holds for ``order``, so that the
+        component indices always refer to the fit they are dropped from."""
         nonlocal res
         new = em(order, init, reg_of(order), drop)
         still = _grouped(find(new.mixture, order))
-        fixed = [i for i in range(len(order)) if i not in still]
-        if fixed:
-            res = replace_members(res, [order[i] for i in fixed], new.select(torch.tensor(fixed)))
-        return {order[i]: cs for i, cs in still.items()}
+        better = [i for i, j in enumerate(order)
+                  if drop is not None or len(still.get(i, ())) < len(bad[j])]
+        if better:
+            res = replace_members(res, [order[i] for i in better],
+                                  new.select(torch.tensor(better)))
+        out = {j: bad[j] for i, j in enumerate(order) if i not in better}
+        out.update({order[i]: still[i] for i in better if i in still})
+        return out
 
+    # A reseed is for a start that was unlucky; where one leaves as many degenerate
+    # components as before, there are too many components for the effective rows (e.g.
+    # k-means puts outlying rows in clusters of their own, and k-means++ picks the same
+    # rows again) and the next reseed is not tried: the drop stage decides.
+    retry = set(bad)
     for _ in range(RESEEDS):
-        if not bad:
+        order = [j for j in sorted(bad) if j in retry]
+        if not order:
             break
-        order = sorted(bad)
         reseeded[order] = True
-        bad = refit(order, reseed(order, reg_of(order)))
+        before = {j: len(bad[j]) for j in order}
+        bad = {**bad, **refit(order, reseed(order, reg_of(order)))}
+        bad = {j: cs for j, cs in bad.items() if cs}
+        retry = {j for j in order if j in bad and len(bad[j]) < before[j]}
     for _ in range(k - 1):
         if not bad:
             break
