@@ -173,6 +173,60 @@ def test_a_collapsed_component_is_repaired(rng: np.random.Generator) -> None:
     assert np.mean(np.linalg.norm(draws - X[-1], axis=1) < 0.5) < 0.01
 
 
+def test_the_repair_bookkeeping_follows_the_fit_each_index_belongs_to() -> None:
+    """``repair_with`` with a scripted ``find``: do value 0's reseed fixes it (kept, never
+    dropped from), do value 1's reseed is as degenerate as its first fit (rejected, no
+    second reseed) and the drop stage drops component 2, the index degenerate in the fit
+    it keeps, not the rejected reseed's component 0."""
+    import torch
+
+    from causal_mixtures.estimators.fitting import repair_with
+    from causal_mixtures.mixture import em as em_module
+    from causal_mixtures.mixture.degeneracy import Degeneracy
+    from causal_mixtures.mixture.params import Mixture
+
+    rng = np.random.default_rng(0)
+    X = torch.from_numpy(rng.normal(0, 1, (300, 2)))
+    W = torch.ones(2, 300, dtype=torch.float64)
+
+    def start() -> Mixture:
+        means = torch.from_numpy(rng.normal(0, 1, (2, 3, 2)))
+        return Mixture(torch.full((2, 3), 1 / 3, dtype=torch.float64), means,
+                       torch.ones(2, 3, 1, 1, dtype=torch.float64)
+                       * torch.eye(2, dtype=torch.float64), "full")
+
+    first = em_module.weighted_em(X, W, start(), max_iter=3)
+    calls: list[tuple[list[int], bool]] = []
+    made: dict[int, str] = {id(first.mixture): "first"}
+
+    def em(order: list[int], init: Mixture, reg: object, drop: object) -> object:
+        out = em_module.weighted_em(X, W[order], init, max_iter=3, dropped=drop)
+        calls.append((list(order), drop is not None))
+        made[id(out.mixture)] = "drop" if drop is not None else "reseed"
+        return out
+
+    def find(mixture: Mixture, order: list[int]) -> Degeneracy:
+        kind = made[id(mixture)]
+        script = {"first": {0: [1], 1: [2]}, "reseed": {1: [0]}, "drop": {}}[kind]
+        found = [(i, c, 1.0) for i, j in enumerate(order) for c in script.get(j, [])]
+        return Degeneracy(found, 3)
+
+    def reseed(order: list[int], reg: object) -> Mixture:
+        return start().select(torch.tensor(order))
+
+    class Est:
+        covariance_type = "full"
+
+    res = repair_with(Est(), first, 3, em=em, find=find, reseed=reseed,
+                      reg_of=lambda order: 1e-6)
+    assert calls == [([0, 1], False), ([1], True)]
+    assert res.info["reseeded"].tolist() == [True, True]
+    assert res.info["dropped"].tolist() == [0, 1]
+    w = res.mixture.weights.numpy()
+    assert w[0].min() > 0 and w[1, 2] == 0 and w[1, :2].min() > 0
+    assert not res.info["degeneracy"]
+
+
 def test_the_repair_drops_only_components_of_the_fit_they_belong_to(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -253,8 +253,9 @@ def repair_with(
             break
         reseeded[order] = True
         before = {j: len(bad[j]) for j in order}
-        bad = {**bad, **refit(order, reseed(order, reg_of(order)))}
-        bad = {j: cs for j, cs in bad.items() if cs}
+        # What refit returns replaces the entries of ``order`` (a fixed one is absent).
+        bad = {j: cs for j, cs in bad.items() if j not in before} | refit(
+            order, reseed(order, reg_of(order)))
         retry = {j for j in order if j in bad and len(bad[j]) < before[j]}
     for _ in range(k - 1):
         if not bad:
