@@ -223,13 +223,11 @@ def repair_with(
     reseeded = np.zeros(n_do, dtype=bool)
     dropped = torch.zeros((n_do, k), dtype=torch.bool, device=device)
 
-    def refit(
-        order: list[int], init: Mixture, drop: torch.Tensor | None = None
-    ) -> dict[int, set[int]]:
-        """Fit ``order`` from ``init``; keep each new fit with fewer degenerate components
-        than the one in ``res`` (every drop-stage fit: its start already has fewer), and
-        return the degeneracy of what ``res`` now holds for ``order``, so that the
-        component indices always refer to the fit they are dropped from."""
+    def refit(order: list[int], init: Mixture, drop: torch.Tensor | None = None) -> None:
+        """Fit ``order`` from ``init`` and keep each new fit with fewer degenerate
+        components than the one in ``res`` (every drop-stage fit: its start already has
+        fewer). ``bad`` stays the degeneracy of what ``res`` holds, so that component
+        indices always refer to the fit they are dropped from."""
         nonlocal res
         new = em(order, init, reg_of(order), drop)
         still = _grouped(find(new.mixture, order))
@@ -238,9 +236,11 @@ def repair_with(
         if better:
             res = replace_members(res, [order[i] for i in better],
                                   new.select(torch.tensor(better)))
-        out = {j: bad[j] for i, j in enumerate(order) if i not in better}
-        out.update({order[i]: still[i] for i in better if i in still})
-        return out
+        for i in better:
+            if i in still:
+                bad[order[i]] = still[i]
+            else:
+                del bad[order[i]]
 
     # A reseed is for a start that was unlucky; where one leaves as many degenerate
     # components as before, there are too many components for the effective rows (e.g.
@@ -253,9 +253,7 @@ def repair_with(
             break
         reseeded[order] = True
         before = {j: len(bad[j]) for j in order}
-        # What refit returns replaces the entries of ``order`` (a fixed one is absent).
-        bad = {j: cs for j, cs in bad.items() if j not in before} | refit(
-            order, reseed(order, reg_of(order)))
+        refit(order, reseed(order, reg_of(order)))
         retry = {j for j in order if j in bad and len(bad[j]) < before[j]}
     for _ in range(k - 1):
         if not bad:
@@ -270,7 +268,7 @@ def repair_with(
         w = torch.where(drop, torch.zeros_like(current.weights), current.weights)
         init = Mixture(w / w.sum(-1, keepdim=True), current.means, current.covariances,
                        current.covariance_type, current.precisions_cholesky)
-        bad = refit(order, init, drop)
+        refit(order, init, drop)
     res.info["reseeded"] = reseeded
     res.info["dropped"] = (dropped & (res.mixture.weights == 0)).sum(-1).cpu().numpy()
     # What is left for the caller (one more pass only when the repair failed).
