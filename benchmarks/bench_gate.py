@@ -66,11 +66,15 @@ it writes ``benchmarks/results/bench_gate.json`` (with the markdown section), th
 table ``benchmarks/results/gate_fits.csv``, the per-(fit, do, check) long table
 ``benchmarks/results/gate_records.csv`` (thresholds can be re-derived from its raw values)
 and the figure ``docs/img/gate_roc.png``.
+``--rescore benchmarks/results/gate_fits.csv`` refits nothing: it relabels a saved per-fit
+table with the current definition of acceptable (``rescore``) and rewrites the JSON and the
+figure; use it after changing the definition, never after changing the library.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -167,13 +171,38 @@ def error_metrics(fit: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     return {"e_mean": e_mean, "e_sd": e_sd, "e_cdf": e_cdf, "e_corr": e_corr}
 
 
+#: Rounding allowance of the downstream gap's comparison with ``ACC_GAP_MAX``.
+GAP_ROUNDING = 1e-9
+
+
 def is_acceptable(err: dict[str, float], acc_gap: float | None = None) -> bool:
     """The definition of the module docstring (``acc_gap``: the downstream gap, accuracy
     for a discrete cause, R² for a continuous one)."""
     ok = err["e_mean"] <= E_MEAN_MAX and err["e_sd"] <= E_SD_MAX and err["e_cdf"] <= E_CDF_MAX
     if acc_gap is not None and math.isfinite(acc_gap):
-        ok = ok and acc_gap <= ACC_GAP_MAX
+        ok = ok and within_gap(acc_gap)
     return bool(ok)
+
+
+def within_gap(gap: float) -> bool:
+    """Whether a downstream gap is within ``ACC_GAP_MAX``. Accuracies are counts over the
+    test rows: a gap of exactly 2 pp (0.8347 - 0.8147) is 0.02000000000000001 in floating
+    point, and "within 0.02" must not hang on that (it once labelled two fits bad)."""
+    return bool(gap <= ACC_GAP_MAX + GAP_ROUNDING)
+
+
+def rescore(df: pd.DataFrame) -> pd.DataFrame:
+    """``acceptable`` recomputed from a per-fit table's errors and downstream gaps with the
+    current definition (``--rescore``): a fit's errors are the worst over its do values,
+    so this equals what :func:`run_fit` decides, without refitting anything."""
+    out = df.copy()
+    ok = (out["e_mean"] <= E_MEAN_MAX) & (out["e_sd"] <= E_SD_MAX) & (out["e_cdf"] <= E_CDF_MAX)
+    for gap in DOWNSTREAM_GAPS:
+        if gap in out:
+            g = out[gap]
+            ok &= g.isna() | g.map(within_gap)
+    out["acceptable"] = ok.astype(bool)
+    return out
 
 
 # =============================================================================== truth
@@ -415,7 +444,7 @@ def run_fit(family: Family, spec: FitSpec, seed: int, truth: Truth, m: int,
             row["downstream_error"] = repr(exc)[:200]
         for gap in DOWNSTREAM_GAPS:
             if gap in row:
-                row["acceptable"] = bool(row["acceptable"] and row[gap] <= ACC_GAP_MAX)
+                row["acceptable"] = bool(row["acceptable"] and within_gap(row[gap]))
     try:
         row.update(_oracle_errors(spec, family, truth, n, m, seed))
     except Exception as exc:  # noqa: BLE001 - secondary measure only
@@ -845,6 +874,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--figure", type=Path, default=BENCH_DIR.parent / "docs" / "img" / FIGURE)
     p.add_argument("--no-figure", action="store_true")
     p.add_argument("--no-docs", action="store_true", help="accepted for run_all.py")
+    p.add_argument("--rescore", type=Path, default=None, metavar="FITS_CSV",
+                   help="refit nothing: relabel the fits of this per-fit table with the "
+                        "current definition of acceptable, and rewrite the JSON and figure")
     args = p.parse_args(argv)
     size = "small" if args.quick else args.size
     fits_csv = args.fits_csv or args.csv.with_name("gate_fits.csv")
@@ -856,15 +888,22 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     seeds = [args.seed] if args.seed is not None else args.seeds or default_seeds(size)
-    df = run_seeds(size, seeds, n_jobs=args.n_jobs, families=args.family)
-    wall = time.perf_counter() - t0
-    long = long_table(df)
-    # pandas deep-copies attrs into every derived frame: 900 fits' long records made each
-    # filter below cost a copy of them (5 min of the 3-seed suite's analysis).
-    df.attrs.clear()
-    args.csv.parent.mkdir(parents=True, exist_ok=True)
-    long.to_csv(args.csv, index=False)
-    df.to_csv(fits_csv, index=False)
+    if args.rescore is not None:
+        df = rescore(pd.read_csv(args.rescore))
+        seeds = sorted(int(s) for s in df["suite_seed"].unique())
+        previous = json.loads(args.out.read_text()) if args.out.exists() else {}
+        wall = float(previous.get("wall_s", float("nan")))
+        df.to_csv(fits_csv, index=False)
+    else:
+        df = run_seeds(size, seeds, n_jobs=args.n_jobs, families=args.family)
+        wall = time.perf_counter() - t0
+        long = long_table(df)
+        # pandas deep-copies attrs into every derived frame: 900 fits' long records made
+        # each filter below cost a copy of them (5 min of the 3-seed suite's analysis).
+        df.attrs.clear()
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        long.to_csv(args.csv, index=False)
+        df.to_csv(fits_csv, index=False)
     if not args.no_figure:
         plot_roc(df, args.figure)
     ok = df[~df["crash"].notna()] if "crash" in df else df

@@ -74,7 +74,8 @@ def statistics(
     objective = torch.zeros(b, dtype=dtype, device=device)
     if quadratic:
         i, j = torch.triu_indices(d, d, device=device)
-    log_tiny = math.log(torch.finfo(dtype).tiny) + 1.0
+    tiny = torch.finfo(dtype).tiny
+    log_tiny = math.log(tiny) + 1.0
     for xc, wc in chunks:
         # One feature matrix per chunk serves the E-step and the moments (no (B, K, c, d)
         # temporary), everything laid out (B, K, c): the reductions over K and the
@@ -92,6 +93,11 @@ def statistics(
         # Zero-weight rows contribute nothing, even where their density underflows.
         objective += torch.where(wc > 0, wc * norm, torch.zeros_like(norm)).sum(-1)
         rt = e * (wc.unsqueeze(1) / tot)  # (B, K, c): weighted responsibilities
+        # Subnormal responsibilities (the floor above times a weight below 1 / tot) are
+        # set to zero: they change no sum, and on Intel CPUs a matrix product over them is
+        # ~30x slower (measured, one thread, 9000 x 100, K = 300 diag: 4.7 s a pass with
+        # them, 0.15 s without).
+        torch.nn.functional.threshold_(rt, tiny, 0.0)
         if phi is None:
             _add_moments(rt, xc, ct, nk, s1, s2)
             continue
