@@ -195,13 +195,13 @@ def rescore(df: pd.DataFrame) -> pd.DataFrame:
     """``acceptable`` recomputed from a per-fit table's errors and downstream gaps with the
     current definition (``--rescore``): a fit's errors are the worst over its do values,
     so this equals what :func:`run_fit` decides, without refitting anything."""
+    def acceptable(row: pd.Series) -> bool:
+        # A saved table has both gap columns; the one of the other kind of cause is NaN.
+        gaps = [row[g] for g in DOWNSTREAM_GAPS if g in row and pd.notna(row[g])]
+        return is_acceptable({k: row[k] for k in METRICS}) and all(map(within_gap, gaps))
+
     out = df.copy()
-    ok = (out["e_mean"] <= E_MEAN_MAX) & (out["e_sd"] <= E_SD_MAX) & (out["e_cdf"] <= E_CDF_MAX)
-    for gap in DOWNSTREAM_GAPS:
-        if gap in out:
-            g = out[gap]
-            ok &= g.isna() | g.map(within_gap)
-    out["acceptable"] = ok.astype(bool)
+    out["acceptable"] = out.apply(acceptable, axis=1).astype(bool)
     return out
 
 

@@ -388,7 +388,7 @@ def test_no_subnormal_responsibilities_reach_a_matrix_product(monkeypatch, ct, d
     # Far-apart clusters: most responsibilities sit at the E-step's floor (e * tiny), and
     # weights below 1 push them below the smallest normal number. On Intel CPUs a matrix
     # product over subnormal numbers is ~30x slower (one thread, 9000 x 100, K = 300 diag:
-    # 4.7 s a pass against 0.13 s), so the E-step zeroes them (they change no sum).
+    # 4.7 s a pass against 0.15 s), so the E-step zeroes them (they change no sum).
     rng = np.random.default_rng(0)
     centres = rng.normal(0.0, 30.0, (6, d))
     X = np.concatenate([c + rng.normal(size=(150, d)) for c in centres])
