@@ -371,7 +371,8 @@ def diagnose(
                                    mix.covariance_type if mix else None, u, vouched)
         if bounded is not None:
             checks += uncertainty_checks(bounded, th, names=names, strategy=strategy,
-                                         corroborated=vouched)
+                                         corroborated=vouched,
+                                         tailed=np.isfinite(np.asarray(cw.khat, float)))
         else:
             notes.append("mean_uncertainty skipped: pass the training X (bare weights).")
     checks += cross_checks(getattr(model, "cross_check_", None), th, names=names)
