@@ -44,6 +44,7 @@ if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
 from _common import RESULTS_DIR, limit_threads, machine_info, md_table, write_outputs  # noqa: E402
+from bench_gate import _name_seed  # noqa: E402
 from gate_problems import FAMILIES, FrontDoorSCM  # noqa: E402
 
 NAME = "bench_coverage"
@@ -87,7 +88,7 @@ def run_family(fam: Any, *, reps: int, truth_draws: int, quick: bool) -> list[di
     ns = sorted({s.n for s in fam.fits if s.strategy in ("weighting", "psis") and s.n <= N_MAX})
     if quick:
         ns = ns[:1]
-    rng = np.random.default_rng(zlib_seed(fam.name))
+    rng = np.random.default_rng(_name_seed(fam.name))
     truth = []
     for v in do_values:
         t = np.asarray(problem.sample_do(truth_draws, v, rng), float).reshape(truth_draws, -1)
@@ -134,12 +135,6 @@ def run_family(fam: Any, *, reps: int, truth_draws: int, quick: bool) -> list[di
         out.append(row)
         _log(f"{fam.name} n={n}: {summary(row)}")
     return out
-
-
-def zlib_seed(name: str) -> int:
-    import zlib
-
-    return zlib.crc32(name.encode())
 
 
 def summary(row: dict) -> dict[str, float]:
