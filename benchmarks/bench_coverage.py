@@ -72,10 +72,10 @@ def _oracle_weights(problem: Any, d: dict, do_values: np.ndarray) -> np.ndarray 
 
 def _worst(err_mean: np.ndarray, err_sd: np.ndarray, high_dim: int) -> float:
     """The worst error over do values, by the suite's aggregation over features."""
-    e = np.maximum(np.abs(err_mean), np.abs(err_sd))  # (n_do, d)
-    if e.shape[1] > high_dim:
-        e = np.sqrt((np.abs(err_mean) ** 2).mean(1))[:, None]
-    return float(e.max())
+    if err_mean.shape[1] > high_dim:  # the root mean square of each, as the suite's errors
+        return float(np.maximum(np.sqrt((err_mean**2).mean(1)),
+                                np.sqrt((err_sd**2).mean(1))).max())
+    return float(np.maximum(np.abs(err_mean), np.abs(err_sd)).max())
 
 
 def run_family(fam: Any, *, reps: int, truth_draws: int, quick: bool) -> list[dict]:
