@@ -7,7 +7,10 @@ what to try.
 
 from __future__ import annotations
 
-from sklearn.exceptions import ConvergenceWarning
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # at run time: __getattr__ below
+    from sklearn.exceptions import ConvergenceWarning
 
 __all__ = [
     "CausalMixturesError",
@@ -77,3 +80,19 @@ class DiagnosticsWarning(UserWarning):
 
 class DiagnosticsError(CausalMixturesError, RuntimeError):
     """A fitted model failed its diagnostics and training on its samples was refused."""
+
+
+def __getattr__(name: str) -> Any:
+    # ``ConvergenceWarning`` is scikit-learn's own class (so that scikit-learn's warning
+    # filters and ours are one), imported on first use: importing scikit-learn costs about
+    # a second, and the command line's ``graphs`` / ``--help`` read this module without
+    # needing it (tests/test_cli.py times them in a fresh interpreter).
+    if name == "ConvergenceWarning":
+        from sklearn.exceptions import ConvergenceWarning
+
+        return ConvergenceWarning
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -19,7 +19,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                                    description="List the named causal-graph specs.")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also print each graph, estimand and reference")
-    parser.set_defaults(handler=run)
+    # no model is fitted: main() need not load scikit-learn for its ConvergenceWarning filter
+    parser.set_defaults(handler=run, fits_models=False)
     return parser
 
 

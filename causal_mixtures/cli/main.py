@@ -92,13 +92,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_ERROR)
     handler: Callable[..., int] = args.handler
-    from causal_mixtures.exceptions import ConvergenceWarning, PositivityWarning
+    from causal_mixtures.exceptions import PositivityWarning
 
     with warnings.catch_warnings(record=True) as caught:
         # The package's own warnings are reported as one line each; any other warning keeps
         # the caller's filters (so the test suite's "error" filter still applies to it).
         warnings.simplefilter("always", PositivityWarning)
-        warnings.simplefilter("always", ConvergenceWarning)
+        if getattr(args, "fits_models", True):
+            # scikit-learn's class: importing it costs about a second, which `graphs` skips
+            from causal_mixtures.exceptions import ConvergenceWarning
+
+            warnings.simplefilter("always", ConvergenceWarning)
         try:
             threads = getattr(args, "threads", None)
             with contextlib.nullcontext() if threads is None else thread_limit(threads):
