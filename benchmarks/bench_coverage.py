@@ -45,6 +45,7 @@ if str(BENCH_DIR) not in sys.path:
 
 from _common import RESULTS_DIR, limit_threads, machine_info, md_table, write_outputs  # noqa: E402
 from bench_gate import _name_seed  # noqa: E402
+from bench_paper import command_line  # noqa: E402
 from gate_problems import FAMILIES, FrontDoorSCM  # noqa: E402
 
 NAME = "bench_coverage"
@@ -263,11 +264,9 @@ def main(argv: list[str] | None = None) -> dict:
     for r in rows:
         r["summary"] = summary(r)
     pools = {"tuning": pooled(rows, False), "held_out": pooled(rows, True)}
-    shown = [a for a in argv if a != "--no-docs"]
     result: dict[str, Any] = {
         "name": NAME, "title": TITLE,
-        "command": "python benchmarks/bench_coverage.py" + ("" if not shown else " "
-                                                              + " ".join(shown)),
+        "command": command_line(NAME, argv),
         "machine": machine_info() | {"threads": threads},
         "settings": {"reps": reps, "truth_draws": truth_draws, "quick": bool(args.quick)},
         "pooled": pools,

@@ -46,6 +46,7 @@ from _common import (
     run_forked,
     write_json,
 )
+from bench_paper import command_line
 
 NAME = "bench_images"
 TITLE = "Images: semi-synthetic head CT (64 × 64, six imbalanced classes)"
@@ -493,12 +494,10 @@ def main(argv: list[str] | None = None) -> dict:
     n_test = args.n_test or (600 if args.quick else 1200)
     epochs = args.epochs or (3 if args.quick else 8)
     plugin = not (args.no_plugin or args.quick)
-    shown = [a for a in argv if a not in ("--no-docs", "--no-figure")]
     result: dict[str, Any] = {
         "name": NAME,
         "title": TITLE,
-        "command": "python benchmarks/bench_images.py"
-        + ("" if not shown else " " + " ".join(shown)),
+        "command": command_line(NAME, argv),
         "machine": machine_info() | {"threads": threads},
         "quick": bool(args.quick),
         "settings": {

@@ -152,8 +152,8 @@ def gate_counts(rows: list[dict]) -> dict | None:
 
 def command_line(name: str, argv: list[str]) -> str:
     """The command that regenerates a result (output paths left out)."""
-    shown = [a for a in argv if a not in ("--no-docs", "--no-results-page")]
-    for flag in ("--out", "--docs", "--results-page"):
+    shown = [a for a in argv if a not in ("--no-docs", "--no-results-page", "--no-figure")]
+    for flag in ("--out", "--docs", "--results-page", "--img-dir"):
         if flag in shown:
             i = shown.index(flag)
             del shown[i : i + 2]

@@ -226,3 +226,44 @@ def test_the_causal_bootstrap_gets_the_weighting_fits_referee(monkeypatch) -> No
     alone = resample()
     assert getattr(alone, "cross_check_", None) is None
     np.testing.assert_array_equal(alone.sample_indices_, boot.sample_indices_)
+
+
+def test_no_plugin_is_fitted_above_the_feature_limit(monkeypatch) -> None:
+    """Above PLUGIN_MAX_FEATURES effect columns the plug-in is neither a referee nor a
+    candidate (its mixture regression costs d³: on 4096-pixel images the referee took the
+    causal bootstrap from 5 s to 278 s and 6 GB); the reasons say so and what to do."""
+    import causal_mixtures.estimators.strategy as strategy
+
+    limit = strategy.PLUGIN_MAX_FEATURES
+    assert limit == 256
+    fam = family_by_name("disc2_neardet_conf")
+    data = fam.problem.sample(3000, np.random.default_rng([7000, 1, bg._name_seed(fam.name)]))
+    noise = np.random.default_rng(5).normal(size=(3000, limit + 1 - data["X"].shape[1]))
+    X = np.hstack([data["X"], noise])
+    do = list(fam.problem.do_values)
+
+    def no_plugin(*args, **kwargs):
+        raise AssertionError("the plug-in was fitted")
+
+    monkeypatch.setattr(strategy, "fit_plugin_sampler", no_plugin)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        boot = cm.CausalBootstrap(random_state=7000)
+        boot.fit_resample(X, data["y"], mechanism=data["z"], do=do, n_samples=500)
+        auto = cm.CausalGaussianMixture(n_components=1, covariance_type="diag",
+                                        representation=None, random_state=0).fit(
+            X, data["y"], mechanism=data["z"], do=do)
+    assert (np.asarray(boot.causal_weights_.khat) > Thresholds().khat).any()  # heavy tails
+    assert getattr(boot, "cross_check_", None) is None
+    assert boot.strategy_reason_.startswith("the causal bootstrap resamples the weighted rows")
+    assert f"with {limit + 1} features (more than {limit})" in boot.strategy_reason_
+    assert "heavy-tailed, and no plug-in referees them" in boot.strategy_reason_
+    assert auto.strategy_ == "weighting"
+    assert auto.strategy_reason_.startswith(f"weighting: the effect has {limit + 1} features")
+    # one column fewer: the referee is back (the limit is where it says it is)
+    monkeypatch.undo()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        at = cm.CausalBootstrap(random_state=7000)
+        at.fit_resample(X[:, :limit], data["y"], mechanism=data["z"], do=do, n_samples=500)
+    assert at.cross_check_ is not None

@@ -42,6 +42,27 @@ def test_broken_positivity_is_an_error_by_default(paper, make_z) -> None:
         assert cw.values[paper.y == v, j].sum() > 0.99  # the confounded p(x | y)
 
 
+@pytest.mark.parametrize("make_z", ["copy", "copy_float"])
+def test_opting_in_to_broken_positivity_gives_a_fit_the_gate_fails(paper, make_z) -> None:
+    """positivity='warn' with a mechanism that copies the cause: strategy='auto' cannot
+    evaluate the plug-in (the cells (y', z = y) are empty), so it keeps the weighting, says
+    why, and the report fails positivity; it does not stop with the plug-in's error.
+    strategy='plugin' refuses with a PositivityError that names the empty cell."""
+    z = {"copy": paper.y, "copy_float": paper.y.astype(float)}[make_z]
+    with pytest.warns(cm.PositivityWarning):
+        auto = cm.CausalGaussianMixture(n_components=2, random_state=0, positivity="warn")
+        auto.fit(paper.X, paper.y, mechanism=z)
+    assert auto.strategy_ == "weighting"
+    assert auto.strategy_reason_.startswith("weighting: the plug-in cannot be evaluated")
+    report = cm.diagnose(auto)
+    assert report.status == "fail"
+    assert [c.status for c in report.select("positivity")] == ["fail", "fail"]
+    with pytest.warns(cm.PositivityWarning), pytest.raises(
+            cm.PositivityError, match=r"0 row\(s\) there.*never observed together"):
+        cm.CausalGaussianMixture(n_components=2, random_state=0, positivity="warn",
+                                 strategy="plugin").fit(paper.X, paper.y, mechanism=z)
+
+
 def test_healthy_front_doors_keep_the_cause_balance(paper) -> None:
     """Under positivity the weighted class shares equal the marginal ones up to sampling
     noise; the paper's data keep at least 0.69 of each share (measured over 3 seeds, the

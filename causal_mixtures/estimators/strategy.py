@@ -57,7 +57,8 @@ from causal_mixtures.estimators.plugin_uncertainty import (
     plugin_bootstrap,
     plugin_means,
 )
-from causal_mixtures.exceptions import DegenerateFitError
+from causal_mixtures.estimators.representation import AUTO_MIN_COLUMNS
+from causal_mixtures.exceptions import DegenerateFitError, PositivityError
 from causal_mixtures.weights.core import CausalWeights, as_mechanism
 from causal_mixtures.weights.density import is_discrete
 from causal_mixtures.weights.overlap import cause_strata
@@ -81,6 +82,15 @@ STRATEGIES = ("auto", "weighting", "plugin")
 #: ``strategy="auto"`` fits the plug-in of its checks on at most this many rows (a seeded
 #: subsample; a chosen plug-in is refitted on every row).
 PLUGIN_CHECK_ROWS = 10_000
+
+#: Above this many effect features the plug-in is neither a candidate of ``strategy="auto"``
+#: nor a referee of heavy-tailed weights: its mixture regression models the joint of every
+#: feature with the mechanism, full covariances of (d + dim z)², so its cost grows as d³.
+#: Measured on the 64 × 64 images of ``bench_images`` (4096 features, 2400 rows): the
+#: referee took the causal bootstrap from 5 s and 248 MiB to 278 s and 6.1 GB. It is the
+#: column count above which ``representation="auto"`` fits the effect in a PCA, where the
+#: plug-in is not tried either (the ``representation`` branch of :func:`resolve_strategy`).
+PLUGIN_MAX_FEATURES = AUTO_MIN_COLUMNS
 
 
 @dataclass
@@ -434,6 +444,16 @@ def resolve_strategy(
         return plain if requested else StrategyChoice(
             "weighting", f"weighting: the effect is fitted in a {X.shape[1]}-dimensional "
                          "representation, where the plug-in's mixture regression does not scale")
+    if X.shape[1] > PLUGIN_MAX_FEATURES:
+        heavy = bool(np.any(np.asarray(cw.khat) > Thresholds().khat))
+        if requested:
+            return plain if not heavy else StrategyChoice("weighting", (
+                f"strategy='weighting' was requested; its weights are heavy-tailed, and no "
+                f"plug-in referees them: with {X.shape[1]} features (more than "
+                f"{PLUGIN_MAX_FEATURES}) its mixture regression does not scale"))
+        return StrategyChoice(
+            "weighting", f"weighting: the effect has {X.shape[1]} features, more than the "
+                         f"{PLUGIN_MAX_FEATURES} the plug-in's mixture regression scales to")
     kind = None if cw.estimand is None else cw.estimand.kind
     if weights is not None or kind not in ("front_door", "front_door_covariates"):
         what = "explicit weights" if weights is not None else f"the {kind} estimand"
@@ -469,9 +489,15 @@ def resolve_strategy(
             mechanism=as_mechanism(mech, len(X) if rows is None else len(rows)),
             requested=requested,
         )
-    except (DegenerateFitError, np.linalg.LinAlgError) as exc:
-        if not requested:
+    except (DegenerateFitError, PositivityError, np.linalg.LinAlgError) as exc:
+        if not requested and not isinstance(exc, PositivityError):
             raise
+        if not requested:
+            # Discrete values of the cause and the mechanism never observed together (a
+            # mechanism that copies the cause): the plug-in has no answer there; the weights
+            # were estimated with positivity="warn", and the gate's positivity check fails them.
+            return StrategyChoice("weighting", f"weighting: the plug-in cannot be evaluated "
+                                               f"({exc})")
         # A referee is a second opinion: the fit asked for does not depend on it.
         return StrategyChoice("weighting", "strategy='weighting' was requested; its weights "
                               "are heavy-tailed, and the plug-in that would referee them "

@@ -18,6 +18,8 @@ from scipy.special import logsumexp
 from sklearn.linear_model import LogisticRegression
 from sklearn.mixture import GaussianMixture
 
+from causal_mixtures.exceptions import PositivityError
+
 __all__ = [
     "BIC_PATIENCE",
     "draw_by_component",
@@ -432,10 +434,14 @@ class CellConditional:
             model = self.models_.get(key)
             rows = keys == key
             if model is None:
-                raise ValueError(
+                # A positivity failure of the plug-in: these discrete values are (almost)
+                # never observed together, so the formula's conditional there is unknown.
+                raise PositivityError(
                     f"the plug-in needs {describe(disc[np.flatnonzero(rows)[0]])}, but the "
                     f"training data have {self.rows_.get(key, 0)} row(s) there, too few to "
-                    "model that conditional. Use strategy='weighting', or merge rare levels."
+                    "model that conditional: those values of the cause and the mechanism are "
+                    "(almost) never observed together. Use strategy='weighting' (whose "
+                    "diagnostics then check positivity), or merge rare levels."
                 )
             out.append((rows, model))
         return out
