@@ -86,7 +86,7 @@ def __getattr__(name: str) -> Any:
     # ``ConvergenceWarning`` is scikit-learn's own class (so that scikit-learn's warning
     # filters and ours are one), imported on first use: importing scikit-learn costs about
     # a second, and the command line's ``graphs`` / ``--help`` read this module without
-    # needing it (tests/test_cli.py times them in a fresh interpreter).
+    # needing it (tests/test_cli.py checks their imports in a fresh interpreter).
     if name == "ConvergenceWarning":
         from sklearn.exceptions import ConvergenceWarning
 

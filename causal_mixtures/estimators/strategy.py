@@ -494,8 +494,9 @@ def resolve_strategy(
             raise
         if not requested:
             # Discrete values of the cause and the mechanism never observed together (a
-            # mechanism that copies the cause): the plug-in has no answer there; the weights
-            # were estimated with positivity="warn", and the gate's positivity check fails them.
+            # mechanism that copies the cause, a rare level missing from the subsample): the
+            # plug-in has no answer there; the weighting is judged by its own positivity check
+            # (reached with positivity="warn" only when that check fails).
             return StrategyChoice("weighting", f"weighting: the plug-in cannot be evaluated "
                                                f"({exc})")
         # A referee is a second opinion: the fit asked for does not depend on it.
