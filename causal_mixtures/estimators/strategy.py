@@ -444,8 +444,9 @@ def resolve_strategy(
         return plain if requested else StrategyChoice(
             "weighting", f"weighting: the effect is fitted in a {X.shape[1]}-dimensional "
                          "representation, where the plug-in's mixture regression does not scale")
+    # heavy-tailed weights: the only case in which strategy="weighting" gets a referee
+    heavy = bool(np.any(np.asarray(cw.khat) > Thresholds().khat))
     if X.shape[1] > PLUGIN_MAX_FEATURES:
-        heavy = bool(np.any(np.asarray(cw.khat) > Thresholds().khat))
         if requested:
             return plain if not heavy else StrategyChoice("weighting", (
                 f"strategy='weighting' was requested; its weights are heavy-tailed, and no "
@@ -464,7 +465,7 @@ def resolve_strategy(
         return plain if requested else StrategyChoice(
             "weighting", f"weighting: the plug-in is fitted by EM only "
                          f"(inference={est.inference!r})")
-    if requested and not bool(np.any(np.asarray(cw.khat) > Thresholds().khat)):
+    if requested and not heavy:
         return plain
     rng = auxiliary_rng(est.random_state)
     n = len(X)
@@ -490,9 +491,9 @@ def resolve_strategy(
             requested=requested,
         )
     except (DegenerateFitError, PositivityError, np.linalg.LinAlgError) as exc:
-        if not requested and not isinstance(exc, PositivityError):
-            raise
         if not requested:
+            if not isinstance(exc, PositivityError):
+                raise
             # Discrete values of the cause and the mechanism never observed together (a
             # mechanism that copies the cause, a rare level missing from the subsample): the
             # plug-in has no answer there; the weighting is judged by its own positivity check
